@@ -1,0 +1,14 @@
+//! mosip-partner-operator: MOSIP partners as Kubernetes resources.
+//!
+//! - [`api`]: the four custom resources.
+//! - [`mosip`]: MOSIP's own rules (partner types, registration and policy validation, key formats);
+//!   pure, no API server.
+//! - [`trust`]: certificate validation and MOSIP re-signing; pure, no API server.
+//! - [`controller`]: one reconciler per kind plus shared status and Secret writers.
+//! - [`cli`]: the subcommands.
+
+pub mod api;
+pub mod cli;
+pub mod controller;
+pub mod mosip;
+pub mod trust;

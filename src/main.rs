@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", mosip_partner_operator::api::all_crds_yaml().unwrap());
+}
