@@ -231,9 +231,9 @@ live_pid() {
   pid=$(<"$dir/$name.pid") || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   # Zombies have an empty cmdline and count as stopped.
-  IFS= read -r -d '' argv0 <"/proc/$pid/cmdline" 2>/dev/null || return 1
+  IFS= read -r -d '' argv0 2>/dev/null <"/proc/$pid/cmdline" || return 1
   [[ $(basename -- "$argv0") == "$(bin_name "$name")" ]] || return 1
-  cmdline=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   [[ $cmdline == *"$dir/"* ]] || return 1
   echo "$pid"
 }
@@ -466,7 +466,11 @@ cmd_up() {
         stop_all "$dir"
         continue
       fi
-      log "kube-apiserver not ready after ${READY_TIMEOUT}s; last lines of $dir/logs/apiserver.log:"
+      if ((rc == 2)); then
+        log "kube-apiserver exited; last lines of $dir/logs/apiserver.log:"
+      else
+        log "kube-apiserver not ready after ${READY_TIMEOUT}s; last lines of $dir/logs/apiserver.log:"
+      fi
       tail -n 40 "$dir/logs/apiserver.log" >&2
       exit 1
     fi
@@ -540,8 +544,8 @@ cmd_status() {
   for name in "${COMPONENTS[@]}"; do
     if pid=$(live_pid "$dir" "$name"); then
       printf '%-24s running (pid %s)\n' "$(bin_name "$name")" "$pid"
-    elif [[ $name == controller-manager && ! -f $dir/$name.pid ]]; then
-      printf '%-24s not started\n' "$(bin_name "$name")"
+    elif [[ $name == controller-manager && ! -f $dir/$name.pid ]] && live_pid "$dir" apiserver >/dev/null; then
+      printf '%-24s not started\n' "$(bin_name "$name")" # e.g. not in KUBEBUILDER_ASSETS
     else
       printf '%-24s stopped\n' "$(bin_name "$name")"
       ok=1

@@ -208,6 +208,13 @@ pub struct PartnerStatus {
     /// The effective MOSIP partner id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
+    /// The partner type as first registered; a later change of spec.partnerType is reported
+    /// (ImmutableFieldChanged) on API servers that do not enforce the CRD's CEL rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_partner_type: Option<String>,
+    /// The organisation name as first registered; see registeredPartnerType.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_organization_name: Option<String>,
     /// CertificateValid: the certificate passed validation. Ready: everything requested is
     /// approved and issued. Stalled: a person must change something (invalid input, denial).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,1 +1,46 @@
-//! controller
+//! The reconcilers: one module per kind, plus the shared status and Secret writers.
+//!
+//! Reconcilers are thin glue: they read from the API server (or a reflector store), decide with
+//! the pure [`crate::mosip`] and [`crate::trust`] code, and apply the result. A reconcile that
+//! changes nothing writes nothing.
+
+pub mod apikeys;
+pub mod cacert;
+pub mod context;
+pub mod error;
+pub mod events;
+pub mod license;
+pub mod partner;
+pub mod policy;
+pub mod run;
+pub mod scope;
+pub mod secrets;
+pub mod signing;
+pub mod status;
+
+pub use context::{Context, OperatorConfig};
+pub use error::Error;
+pub use run::run;
+
+/// Field manager of every write the operator makes (server-side apply).
+pub const FIELD_MANAGER: &str = "mosip-partner-operator";
+/// Finalizer that keeps in-use PartnerPolicies from disappearing.
+pub const POLICY_FINALIZER: &str = "pms.mosip.io/policy-in-use";
+/// Label on every object the operator emits.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY: &str = "mosip-partner-operator";
+/// Label naming the Partner an emitted Secret belongs to.
+pub const PARTNER_LABEL: &str = "pms.mosip.io/partner";
+/// Label naming the policy an API-key Secret belongs to.
+pub const POLICY_LABEL: &str = "pms.mosip.io/policy";
+/// Label naming the MispLicense a licence Secret belongs to.
+pub const LICENSE_LABEL: &str = "pms.mosip.io/misp-license";
+/// Label saying what an emitted Secret holds: api-key, license or signed-certificate.
+pub const SECRET_KIND_LABEL: &str = "pms.mosip.io/secret-kind";
+/// Annotation carrying the hash of an emitted Secret's content; unchanged hash, no write.
+pub const CONTENT_HASH_ANNOTATION: &str = "pms.mosip.io/content-hash";
+/// Annotation on a Partner or MispLicense: a new value rotates its keys now.
+pub const ROTATE_ANNOTATION: &str = "pms.mosip.io/rotate";
+/// Annotation on an emitted Secret recording the rotate request it already honoured.
+pub const ROTATED_FOR_ANNOTATION: &str = "pms.mosip.io/rotated-for";

@@ -1,0 +1,134 @@
+//! `approve` and `deny`: an approver's decision on a policy request, cert-manager style.
+//!
+//! The decision is a condition (`Approved` or `Denied`, status True, reason = who, message =
+//! why) in `status.policies[]` of the Partner, written with server-side apply under the
+//! approver's own field manager, so the operator's status writes never remove it. A request
+//! that is already decided is refused, like `cmctl approve`.
+
+use crate::api::{APPROVED, DENIED, Partner};
+use clap::Args;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+
+/// Field manager of decisions made with this command.
+pub const APPROVER_FIELD_MANAGER: &str = "mosip-partner-operator-approver";
+
+#[derive(Args, Debug, Clone)]
+pub struct DecideArgs {
+    /// The Partner's name.
+    pub partner: String,
+    /// The requested PartnerPolicy.
+    #[arg(long)]
+    pub policy: String,
+    /// Namespace of the Partner (default: the kubeconfig's namespace).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Who decides: a CamelCase token (letters, digits, '_', ',', ':').
+    #[arg(long, default_value = "MosipPartnerOperatorCLI")]
+    pub reason: String,
+    /// Why, in words.
+    #[arg(long)]
+    pub message: Option<String>,
+}
+
+/// Approve (`true`) or deny (`false`). Returns the process exit code.
+pub async fn run(args: &DecideArgs, approve: bool) -> anyhow::Result<i32> {
+    if !valid_reason(&args.reason) {
+        eprintln!(
+            "error: --reason {:?} must start with a letter and contain only letters, digits, '_', ',' or ':'",
+            args.reason
+        );
+        return Ok(2);
+    }
+    let client = Client::try_default().await?;
+    let api: Api<Partner> = match &args.namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::default_namespaced(client),
+    };
+    let partner = api.get(&args.partner).await?;
+    let (type_, verb) = if approve { (APPROVED, "approved") } else { (DENIED, "denied") };
+    match decide(&partner, &args.policy) {
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Ok(1);
+        }
+        Ok(hash) => {
+            let message =
+                args.message.clone().unwrap_or_else(|| format!("manually {verb} by mosip-partner-operator {}", if approve { "approve" } else { "deny" }));
+            let patch = serde_json::json!({
+                "apiVersion": "pms.mosip.io/v1alpha1",
+                "kind": "Partner",
+                "status": {
+                    "policies": [{
+                        "name": args.policy,
+                        "decidedRequestHash": hash,
+                        "conditions": [{
+                            "type": type_,
+                            "status": "True",
+                            "reason": args.reason,
+                            "message": message,
+                            "lastTransitionTime": jiff::Timestamp::now().to_string(),
+                            "observedGeneration": partner.metadata.generation,
+                        }]
+                    }]
+                }
+            });
+            api.patch_status(&partner.name_any(), &PatchParams::apply(APPROVER_FIELD_MANAGER).force(), &Patch::Apply(&patch))
+                .await?;
+            println!("{verb} policy request {:?} of Partner {}/{}", args.policy, partner.namespace().unwrap_or_default(), partner.name_any());
+        }
+    }
+    Ok(0)
+}
+
+/// Checks the request can be decided; returns the request fingerprint to decide on.
+pub fn decide(partner: &Partner, policy: &str) -> Result<String, String> {
+    if !partner.spec.policies.iter().any(|p| p.name == policy) {
+        return Err(format!("Partner {} has no request for policy {policy:?} in spec.policies", partner.name_any()));
+    }
+    let entry = partner.status.as_ref().and_then(|s| s.policies.iter().find(|p| p.name == policy));
+    let Some(hash) = entry.and_then(|e| e.request_hash.clone()) else {
+        return Err(format!(
+            "the operator has not evaluated the request for {policy:?} yet (the policy may not exist); try again shortly"
+        ));
+    };
+    if let Some(entry) = entry {
+        let current = entry.decided_request_hash.as_deref().is_none_or(|d| d == hash);
+        for c in &entry.conditions {
+            if (c.type_ == APPROVED || c.type_ == DENIED) && c.status == "True" && c.reason != "AutoApproved" && current {
+                return Err(format!(
+                    "policy request {policy:?} is already {} (reason {}); decisions are final",
+                    if c.type_ == APPROVED { "approved" } else { "denied" },
+                    c.reason
+                ));
+            }
+        }
+    }
+    Ok(hash)
+}
+
+/// metav1.Condition's reason pattern.
+pub fn valid_reason(reason: &str) -> bool {
+    let mut chars = reason.chars();
+    let Some(first) = chars.next() else { return false };
+    let last_ok = reason.chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    first.is_ascii_alphabetic()
+        && last_ok
+        && reason.len() <= 1024
+        && reason.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ',' || c == ':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons() {
+        assert!(valid_reason("Alice"));
+        assert!(valid_reason("Ops:Alice_2"));
+        assert!(!valid_reason(""));
+        assert!(!valid_reason("1abc"));
+        assert!(!valid_reason("has space"));
+        assert!(!valid_reason("ends:"));
+    }
+}

@@ -1,0 +1,96 @@
+//! CACertificate reconciler: classifies each CA as Root or Intermediate and decides whether it
+//! is trusted, by evaluating the whole CA set with [`crate::trust::evaluate_cas`].
+//!
+//! The set is read fresh from the API server on every reconcile (CA certificates are few) so a
+//! root that was just deleted can never linger in a stale cache and keep its intermediates Ready.
+
+use super::error::Result;
+use super::{Context, events, status};
+use crate::api::{self, CACertificate, CACertificateStatus, DesiredCondition, READY};
+use crate::trust::{self, CaInput};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest the operator waits before looking at a CA again with no event.
+const RESYNC: Duration = Duration::from_secs(3600);
+
+/// All CACertificates as trust inputs.
+pub async fn list_inputs(ctx: &Context) -> Result<Vec<CaInput>> {
+    let api: Api<CACertificate> = Api::all(ctx.client.clone());
+    let list = api.list(&ctx.config.cluster_list_params()).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|ca| ca.metadata.deletion_timestamp.is_none())
+        .map(|ca| CaInput { name: ca.name_any(), domain: ca.spec.domain, pem: ca.spec.certificate })
+        .collect())
+}
+
+pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer("CACertificate");
+    let now = jiff::Timestamp::now();
+    let name = ca.name_any();
+    let mut inputs = list_inputs(&ctx).await?;
+    // The triggering object is authoritative for itself even if the list raced ahead of it.
+    if !inputs.iter().any(|i| i.name == name) && ca.metadata.deletion_timestamp.is_none() {
+        inputs.push(CaInput { name: name.clone(), domain: ca.spec.domain, pem: ca.spec.certificate.clone() });
+    }
+    let verdicts = trust::evaluate_cas(&inputs, now);
+    let Some(verdict) = verdicts.into_iter().find(|v| v.name == name) else {
+        return Ok(Action::await_change());
+    };
+
+    let previous = ca.status.clone().unwrap_or_default();
+    let condition = DesiredCondition::new(READY, verdict.ready, verdict.reason, verdict.message.clone());
+    let conditions =
+        api::merge_conditions(&previous.conditions, vec![condition], ca.metadata.generation, &now);
+    let summary = verdict.summary.as_ref();
+    let desired = CACertificateStatus {
+        observed_generation: ca.metadata.generation,
+        conditions,
+        role: verdict.role,
+        subject: summary.map(|s| s.subject.clone()),
+        issuer: summary.map(|s| s.issuer.clone()),
+        serial_number: summary.map(|s| s.serial_number.clone()),
+        not_before: summary.map(|s| s.not_before.to_string()),
+        not_after: summary.map(|s| s.not_after.to_string()),
+        fingerprint_sha256: summary.map(|s| s.fingerprint_sha256.clone()),
+    };
+    let api: Api<CACertificate> = Api::all(ctx.client.clone());
+    status::apply_status(&api, ca.as_ref(), &desired, desired == previous).await?;
+    if let Some(new) = desired.conditions.first() {
+        events::on_transition(ctx.as_ref(), ca.as_ref(), api::find(&previous.conditions, READY), new, "Validate")
+            .await;
+    }
+    Ok(Action::requeue(requeue_after(verdict.next_check, now)))
+}
+
+/// Time until `next` (plus a second, so the verdict has flipped), at most [`RESYNC`].
+pub fn requeue_after(next: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Duration {
+    match next {
+        Some(t) if t > now => {
+            let secs = (t.as_second() - now.as_second()).max(0) as u64 + 1;
+            Duration::from_secs(secs).min(RESYNC)
+        }
+        _ => RESYNC,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requeue_is_bounded_and_after_next_check() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let soon: jiff::Timestamp = "2026-01-01T00:00:10Z".parse().unwrap();
+        assert_eq!(requeue_after(Some(soon), now), Duration::from_secs(11));
+        let far: jiff::Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(requeue_after(Some(far), now), RESYNC);
+        assert_eq!(requeue_after(None, now), RESYNC);
+        assert_eq!(requeue_after(Some(now), now), RESYNC);
+    }
+}

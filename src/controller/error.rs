@@ -1,0 +1,38 @@
+//! Errors of a reconcile that could not finish. Invalid user input is not an error: it becomes a
+//! status condition. These are the failures worth a retry with back-off.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The API server refused or failed a request.
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// An object could not be (de)serialized.
+    #[error("serialization failed: {0}")]
+    Serialization(#[from] serde_json::Error),
+    /// The OS random number generator failed; no key was issued.
+    #[error("key generation failed: {0}")]
+    KeyGeneration(String),
+    /// Re-signing a partner certificate failed.
+    #[error("re-signing failed: {0}")]
+    Signing(String),
+    /// An object lacks a field the API server always sets (name, namespace, uid).
+    #[error("object is missing {0}")]
+    MissingObjectKey(&'static str),
+}
+
+impl Error {
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Serialization(_) => "serialization",
+            Error::KeyGeneration(_) => "key_generation",
+            Error::Signing(_) => "signing",
+            Error::MissingObjectKey(_) => "missing_object_key",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

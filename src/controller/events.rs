@@ -1,0 +1,50 @@
+//! Events (events.k8s.io/v1) on meaningful transitions only.
+//!
+//! Callers compare the old and new condition and publish only when its status or reason
+//! changed, so steady-state reconciles publish nothing. Event notes never carry key material:
+//! they are built from the same messages as conditions.
+
+use super::Context;
+use crate::api::Condition;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
+
+/// Publishes an Event for `obj` when `new` differs from `old` in status or reason. A failed
+/// publish is logged and otherwise ignored: an Event is never worth failing a reconcile for.
+pub async fn on_transition<K>(ctx: &Context, obj: &K, old: Option<&Condition>, new: &Condition, action: &str)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let changed = match old {
+        Some(o) => o.status != new.status || o.reason != new.reason,
+        None => true,
+    };
+    if !changed {
+        return;
+    }
+    let type_ = if new.status == "True" || new.reason == "PendingApproval" || new.reason == "Deactivated" {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    publish(ctx, obj, type_, &new.reason, &new.message, action).await;
+}
+
+/// Publishes one Event; failures are logged, not returned.
+pub async fn publish<K>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str, action: &str)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let mut note = note.to_string();
+    if note.len() > 1000 {
+        let mut end = 1000;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    let ev = Event { type_, reason: reason.to_string(), note: Some(note), action: action.to_string(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish event");
+    }
+}

@@ -1,0 +1,130 @@
+//! PartnerPolicy reconciler: validates the policy body against MOSIP's rules and keeps a policy
+//! that Partners still request from being deleted (finalizer), naming who still uses it.
+
+use super::error::Result;
+use super::{Context, POLICY_FINALIZER, events, status};
+use crate::api::{self, DesiredCondition, Partner, PartnerPolicy, PartnerPolicyStatus, READY, STALLED};
+use crate::mosip;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+use std::sync::Arc;
+
+/// Partners (namespace/name) in scope whose spec requests `policy`.
+pub async fn users(ctx: &Context, policy: &str) -> Result<Vec<String>> {
+    let mut users = Vec::new();
+    let apis: Vec<Api<Partner>> = match &ctx.config.scope {
+        super::scope::Scope::All => vec![Api::all(ctx.client.clone())],
+        super::scope::Scope::Namespaces(list) => {
+            list.iter().map(|ns| Api::namespaced(ctx.client.clone(), ns)).collect()
+        }
+    };
+    for api in apis {
+        for p in api.list(&ListParams::default()).await?.items {
+            if p.metadata.deletion_timestamp.is_none() && p.spec.policies.iter().any(|r| r.name == policy) {
+                users.push(format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()));
+            }
+        }
+    }
+    users.sort();
+    Ok(users)
+}
+
+pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer("PartnerPolicy");
+    let api: Api<PartnerPolicy> = Api::all(ctx.client.clone());
+    let name = policy.name_any();
+    let used_by = users(&ctx, &name).await?;
+    let has_finalizer = policy.finalizers().iter().any(|f| f == POLICY_FINALIZER);
+
+    if policy.metadata.deletion_timestamp.is_some() {
+        if used_by.is_empty() {
+            if has_finalizer {
+                remove_finalizer(&api, &policy).await?;
+            }
+            return Ok(Action::await_change());
+        }
+    } else if !has_finalizer {
+        add_finalizer(&api, &policy).await?;
+    }
+
+    let now = jiff::Timestamp::now();
+    let previous = policy.status.clone().unwrap_or_default();
+    let mut desired_conditions = Vec::new();
+    if policy.metadata.deletion_timestamp.is_some() {
+        desired_conditions.push(DesiredCondition::new(
+            READY,
+            false,
+            "InUse",
+            format!(
+                "deletion waits until no Partner requests this policy; still requested by {}: remove those requests first",
+                used_by.join(", ")
+            ),
+        ));
+        desired_conditions.push(DesiredCondition::new(STALLED, false, "InUse", "waiting for Partners to drop their requests"));
+    } else {
+        match mosip::validate_policy(&policy.spec) {
+            Ok(()) => {
+                desired_conditions.push(DesiredCondition::new(
+                    READY,
+                    true,
+                    "Valid",
+                    format!("{} policy of group {} is valid", policy.spec.policy_type, policy.spec.group),
+                ));
+                desired_conditions.push(DesiredCondition::new(STALLED, false, "Valid", "policy is valid"));
+            }
+            Err(e) => {
+                desired_conditions.push(DesiredCondition::new(READY, false, e.reason(), e.to_string()));
+                desired_conditions.push(DesiredCondition::new(STALLED, true, e.reason(), e.to_string()));
+            }
+        }
+    }
+    let desired = PartnerPolicyStatus {
+        observed_generation: policy.metadata.generation,
+        conditions: api::merge_conditions(&previous.conditions, desired_conditions, policy.metadata.generation, &now),
+        used_by,
+    };
+    status::apply_status(&api, policy.as_ref(), &desired, desired == previous).await?;
+    if let Some(ready) = api::find(&desired.conditions, READY) {
+        events::on_transition(ctx.as_ref(), policy.as_ref(), api::find(&previous.conditions, READY), ready, "Validate")
+            .await;
+    }
+    Ok(Action::requeue(std::time::Duration::from_secs(3600)))
+}
+
+async fn add_finalizer(api: &Api<PartnerPolicy>, policy: &PartnerPolicy) -> Result<()> {
+    // A JSON patch guarded by the resourceVersion: never clobbers other finalizers.
+    let patch = if policy.finalizers().is_empty() {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": policy.resource_version()},
+            {"op": "add", "path": "/metadata/finalizers", "value": [POLICY_FINALIZER]}
+        ])
+    } else {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": policy.resource_version()},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": POLICY_FINALIZER}
+        ])
+    };
+    patch_json(api, policy, patch).await
+}
+
+async fn remove_finalizer(api: &Api<PartnerPolicy>, policy: &PartnerPolicy) -> Result<()> {
+    let Some(index) = policy.finalizers().iter().position(|f| f == POLICY_FINALIZER) else {
+        return Ok(());
+    };
+    let patch = serde_json::json!([
+        {"op": "test", "path": format!("/metadata/finalizers/{index}"), "value": POLICY_FINALIZER},
+        {"op": "remove", "path": format!("/metadata/finalizers/{index}")}
+    ]);
+    patch_json(api, policy, patch).await
+}
+
+async fn patch_json(api: &Api<PartnerPolicy>, policy: &PartnerPolicy, patch: serde_json::Value) -> Result<()> {
+    let patch: json_patch::Patch = serde_json::from_value(patch)?;
+    match api.patch(&policy.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch)).await {
+        Ok(_) => Ok(()),
+        // Changed or gone meanwhile: the next event brings the fresh object.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 || e.code == 422 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

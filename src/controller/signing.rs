@@ -1,0 +1,173 @@
+//! The MOSIP PMS signing CA and the re-signed partner certificates.
+//!
+//! MOSIP's keymanager re-signs every partner certificate (except FTM, by default) with its PMS
+//! key. The operator keeps a PMS CA in a Secret of its own namespace: created at first start
+//! (a self-signed root plus a PMS intermediate) when absent and never replaced afterwards; a
+//! user may bring their own by creating the Secret first.
+
+use super::error::{Error, Result};
+use super::secrets::{self, DesiredSecret, Existing, WriteOutcome};
+use super::{Context, PARTNER_LABEL, SECRET_KIND_LABEL};
+use crate::api::{Partner, PartnerDomain};
+use crate::mosip;
+use crate::trust::{self, SigningCa, ValidatedCertificate};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use kube::{Client, ResourceExt};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Secret kind label value of re-signed certificates.
+pub const KIND: &str = "signed-certificate";
+/// Annotation: fingerprint of the partner certificate a re-signed one was made from.
+pub const SOURCE_ANNOTATION: &str = "pms.mosip.io/source-fingerprint";
+/// Annotation: fingerprint of the PMS certificate that signed it.
+pub const SIGNER_ANNOTATION: &str = "pms.mosip.io/signer-fingerprint";
+/// Annotation: end of validity of the re-signed certificate.
+pub const NOT_AFTER_ANNOTATION: &str = "pms.mosip.io/not-after";
+
+/// Data keys of the signing CA Secret.
+pub const CA_PMS_CERT: &str = "tls.crt";
+pub const CA_PMS_KEY: &str = "tls.key";
+pub const CA_ROOT_CERT: &str = "ca.crt";
+pub const CA_ROOT_KEY: &str = "root.key";
+
+/// Loads the PMS signing CA from `namespace/name`, creating it when absent. An existing but
+/// unusable Secret is an error: it is never overwritten.
+pub async fn load_or_create(client: &Client, namespace: &str, name: &str) -> anyhow::Result<SigningCa> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for _ in 0..3 {
+        if let Some(secret) = api.get_opt(name).await? {
+            return from_secret(&secret).map_err(|e| {
+                anyhow::anyhow!(
+                    "Secret {namespace}/{name} does not hold a usable PMS signing CA ({e}); fix it (keys {CA_PMS_CERT}, {CA_PMS_KEY}, {CA_ROOT_CERT}) or delete it to let the operator create one"
+                )
+            });
+        }
+        let ca = trust::generate_signing_ca(jiff::Timestamp::now())
+            .map_err(|e| anyhow::anyhow!("could not generate the PMS signing CA: {e}"))?;
+        let mut data = BTreeMap::from([
+            (CA_PMS_CERT.to_string(), secrets::text(ca.pms_cert_pem())),
+            (CA_PMS_KEY.to_string(), secrets::text(ca.pms_key_pem())),
+            (CA_ROOT_CERT.to_string(), secrets::text(ca.root_cert_pem())),
+        ]);
+        if let Some(root_key) = ca.root_key_pem() {
+            data.insert(CA_ROOT_KEY.to_string(), secrets::text(root_key));
+        }
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
+                labels: Some(BTreeMap::from([
+                    (super::MANAGED_BY_LABEL.to_string(), super::MANAGED_BY.to_string()),
+                    (SECRET_KIND_LABEL.to_string(), "signing-ca".to_string()),
+                ])),
+                ..Default::default()
+            },
+            type_: Some("Opaque".into()),
+            data: Some(data),
+            ..Default::default()
+        };
+        match api.create(&PostParams::default(), &secret).await {
+            Ok(_) => {
+                tracing::info!(namespace, name, "created the PMS signing CA");
+                return Ok(ca);
+            }
+            // Another replica created it first: read theirs.
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("could not create or read the PMS signing CA Secret {namespace}/{name}")
+}
+
+fn from_secret(secret: &Secret) -> std::result::Result<SigningCa, String> {
+    let get = |k: &str| secrets::read_text(secret, k);
+    let pms_cert = get(CA_PMS_CERT).ok_or(format!("missing {CA_PMS_CERT}"))?;
+    let pms_key = get(CA_PMS_KEY).ok_or(format!("missing {CA_PMS_KEY}"))?;
+    let root_cert = get(CA_ROOT_CERT).ok_or(format!("missing {CA_ROOT_CERT}"))?;
+    let root_key = get(CA_ROOT_KEY);
+    SigningCa::from_pems(&root_cert, root_key.as_deref(), &pms_cert, &pms_key).map_err(|e| e.to_string())
+}
+
+/// Short fingerprint of the signer, to re-sign when the PMS CA is replaced.
+pub fn signer_fingerprint(ca: &SigningCa) -> String {
+    hex::encode(&Sha256::digest(ca.pms_cert_pem().as_bytes())[..8])
+}
+
+/// Result of [`ensure_signed_certificate`].
+pub enum SignedOutcome {
+    Issued { secret_name: String, not_after: jiff::Timestamp, renew_at: jiff::Timestamp },
+    Conflict { secret_name: String },
+    Retry,
+}
+
+/// Ensures the re-signed certificate Secret exists for `validated`. It is re-issued only when
+/// the partner certificate or the signer changed, or it nears expiry.
+pub async fn ensure_signed_certificate(
+    ctx: &Context,
+    partner: &Partner,
+    validated: &ValidatedCertificate,
+    domain: PartnerDomain,
+    now: jiff::Timestamp,
+) -> Result<SignedOutcome> {
+    let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let uid = partner.uid().ok_or(Error::MissingObjectKey("uid"))?;
+    let owner = secrets::owner_reference(partner).ok_or(Error::MissingObjectKey("ownerReference"))?;
+    let secret_name = mosip::signed_certificate_secret_name(&partner.name_any());
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let source = validated.summary.fingerprint_sha256.clone();
+    let signer = signer_fingerprint(&ctx.signing_ca);
+    let renew_before = ctx.config.resigned_renew_before;
+
+    let existing = match secrets::get(&api, &secret_name, &uid).await? {
+        Existing::Foreign => return Ok(SignedOutcome::Conflict { secret_name }),
+        Existing::Missing => None,
+        Existing::Owned(s) => Some(s),
+    };
+    if let Some(s) = &existing {
+        let ann = s.annotations();
+        let not_after: Option<jiff::Timestamp> = ann.get(NOT_AFTER_ANNOTATION).and_then(|t| t.parse().ok());
+        if ann.get(SOURCE_ANNOTATION) == Some(&source)
+            && ann.get(SIGNER_ANNOTATION) == Some(&signer)
+            && let Some(not_after) = not_after
+            && not_after - renew_before > now
+        {
+            return Ok(SignedOutcome::Issued { secret_name, not_after, renew_at: not_after - renew_before });
+        }
+    }
+    let resigned = trust::resign(&ctx.signing_ca, validated, domain, ctx.config.resigned_validity, now)
+        .map_err(|e| Error::Signing(e.to_string()))?;
+    let desired = DesiredSecret {
+        name: secret_name.clone(),
+        namespace,
+        owner,
+        labels: BTreeMap::from([
+            (PARTNER_LABEL.to_string(), mosip::label_value(&partner.name_any())),
+            (SECRET_KIND_LABEL.to_string(), KIND.to_string()),
+        ]),
+        annotations: BTreeMap::from([
+            (SOURCE_ANNOTATION.to_string(), source),
+            (SIGNER_ANNOTATION.to_string(), signer),
+            (NOT_AFTER_ANNOTATION.to_string(), resigned.not_after.to_string()),
+        ]),
+        data: BTreeMap::from([
+            ("tls.crt".to_string(), secrets::text(resigned.certificate_pem.clone())),
+            ("ca.crt".to_string(), secrets::text(resigned.chain_pem.clone())),
+        ]),
+    };
+    let outcome = match &existing {
+        None => secrets::create(&api, &desired).await?,
+        Some(s) => secrets::replace(&api, s, &desired).await?,
+    };
+    if outcome == WriteOutcome::Lost {
+        return Ok(SignedOutcome::Retry);
+    }
+    tracing::info!(secret = %secret_name, "issued MOSIP re-signed certificate");
+    Ok(SignedOutcome::Issued {
+        secret_name,
+        not_after: resigned.not_after,
+        renew_at: resigned.not_after - renew_before,
+    })
+}

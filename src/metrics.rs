@@ -1,0 +1,84 @@
+//! Prometheus metrics: reconcile counts, failures by reason and durations per kind.
+//!
+//! Per-object gauges (certificate notAfter, key and licence validUntil, Ready) are computed at
+//! scrape time from the reflector stores (see [`crate::controller::run`]), so deleted objects
+//! leave no stale series.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
+/// The operator's own counters and histograms.
+pub struct Metrics {
+    pub reconciles: Family<KindLabels, Counter>,
+    pub failures: Family<FailureLabels, Counter>,
+    pub duration: Family<KindLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            reconciles: Family::default(),
+            failures: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            }),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers the metrics under the `mosip_partner_` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("mosip_partner_reconciles", "Reconciles started, by kind", self.reconciles.clone());
+        registry.register(
+            "mosip_partner_reconcile_failures",
+            "Reconciles that failed, by kind and error",
+            self.failures.clone(),
+        );
+        registry.register(
+            "mosip_partner_reconcile_duration_seconds",
+            "Reconcile duration, by kind",
+            self.duration.clone(),
+        );
+    }
+
+    /// Counts a reconcile and observes its duration when the returned timer drops.
+    pub fn reconcile_timer(&self, kind: &str) -> ReconcileTimer<'_> {
+        let labels = KindLabels { kind: kind.to_string() };
+        self.reconciles.get_or_create(&labels).inc();
+        ReconcileTimer { metrics: self, labels, start: Instant::now() }
+    }
+
+    /// Counts a failed reconcile.
+    pub fn failure(&self, kind: &str, reason: &str) {
+        self.failures.get_or_create(&FailureLabels { kind: kind.to_string(), reason: reason.to_string() }).inc();
+    }
+}
+
+/// Observes a reconcile's duration on drop.
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    labels: KindLabels,
+    start: Instant,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics.duration.get_or_create(&self.labels).observe(self.start.elapsed().as_secs_f64());
+    }
+}

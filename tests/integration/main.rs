@@ -1,0 +1,10 @@
+//! Integration tests against a real kube-apiserver (see common.rs for the harness).
+
+mod common;
+mod pki;
+
+mod cacert;
+mod crds;
+mod fixtures;
+mod partner;
+mod approval;

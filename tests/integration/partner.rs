@@ -1,0 +1,177 @@
+//! Partner certificates: validation, re-signing, Secret watches, expiry, namespaces, registration.
+
+use crate::common::{CONVERGE, TestEnv, eventually};
+use crate::fixtures::*;
+use crate::pki;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use mosip_partner_operator::api::*;
+use std::process::Command;
+
+#[tokio::test]
+async fn valid_certificate_is_resigned_and_verifies_with_openssl() {
+    let mut env = TestEnv::new("ptn-cert").await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Auth).await;
+    cert_secret(&env, "relying", &int, "Relying Party Ltd").await;
+    let api: Api<Partner> = env.api();
+    let mut p = partner("relying", PartnerType::AuthPartner, "Relying Party Ltd");
+    p.spec.policy_group = Some("g".into());
+    env.apply(&api, &p).await;
+
+    let p = wait_partner(&env, "relying", CERTIFICATE_VALID, "True").await;
+    let cert = p.status.and_then(|s| s.certificate).expect("status.certificate");
+    assert_eq!(cert.domain.as_deref(), Some("AUTH"));
+    assert!(cert.subject.as_deref().is_some_and(|s| s.contains("Relying Party Ltd")));
+    assert_eq!(cert.fingerprint_sha256.as_deref().map(str::len), Some(64));
+    let signed_name = cert.signed_secret_name.expect("signedSecretName");
+
+    // The re-signed certificate verifies against the chain in its own Secret.
+    let tls = env.secret_value(&signed_name, "tls.crt").await.expect("tls.crt");
+    let chain = env.secret_value(&signed_name, "ca.crt").await.expect("ca.crt");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("tls.crt"), &tls).expect("write");
+    std::fs::write(dir.path().join("ca.crt"), &chain).expect("write");
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile", "ca.crt", "tls.crt"])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "openssl verify failed: {}", String::from_utf8_lossy(&out.stderr));
+    // MOSIP's key usages for AUTH: digitalSignature, keyCertSign and keyEncipherment.
+    let text = Command::new("openssl").args(["x509", "-noout", "-text", "-in", "tls.crt"]).current_dir(dir.path()).output().expect("openssl");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Digital Signature") && text.contains("Certificate Sign") && text.contains("Key Encipherment"), "{text}");
+    assert!(text.contains("O = Relying Party Ltd") || text.contains("O=Relying Party Ltd"), "{text}");
+
+    // Owned by the Partner and labelled.
+    let secret: Secret = env.api::<Secret>().get(&signed_name).await.expect("get");
+    assert!(secret.metadata.owner_references.unwrap_or_default().iter().any(|o| o.kind == "Partner" && o.name == "relying"));
+    // Not re-issued on an ordinary reconcile.
+    let rv = secret.metadata.resource_version.clone();
+    env.apply(&api, &{
+        let mut p = partner("relying", PartnerType::AuthPartner, "Relying Party Ltd");
+        p.spec.policy_group = Some("g".into());
+        p.spec.contact.as_mut().expect("contact").address = Some("2 Main Road".into());
+        p
+    })
+    .await;
+    wait_partner(&env, "relying", READY, "True").await;
+    let again: Secret = env.api::<Secret>().get(&signed_name).await.expect("get");
+    assert_eq!(rv, again.metadata.resource_version, "re-signed certificate was rewritten without cause");
+
+    // Changing the certificate Secret re-validates at once: a wrong O is refused.
+    cert_secret(&env, "relying", &int, "Someone Else").await;
+    let p = wait_partner_reason(&env, "relying", CERTIFICATE_VALID, "False", Some("OrganizationMismatch")).await;
+    let st = p.status.expect("status");
+    let stalled = find(&st.conditions, STALLED).expect("Stalled");
+    assert_eq!(stalled.status, "True");
+    assert!(find(&st.conditions, CERTIFICATE_VALID).expect("cond").message.contains("Relying Party Ltd"));
+}
+
+#[tokio::test]
+async fn missing_secret_key_cross_namespace_and_ftm() {
+    let mut env = TestEnv::new("ptn-refs").await;
+    let other = TestEnv::new("ptn-other").await;
+    env.start_operator(&[]);
+    let ftm = trust(&env, PartnerDomain::Ftm).await;
+    let api: Api<Partner> = env.api();
+
+    // A Secret that only exists in another namespace is never read.
+    other.put_secret("shared-cert", &[("tls.crt", &pki::leaf(&ftm, "x", "FTM Org"))]).await;
+    let mut p = partner("ftm", PartnerType::FtmProvider, "FTM Org");
+    p.spec.certificate.as_mut().expect("cert").secret_name = "shared-cert".into();
+    env.apply(&api, &p).await;
+    let got = wait_partner_reason(&env, "ftm", CERTIFICATE_VALID, "False", Some("SecretNotFound")).await;
+    assert!(find(&got.status.expect("st").conditions, CERTIFICATE_VALID).expect("c").message.contains(&env.ns));
+    // Even spelled as namespace/name.
+    p.spec.certificate.as_mut().expect("cert").secret_name = format!("{}/shared-cert", other.ns);
+    env.apply(&api, &p).await;
+    wait_partner_reason(&env, "ftm", CERTIFICATE_VALID, "False", Some("SecretNotFound")).await;
+
+    // The key is missing.
+    env.put_secret("ftm-cert", &[("other.pem", "x")]).await;
+    p.spec.certificate.as_mut().expect("cert").secret_name = "ftm-cert".into();
+    env.apply(&api, &p).await;
+    wait_partner_reason(&env, "ftm", CERTIFICATE_VALID, "False", Some("KeyNotFound")).await;
+
+    // Valid FTM certificate: Ready, but not re-signed (MOSIP's default).
+    cert_secret(&env, "ftm", &ftm, "FTM Org").await;
+    let got = wait_partner(&env, "ftm", READY, "True").await;
+    let cert = got.status.and_then(|s| s.certificate).expect("cert");
+    assert_eq!(cert.domain.as_deref(), Some("FTM"));
+    assert_eq!(cert.signed_secret_name, None);
+}
+
+#[tokio::test]
+async fn expiry_flips_the_condition_on_time() {
+    let mut env = TestEnv::new("ptn-exp").await;
+    env.start_operator(&["--min-validity-days", "0"]);
+    let int = trust(&env, PartnerDomain::Device).await;
+    let leaf = pki::leaf_for(&int, "short", "Short Lived", time::Duration::seconds(20));
+    env.put_secret("dev-cert", &[("tls.crt", &leaf)]).await;
+    let api: Api<Partner> = env.api();
+    env.apply(&api, &partner("dev", PartnerType::DeviceProvider, "Short Lived")).await;
+    wait_partner(&env, "dev", CERTIFICATE_VALID, "True").await;
+    // No event touches the Partner; the operator's own requeue must flip it.
+    let api2 = api.clone();
+    eventually(std::time::Duration::from_secs(60), "CertificateExpired", || {
+        let api = api2.clone();
+        async move {
+            let p = api.get("dev").await.map_err(|e| e.to_string())?;
+            let st = p.status.unwrap_or_default();
+            match find(&st.conditions, CERTIFICATE_VALID) {
+                Some(c) if c.reason == "CertificateExpired" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn registration_rules_and_duplicate_partner_ids() {
+    let mut env = TestEnv::new("ptn-reg").await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Device).await;
+    cert_secret(&env, "first", &int, "Dev Org").await;
+    cert_secret(&env, "second", &int, "Dev Org").await;
+    let api: Api<Partner> = env.api();
+    let mut first = partner("first", PartnerType::DeviceProvider, "Dev Org");
+    first.spec.partner_id = Some("shared-id".into());
+    env.apply(&api, &first).await;
+    wait_partner(&env, "first", READY, "True").await;
+    let mut second = partner("second", PartnerType::DeviceProvider, "Dev Org");
+    second.spec.partner_id = Some("shared-id".into());
+    env.apply(&api, &second).await;
+    let got = wait_partner_reason(&env, "second", READY, "False", Some("DuplicatePartnerId")).await;
+    assert!(find(&got.status.expect("st").conditions, READY).expect("c").message.contains("first"));
+    // The first keeps working.
+    wait_partner(&env, "first", READY, "True").await;
+
+    // Bad registration data: a precise reason, Stalled, an Event.
+    let mut bad = partner("bad", PartnerType::AuthPartner, "Bad Org");
+    bad.spec.partner_id = Some("has space".into());
+    env.apply(&api, &bad).await;
+    let got = wait_partner_reason(&env, "bad", STALLED, "True", Some("InvalidPartnerId")).await;
+    let ready = find(&got.status.expect("st").conditions, READY).expect("ready").clone();
+    assert_eq!(ready.reason, "InvalidPartnerId");
+    let out = env.kubectl(&["get", "events.events.k8s.io", "-n", &env.ns, "-o", "jsonpath={.items[*].reason}"]);
+    let reasons = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(reasons.contains("InvalidPartnerId"), "no Event for the bad partner: {reasons}");
+
+    // organizationName is immutable: on this API server (no CEL) the operator reports it.
+    let mut changed = first.clone();
+    changed.spec.organization_name = "Renamed Org".into();
+    let patch = serde_json::json!({"spec": {"organizationName": "Renamed Org"}});
+    match api.patch("first", &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => {
+            wait_partner_reason(&env, "first", READY, "False", Some("ImmutableFieldChanged")).await;
+        }
+        // A server that enforces the CRD's CEL rule refuses the change outright.
+        Err(kube::Error::Api(e)) => assert!(e.message.contains("immutable"), "{e:?}"),
+        Err(e) => panic!("{e}"),
+    }
+    let _ = changed;
+    let _ = CONVERGE;
+}
