@@ -13,19 +13,21 @@
 # Output depends only on SRC: running it twice gives a byte-identical file.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-SRC=${1:-crds/mosip-partner-operator.crds.yaml}
-DEST=${2:-charts/mosip-partner-operator/templates/crds.yaml}
+# Arguments are relative to the current folder; the defaults to the repository root.
+SRC=$(realpath -m -- "${1:-$(dirname "$0")/../crds/mosip-partner-operator.crds.yaml}")
+DEST=$(realpath -m -- "${2:-$(dirname "$0")/../charts/mosip-partner-operator/templates/crds.yaml}")
 
 [[ -f $SRC ]] || { echo "chart-crds: no $SRC (run \`make crds\`)" >&2; exit 1; }
 [[ -d $(dirname "$DEST") ]] || { echo "chart-crds: no folder $(dirname "$DEST")" >&2; exit 1; }
 
-tmp=$(mktemp "$DEST.XXXXXX")
+# Built outside templates/ so that Helm never sees a half-written file.
+tmp=$(mktemp)
+chmod 0644 "$tmp"
 trap 'rm -f "$tmp"' EXIT
 
 # \001 and \002 stand for "{{" and "}}" while the guards are inserted, then become Helm
 # string literals; the generated YAML contains neither control character.
-sed -e 's/{{/\x01/g' -e 's/}}/\x02/g' "$SRC" | awk -v src="$SRC" '
+sed -e 's/{{/\x01/g' -e 's/}}/\x02/g' "$SRC" | awk -v src="crds/$(basename "$SRC")" '
 function flush_meta(   i, has_ann, has_lab) {
   has_ann = 0; has_lab = 0
   for (i = 1; i <= n; i++) {
@@ -83,7 +85,6 @@ END {
 if [[ -f $DEST ]] && cmp -s "$tmp" "$DEST"; then
   echo "chart-crds: $DEST is up to date" >&2
 else
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$DEST"
+  cp "$tmp" "$DEST"
   echo "chart-crds: wrote $DEST" >&2
 fi

@@ -19,7 +19,8 @@
 # Apply the result with `kubectl apply --server-side -R -f examples/`.
 set -euo pipefail
 
-readonly REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO_ROOT
 readonly OUT_DIR=${1:-$REPO_ROOT/examples}
 readonly NS=mosip-partners
 readonly API=pms.mosip.io/v1alpha1

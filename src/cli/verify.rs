@@ -50,7 +50,8 @@ pub struct VerifyArgs {
 }
 
 fn parse_domain(s: &str) -> Result<PartnerDomain, String> {
-    PartnerDomain::parse(s).ok_or_else(|| format!("unknown domain {s:?}; use AUTH, DEVICE, FTM or MISP"))
+    PartnerDomain::parse(s)
+        .ok_or_else(|| format!("unknown domain {s:?}; use AUTH, DEVICE, FTM or MISP"))
 }
 
 fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
@@ -114,7 +115,10 @@ fn evaluate(args: &VerifyArgs, wall_clock: Timestamp) -> (VerifyReport, Vec<Stri
 fn verify(args: &VerifyArgs, wall_clock: Timestamp) -> Result<(VerifyReport, Vec<String>), String> {
     let now = args.at.unwrap_or(wall_clock);
     let mut cas: Vec<CaInput> = Vec::new();
-    for (flag, files) in [("--trust", &args.trust), ("--intermediate", &args.intermediate)] {
+    for (flag, files) in [
+        ("--trust", &args.trust),
+        ("--intermediate", &args.intermediate),
+    ] {
         for path in files {
             let text = read(flag, path)?;
             let name = path.display().to_string();
@@ -156,7 +160,10 @@ fn verify(args: &VerifyArgs, wall_clock: Timestamp) -> Result<(VerifyReport, Vec
                 .path_der
                 .last()
                 .and_then(|der| trust::summarize(der).ok())
-                .map_or_else(|| "a trusted root".to_string(), |s| format!("\"{}\"", s.subject));
+                .map_or_else(
+                    || "a trusted root".to_string(),
+                    |s| format!("\"{}\"", s.subject),
+                );
             VerifyReport {
                 valid: true,
                 reason: trust::reason::TRUSTED.to_string(),
@@ -186,5 +193,205 @@ fn verify(args: &VerifyArgs, wall_clock: Timestamp) -> Result<(VerifyReport, Vec
 }
 
 fn read(flag: &str, path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {flag} file {}: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {flag} file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: VerifyArgs,
+    }
+
+    fn params(
+        cn: &str,
+        o: &str,
+        ca: bool,
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name.remove(DnType::CommonName);
+        p.distinguished_name.push(DnType::OrganizationName, o);
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let odt = |t: Timestamp| {
+            x509_parser::time::ASN1Time::from_timestamp(t.as_second())
+                .expect("time")
+                .to_datetime()
+        };
+        p.not_before = odt(not_before);
+        p.not_after = odt(not_after);
+        if ca {
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        }
+        p
+    }
+
+    /// root.pem, leaf.pem (O=Acme) and junk.pem in a temp dir; the root expires at `root_until`.
+    fn files(root_until: Timestamp) -> (tempfile::TempDir, Timestamp) {
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().expect("time");
+        let day = SignedDuration::from_hours(24);
+        let root_key = KeyPair::generate().expect("key");
+        let root_params = params("CLI Root", "CA Org", true, now - day, root_until);
+        let root = root_params.self_signed(&root_key).expect("root");
+        let leaf_key = KeyPair::generate().expect("key");
+        let leaf = params("partner", "Acme", false, now - day, now + day * 400)
+            .signed_by(&leaf_key, &Issuer::from_params(&root_params, &root_key))
+            .expect("leaf");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("root.pem"), root.pem()).expect("write");
+        std::fs::write(dir.path().join("leaf.pem"), leaf.pem()).expect("write");
+        std::fs::write(dir.path().join("junk.pem"), "junk").expect("write");
+        (dir, now)
+    }
+
+    fn args(dir: &Path, extra: &[&str]) -> VerifyArgs {
+        let root = dir.join("root.pem");
+        let leaf = dir.join("leaf.pem");
+        let mut argv = vec![
+            "verify".to_string(),
+            "--domain".into(),
+            "auth".into(),
+            "--trust".into(),
+            root.display().to_string(),
+            "--cert".into(),
+            leaf.display().to_string(),
+            "--at".into(),
+            "2026-06-01T00:00:00Z".into(),
+        ];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        Cli::try_parse_from(argv).expect("valid command line").args
+    }
+
+    #[test]
+    fn valid_certificate_reports_trusted_and_exit_0() {
+        let (dir, now) = files("2036-01-01T00:00:00Z".parse().expect("time"));
+        let (report, warnings, code) =
+            evaluate(&args(dir.path(), &["--organization", "Acme"]), now);
+        assert_eq!(code, 0, "{report:?}");
+        assert!(report.valid && warnings.is_empty());
+        assert_eq!(report.reason, "Trusted");
+        assert_eq!(report.subject.as_deref(), Some("CN=partner,O=Acme"));
+        assert_eq!(report.not_after.as_deref(), Some("2027-07-06T00:00:00Z"));
+        let json = serde_json::to_value(&report).expect("json");
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 5);
+        for key in ["valid", "reason", "message", "subject", "notAfter"] {
+            assert!(keys.contains(&key), "{keys:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_certificates_exit_1_with_the_reason() {
+        let (dir, now) = files("2036-01-01T00:00:00Z".parse().expect("time"));
+        let (report, _, code) = evaluate(&args(dir.path(), &["--organization", "acme"]), now);
+        assert_eq!((code, report.reason.as_str()), (1, "OrganizationMismatch"));
+        assert_eq!(report.subject.as_deref(), Some("CN=partner,O=Acme"));
+
+        let (report, _, code) = evaluate(&args(dir.path(), &["--min-validity-days", "500"]), now);
+        assert_eq!((code, report.reason.as_str()), (1, "InsufficientValidity"));
+
+        let junk = dir.path().join("junk.pem").display().to_string();
+        let mut bad = args(dir.path(), &[]);
+        bad.cert = junk.into();
+        let (report, _, code) = evaluate(&bad, now);
+        assert_eq!((code, report.reason.as_str()), (1, "MalformedCertificate"));
+        assert_eq!((report.subject, report.not_after), (None, None));
+    }
+
+    #[test]
+    fn trust_roots_go_through_ca_evaluation() {
+        // The root expires before --at: the controller would not mark it Ready, so neither do we.
+        let (dir, now) = files("2026-05-31T00:00:00Z".parse().expect("time"));
+        let (report, warnings, code) = evaluate(&args(dir.path(), &[]), now);
+        assert_eq!(
+            (code, report.reason.as_str()),
+            (1, "UntrustedChain"),
+            "{report:?}"
+        );
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("CertificateExpired"), "{warnings:?}");
+    }
+
+    #[test]
+    fn unreadable_files_are_usage_errors() {
+        let (dir, now) = files("2036-01-01T00:00:00Z".parse().expect("time"));
+        let missing = dir.path().join("missing.pem");
+        let mut no_cert = args(dir.path(), &[]);
+        no_cert.cert = missing.clone();
+        let (report, _, code) = evaluate(&no_cert, now);
+        assert_eq!(
+            (code, report.reason.as_str(), report.valid),
+            (2, USAGE_ERROR, false)
+        );
+        assert!(report.message.contains("missing.pem"), "{}", report.message);
+
+        let mut junk_trust = args(dir.path(), &[]);
+        junk_trust.trust = vec![dir.path().join("junk.pem")];
+        assert_eq!(evaluate(&junk_trust, now).2, 2);
+        let mut no_chain = args(dir.path(), &[]);
+        no_chain.chain = vec![missing];
+        assert_eq!(evaluate(&no_chain, now).2, 2);
+    }
+
+    #[test]
+    fn command_line_parsing() {
+        let parsed = Cli::try_parse_from([
+            "verify",
+            "--domain",
+            "MiSp",
+            "--trust",
+            "a.pem",
+            "b.pem",
+            "--trust",
+            "c.pem",
+            "--cert",
+            "l.pem",
+            "--at",
+            "2026-01-01T05:30:00+05:30",
+        ])
+        .expect("parse")
+        .args;
+        assert_eq!(parsed.domain, PartnerDomain::Misp);
+        assert_eq!(parsed.trust.len(), 3);
+        assert_eq!(parsed.min_validity_days, 335);
+        assert_eq!(
+            parsed.at,
+            Some("2026-01-01T00:00:00Z".parse().expect("time"))
+        );
+        for bad in [
+            vec![
+                "verify", "--domain", "PARTNER", "--trust", "a", "--cert", "b",
+            ],
+            vec!["verify", "--domain", "AUTH", "--cert", "b"],
+            vec![
+                "verify",
+                "--domain",
+                "AUTH",
+                "--trust",
+                "a",
+                "--cert",
+                "b",
+                "--at",
+                "yesterday",
+            ],
+        ] {
+            let err = Cli::try_parse_from(&bad).err().expect("usage error");
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
 }

@@ -60,8 +60,10 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
             Err(e) => Err(e.clone()),
         })
         .collect();
-    let self_signed: Vec<bool> =
-        parsed.iter().map(|c| c.as_ref().is_ok_and(|c| c.is_self_signed())).collect();
+    let self_signed: Vec<bool> = parsed
+        .iter()
+        .map(|c| c.as_ref().is_ok_and(|c| c.is_self_signed()))
+        .collect();
 
     // Individual checks first: a CA that fails them is decided and never serves as an issuer.
     let individual: Vec<Result<(), CertError>> = parsed
@@ -84,7 +86,9 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
     // signature. Computed once: signature checks are the expensive part.
     let issuers: Vec<Vec<usize>> = (0..cas.len())
         .map(|i| {
-            let Ok(cert) = &parsed[i] else { return Vec::new() };
+            let Ok(cert) = &parsed[i] else {
+                return Vec::new();
+            };
             if !usable(i) || self_signed[i] {
                 return Vec::new();
             }
@@ -97,15 +101,21 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
 
     let mut reach: Vec<Option<Reach>> = (0..cas.len())
         .map(|i| match &parsed[i] {
-            Ok(cert) if usable(i) && self_signed[i] => {
-                Some(Reach { budget: budget_of(cert), until: cert.not_after })
-            }
+            Ok(cert) if usable(i) && self_signed[i] => Some(Reach {
+                budget: budget_of(cert),
+                until: cert.not_after,
+            }),
             _ => None,
         })
         .collect();
     propagate(&parsed, &self_signed, &issuers, &mut reach);
 
-    let context = Context { cas, parsed: &parsed, individual: &individual, reach: &reach };
+    let context = Context {
+        cas,
+        parsed: &parsed,
+        individual: &individual,
+        reach: &reach,
+    };
     cas.iter()
         .enumerate()
         .map(|(i, input)| {
@@ -123,7 +133,11 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
                     };
                 }
             };
-            let role = if self_signed[i] { CaRole::Root } else { CaRole::Intermediate };
+            let role = if self_signed[i] {
+                CaRole::Root
+            } else {
+                CaRole::Intermediate
+            };
             let mut verdict = CaVerdict {
                 name: input.name.clone(),
                 ready: false,
@@ -186,8 +200,10 @@ pub fn trusted_sets(
 enum Unreadable {
     #[error(transparent)]
     Cert(CertError),
-    #[error("the CA certificate PEM holds {0} certificates, but exactly one is expected; create \
-             one CACertificate per CA certificate")]
+    #[error(
+        "the CA certificate PEM holds {0} certificates, but exactly one is expected; create \
+             one CACertificate per CA certificate"
+    )]
     Multiple(usize),
 }
 
@@ -258,7 +274,10 @@ fn propagate(
     issuers: &[Vec<usize>],
     reach: &mut [Option<Reach>],
 ) {
-    let max_rounds = issuers.len().saturating_mul(issuers.len()).saturating_add(2);
+    let max_rounds = issuers
+        .len()
+        .saturating_mul(issuers.len())
+        .saturating_add(2);
     for _ in 0..max_rounds {
         let mut changed = false;
         for i in 0..issuers.len() {
@@ -312,7 +331,10 @@ impl Context<'_, '_> {
     fn explain_unreached(&self, i: usize) -> (&'static str, String) {
         let domain = self.cas[i].domain;
         let Ok(cert) = &self.parsed[i] else {
-            return (reason::MALFORMED_CERTIFICATE, "the certificate cannot be read".into());
+            return (
+                reason::MALFORMED_CERTIFICATE,
+                "the certificate cannot be read".into(),
+            );
         };
         let issuer = &cert.issuer;
         let untrusted = |detail: String| {
@@ -334,10 +356,14 @@ impl Context<'_, '_> {
             .filter(|&j| j != i)
             .filter(|&j| matches!(&self.parsed[j], Ok(p) if p.subject_raw() == cert.issuer_raw()))
             .collect();
-        let same_domain: Vec<usize> =
-            named.iter().copied().filter(|&j| self.cas[j].domain == domain).collect();
+        let same_domain: Vec<usize> = named
+            .iter()
+            .copied()
+            .filter(|&j| self.cas[j].domain == domain)
+            .collect();
         if same_domain.is_empty() {
-            let mut others: Vec<&str> = named.iter().map(|&j| self.cas[j].domain.as_str()).collect();
+            let mut others: Vec<&str> =
+                named.iter().map(|&j| self.cas[j].domain.as_str()).collect();
             others.sort_unstable();
             others.dedup();
             if others.is_empty() {
@@ -359,7 +385,10 @@ impl Context<'_, '_> {
             .copied()
             .find(|&j| matches!(&self.parsed[j], Ok(p) if cert.is_signed_by(p)));
         let Some(j) = signer else {
-            let names: Vec<&str> = same_domain.iter().map(|&j| self.cas[j].name.as_str()).collect();
+            let names: Vec<&str> = same_domain
+                .iter()
+                .map(|&j| self.cas[j].name.as_str())
+                .collect();
             return untrusted(format!(
                 "the {domain} CA named \"{issuer}\" ({}) did not sign it: the signature does not \
                  verify with its key; upload the CA certificate that actually issued it",
@@ -403,7 +432,11 @@ pub fn ca_inputs_from_bundle(
         .iter()
         .enumerate()
         .map(|(i, der)| CaInput {
-            name: if several { format!("{name}#{}", i + 1) } else { name.to_string() },
+            name: if several {
+                format!("{name}#{}", i + 1)
+            } else {
+                name.to_string()
+            },
             domain,
             pem: der_to_pem(der),
         })

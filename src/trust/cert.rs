@@ -59,7 +59,9 @@ pub fn parse_pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertError> {
         if line.is_empty() {
             continue;
         }
-        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----"))
+        let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
         else {
             return Err(CertError::malformed(format!(
                 "line {line_no} is neither blank nor inside a PEM block"
@@ -94,7 +96,7 @@ pub fn parse_pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertError> {
         })?;
         let der = parsed.into_contents();
         match X509Certificate::from_der(&der) {
-            Ok((rest, _)) if rest.is_empty() => ders.push(der),
+            Ok(([], _)) => ders.push(der),
             Ok(_) => {
                 return Err(CertError::malformed(format!(
                     "the CERTIFICATE block starting at line {line_no} has trailing data after \
@@ -141,9 +143,13 @@ pub(crate) struct ParsedCert<'a> {
 impl<'a> ParsedCert<'a> {
     pub fn parse(der: &'a [u8]) -> Result<Self, CertError> {
         let x509 = match X509Certificate::from_der(der) {
-            Ok((rest, cert)) if rest.is_empty() => cert,
+            Ok(([], cert)) => cert,
             Ok(_) => return Err(CertError::malformed("trailing data after the certificate")),
-            Err(e) => return Err(CertError::malformed(format!("not an X.509 certificate ({e})"))),
+            Err(e) => {
+                return Err(CertError::malformed(format!(
+                    "not an X.509 certificate ({e})"
+                )));
+            }
         };
         let not_before = asn1_time(x509.validity().not_before.timestamp())?;
         let not_after = asn1_time(x509.validity().not_after.timestamp())?;
@@ -208,7 +214,10 @@ impl<'a> ParsedCert<'a> {
     /// `self` names `issuer` as its issuer and `issuer`'s key verifies `self`'s signature.
     pub fn is_signed_by(&self, issuer: &ParsedCert<'_>) -> bool {
         self.issuer_raw() == issuer.subject_raw()
-            && self.x509.verify_signature(Some(issuer.x509.public_key())).is_ok()
+            && self
+                .x509
+                .verify_signature(Some(issuer.x509.public_key()))
+                .is_ok()
     }
 
     pub fn check_v3(&self) -> Result<(), CertError> {
@@ -216,15 +225,24 @@ impl<'a> ParsedCert<'a> {
         if version == X509Version::V3 {
             Ok(())
         } else {
-            Err(CertError::NotV3 { subject: self.subject.clone(), version: version.0 + 1 })
+            Err(CertError::NotV3 {
+                subject: self.subject.clone(),
+                version: version.0 + 1,
+            })
         }
     }
 
     pub fn check_validity(&self, now: Timestamp) -> Result<(), CertError> {
         if now < self.not_before {
-            Err(CertError::NotYetValid { subject: self.subject.clone(), not_before: self.not_before })
+            Err(CertError::NotYetValid {
+                subject: self.subject.clone(),
+                not_before: self.not_before,
+            })
         } else if now > self.not_after {
-            Err(CertError::Expired { subject: self.subject.clone(), not_after: self.not_after })
+            Err(CertError::Expired {
+                subject: self.subject.clone(),
+                not_after: self.not_after,
+            })
         } else {
             Ok(())
         }
@@ -296,7 +314,10 @@ impl<'a> ParsedCert<'a> {
 
     /// RSA ≥ 2048 bits, EC on P-256/P-384, or Ed25519.
     pub fn check_key(&self) -> Result<(), CertError> {
-        let weak = |detail: String| CertError::WeakKey { subject: self.subject.clone(), detail };
+        let weak = |detail: String| CertError::WeakKey {
+            subject: self.subject.clone(),
+            detail,
+        };
         let spki = self.x509.public_key();
         match spki.algorithm.algorithm.to_id_string().as_str() {
             "1.2.840.113549.1.1.1" => {
@@ -308,7 +329,9 @@ impl<'a> ParsedCert<'a> {
                 };
                 let bits = unsigned_bit_length(rsa.modulus);
                 if bits < 2048 {
-                    Err(weak(format!("an RSA key of {bits} bits (at least 2048 are required)")))
+                    Err(weak(format!(
+                        "an RSA key of {bits} bits (at least 2048 are required)"
+                    )))
                 } else {
                     Ok(())
                 }
@@ -322,13 +345,20 @@ impl<'a> ParsedCert<'a> {
                     .map(|oid| oid.to_id_string());
                 match curve.as_deref() {
                     Some("1.2.840.10045.3.1.7") | Some("1.3.132.0.34") => Ok(()),
-                    Some("1.3.132.0.35") => Err(weak("an EC key on curve P-521, which is not supported".into())),
-                    Some(other) => Err(weak(format!("an EC key on curve {other}, which is not supported"))),
+                    Some("1.3.132.0.35") => Err(weak(
+                        "an EC key on curve P-521, which is not supported".into(),
+                    )),
+                    Some(other) => Err(weak(format!(
+                        "an EC key on curve {other}, which is not supported"
+                    ))),
                     None => Err(weak("an EC key without a named curve".into())),
                 }
             }
             "1.3.101.112" => Ok(()),
-            oid => Err(weak(format!("a {} key, which is not supported", key_algorithm_name(oid)))),
+            oid => Err(weak(format!(
+                "a {} key, which is not supported",
+                key_algorithm_name(oid)
+            ))),
         }
     }
 }
@@ -419,7 +449,12 @@ fn classify_signature_algorithm(alg: &AlgorithmIdentifier<'_>) -> SigAlg {
 pub(crate) fn format_dn(name: &X509Name<'_>) -> String {
     let rdns: Vec<String> = name
         .iter_rdn()
-        .map(|rdn| rdn.iter().map(format_attribute).collect::<Vec<_>>().join("+"))
+        .map(|rdn| {
+            rdn.iter()
+                .map(format_attribute)
+                .collect::<Vec<_>>()
+                .join("+")
+        })
         .collect();
     rdns.into_iter().rev().collect::<Vec<_>>().join(",")
 }
@@ -444,7 +479,11 @@ fn format_attribute(attr: &AttributeTypeAndValue<'_>) -> String {
         (Some(short), Some(value)) => format!("{short}={}", escape_rfc4514(&value)),
         (short, _) => {
             let der = attr.attr_value().to_der_vec().unwrap_or_default();
-            format!("{}=#{}", short.map_or(oid.clone(), str::to_string), hex::encode(der))
+            format!(
+                "{}=#{}",
+                short.map_or(oid.clone(), str::to_string),
+                hex::encode(der)
+            )
         }
     }
 }
@@ -465,8 +504,12 @@ pub(crate) fn attribute_string(attr: &AttributeTypeAndValue<'_>) -> Option<Strin
             if data.len() % 2 != 0 {
                 return None;
             }
-            let units = data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units).collect::<Result<String, _>>().ok()
+            let units = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
         }
         Tag::UniversalString => {
             if data.len() % 4 != 0 {

@@ -45,15 +45,19 @@ pub mod reason {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertError {
     /// The PEM text or a certificate in it cannot be read.
-    #[error("the certificate could not be read: {detail}; supply PEM text made only of \
-             -----BEGIN CERTIFICATE----- blocks holding DER X.509 certificates")]
+    #[error(
+        "the certificate could not be read: {detail}; supply PEM text made only of \
+             -----BEGIN CERTIFICATE----- blocks holding DER X.509 certificates"
+    )]
     Malformed {
         /// What is wrong, without echoing the input.
         detail: String,
     },
     /// The certificate is not X.509 v3.
-    #[error("certificate \"{subject}\" is X.509 version {version}, but only version 3 is \
-             accepted; have the CA reissue it as an X.509 v3 certificate")]
+    #[error(
+        "certificate \"{subject}\" is X.509 version {version}, but only version 3 is \
+             accepted; have the CA reissue it as an X.509 v3 certificate"
+    )]
     NotV3 {
         /// Subject DN of the offending certificate.
         subject: String,
@@ -61,9 +65,11 @@ pub enum CertError {
         version: u32,
     },
     /// notBefore is in the future.
-    #[error("certificate \"{subject}\" is not valid before {not_before}; wait until then or use \
+    #[error(
+        "certificate \"{subject}\" is not valid before {not_before}; wait until then or use \
              a certificate that is already valid (check the issuing CA's clock if the date is \
-             unexpected)")]
+             unexpected)"
+    )]
     NotYetValid {
         /// Subject DN of the offending certificate.
         subject: String,
@@ -71,8 +77,10 @@ pub enum CertError {
         not_before: Timestamp,
     },
     /// notAfter is in the past.
-    #[error("certificate \"{subject}\" expired at {not_after}; obtain a renewed certificate from \
-             its CA and upload it in place of this one")]
+    #[error(
+        "certificate \"{subject}\" expired at {not_after}; obtain a renewed certificate from \
+             its CA and upload it in place of this one"
+    )]
     Expired {
         /// Subject DN of the offending certificate.
         subject: String,
@@ -94,16 +102,20 @@ pub enum CertError {
         required: SignedDuration,
     },
     /// A partner certificate is self-signed.
-    #[error("certificate \"{subject}\" is self-signed; a partner certificate must be issued by a \
+    #[error(
+        "certificate \"{subject}\" is self-signed; a partner certificate must be issued by a \
              CA trusted for its domain: have it issued by such a CA (a self-signed CA belongs in \
-             a CACertificate)")]
+             a CACertificate)"
+    )]
     SelfSigned {
         /// Subject DN of the certificate.
         subject: String,
     },
     /// No path to a trusted root of the domain.
-    #[error("certificate \"{subject}\" does not chain to a trusted root CA of the {domain} \
-             domain: {detail}")]
+    #[error(
+        "certificate \"{subject}\" does not chain to a trusted root CA of the {domain} \
+             domain: {detail}"
+    )]
     UntrustedChain {
         /// Subject DN of the partner certificate.
         subject: String,
@@ -113,10 +125,12 @@ pub enum CertError {
         detail: String,
     },
     /// A signature on the path does not verify.
-    #[error("the signature on certificate \"{subject}\" does not verify with the key of the CA \
+    #[error(
+        "the signature on certificate \"{subject}\" does not verify with the key of the CA \
              certificate \"{issuer}\": the CA certificate with that name is not the one that \
              issued it (re-keyed or replaced CA?); supply the CA certificate that actually issued \
-             it")]
+             it"
+    )]
     InvalidSignature {
         /// Subject DN of the certificate whose signature failed.
         subject: String,
@@ -132,9 +146,11 @@ pub enum CertError {
         detail: String,
     },
     /// A pathLenConstraint is violated.
-    #[error("the path from \"{subject}\" to its root is too long: {detail}; have the partner \
+    #[error(
+        "the path from \"{subject}\" to its root is too long: {detail}; have the partner \
              certificate issued closer to the root, or use CA certificates whose \
-             pathLenConstraint allows this path")]
+             pathLenConstraint allows this path"
+    )]
     PathLengthExceeded {
         /// Subject DN of the partner certificate.
         subject: String,
@@ -152,8 +168,10 @@ pub enum CertError {
         found: Option<String>,
     },
     /// The key is too small or unsupported.
-    #[error("certificate \"{subject}\" has {detail}; accepted keys are RSA of at least 2048 \
-             bits, EC on P-256 or P-384, and Ed25519: issue a new certificate for such a key")]
+    #[error(
+        "certificate \"{subject}\" has {detail}; accepted keys are RSA of at least 2048 \
+             bits, EC on P-256 or P-384, and Ed25519: issue a new certificate for such a key"
+    )]
     WeakKey {
         /// Subject DN of the offending certificate.
         subject: String,
@@ -195,7 +213,9 @@ impl CertError {
     }
 
     pub(crate) fn malformed(detail: impl Into<String>) -> Self {
-        CertError::Malformed { detail: detail.into() }
+        CertError::Malformed {
+            detail: detail.into(),
+        }
     }
 }
 

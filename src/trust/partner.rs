@@ -84,9 +84,9 @@ pub fn validate_partner_certificate(
     let mut helpers = ders;
     if let Some(chain) = input.chain_pem.filter(|c| !c.trim().is_empty()) {
         let chain = parse_pem_certificates(chain).map_err(|err| match err {
-            CertError::Malformed { detail } => {
-                CertError::Malformed { detail: format!("in the partner-supplied chain, {detail}") }
-            }
+            CertError::Malformed { detail } => CertError::Malformed {
+                detail: format!("in the partner-supplied chain, {detail}"),
+            },
             other => other,
         })?;
         helpers.extend(chain);
@@ -107,7 +107,9 @@ pub fn validate_partner_certificate(
         });
     }
     if leaf.is_self_signed() {
-        return Err(CertError::SelfSigned { subject: leaf.subject.clone() });
+        return Err(CertError::SelfSigned {
+            subject: leaf.subject.clone(),
+        });
     }
 
     let candidates = Candidates::new(input, &helpers)?;
@@ -133,25 +135,25 @@ pub fn validate_partner_certificate(
         ca.check_is_ca()?;
         // webpki enforces pathLenConstraint on intermediates only, not on the trust anchor;
         // `below` is the number of CAs between this one and the partner certificate.
-        if let Some(limit) = ca.path_len_constraint() {
-            if below as u64 > u64::from(limit) {
-                return Err(CertError::PathLengthExceeded {
-                    subject: leaf.subject.clone(),
-                    detail: path_len_detail(&ca.subject, limit, below),
-                });
-            }
+        if let Some(limit) = ca.path_len_constraint()
+            && below as u64 > u64::from(limit)
+        {
+            return Err(CertError::PathLengthExceeded {
+                subject: leaf.subject.clone(),
+                detail: path_len_detail(&ca.subject, limit, below),
+            });
         }
         next_check = next_check.min(ca.not_after);
     }
 
     let subject = leaf.subject_parts();
-    if let Some(expected) = input.organization {
-        if subject.o.as_deref() != Some(expected) {
-            return Err(CertError::OrganizationMismatch {
-                expected: expected.to_string(),
-                found: subject.o.clone(),
-            });
-        }
+    if let Some(expected) = input.organization
+        && subject.o.as_deref() != Some(expected)
+    {
+        return Err(CertError::OrganizationMismatch {
+            expected: expected.to_string(),
+            found: subject.o.clone(),
+        });
     }
 
     let (summary, spki_der, not_after) = (leaf.summary(), leaf.spki_der().to_vec(), leaf.not_after);
@@ -186,8 +188,11 @@ fn webpki_path(
 ) -> Result<Vec<Vec<u8>>, webpki::Error> {
     let leaf = CertificateDer::from(leaf_der);
     let end_entity = webpki::EndEntityCert::try_from(&leaf)?;
-    let root_ders: Vec<CertificateDer<'_>> =
-        input.trusted_roots.iter().map(|d| CertificateDer::from(d.as_slice())).collect();
+    let root_ders: Vec<CertificateDer<'_>> = input
+        .trusted_roots
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
     // Roots webpki cannot read are skipped: the controller only passes Ready roots anyway.
     let (anchor_index, anchors): (Vec<usize>, Vec<_>) = root_ders
         .iter()
@@ -212,8 +217,10 @@ fn webpki_path(
         None,
         None,
     )?;
-    let mut out: Vec<Vec<u8>> =
-        path.intermediate_certificates().map(|c| c.der().to_vec()).collect();
+    let mut out: Vec<Vec<u8>> = path
+        .intermediate_certificates()
+        .map(|c| c.der().to_vec())
+        .collect();
     let anchor = anchors
         .iter()
         .position(|a| std::ptr::eq(a, path.anchor()))
@@ -269,7 +276,13 @@ impl<'a> Candidates<'a> {
     /// The chain by issuer name from `leaf` upward: trusted roots first, then trusted
     /// intermediates, then supplied ones; stops at a trusted root, a self-signed certificate,
     /// a missing issuer (returned) or a loop.
-    fn walk<'s>(&'s self, leaf: &'s ParsedCert<'a>) -> (Vec<&'s (Source, ParsedCert<'a>)>, Option<&'s ParsedCert<'a>>) {
+    fn walk<'s>(
+        &'s self,
+        leaf: &'s ParsedCert<'a>,
+    ) -> (
+        Vec<&'s (Source, ParsedCert<'a>)>,
+        Option<&'s ParsedCert<'a>>,
+    ) {
         let mut walk: Vec<&(Source, ParsedCert<'a>)> = Vec::new();
         let mut current: &ParsedCert<'a> = leaf;
         loop {
@@ -279,7 +292,10 @@ impl<'a> Candidates<'a> {
                     && !std::ptr::eq(c, current)
             });
             let Some(entry) = next else {
-                let dead_end = if walk.last().is_some_and(|(s, c)| *s == Source::TrustedRoot || c.is_self_signed()) {
+                let dead_end = if walk
+                    .last()
+                    .is_some_and(|(s, c)| *s == Source::TrustedRoot || c.is_self_signed())
+                {
                     None
                 } else {
                     Some(current)
@@ -296,7 +312,12 @@ impl<'a> Candidates<'a> {
 
     /// Turns a webpki error into the most useful [`CertError`], naming the certificate at fault.
     #[allow(deprecated)] // webpki still returns the context-free variants in some paths.
-    fn explain(&self, leaf: &ParsedCert<'a>, err: &webpki::Error, domain: PartnerDomain) -> CertError {
+    fn explain(
+        &self,
+        leaf: &ParsedCert<'a>,
+        err: &webpki::Error,
+        domain: PartnerDomain,
+    ) -> CertError {
         use webpki::Error as E;
         let (walk, dead_end) = self.walk(leaf);
         let untrusted = |detail: String| CertError::UntrustedChain {
@@ -307,22 +328,23 @@ impl<'a> Candidates<'a> {
         // A weak or unsupported CA on the name path explains signature failures best.
         let weakness = || {
             walk.iter().find_map(|(_, c)| {
-                c.check_signature_algorithm().and_then(|_| c.check_key()).err()
+                c.check_signature_algorithm()
+                    .and_then(|_| c.check_key())
+                    .err()
             })
         };
         match err {
             E::UnknownIssuer | E::NameConstraintViolation => {
-                if let Some((Source::Supplied, root)) = walk.last().map(|e| (e.0, &e.1)) {
-                    if root.is_self_signed() {
-                        return untrusted(format!(
-                            "the partner-supplied chain ends at the self-signed root \"{}\", \
-                             which is not a Ready root CA of the {domain} domain; \
-                             partner-supplied certificates are never trust anchors: register \
-                             that root as a CACertificate of the {domain} domain if it should be \
-                             trusted",
-                            root.subject
-                        ));
-                    }
+                if let Some((Source::Supplied, root)) = walk.last().map(|e| (e.0, &e.1))
+                    && root.is_self_signed()
+                {
+                    return untrusted(format!(
+                        "the partner-supplied chain ends at the self-signed root \"{}\", which \
+                         is not a Ready root CA of the {domain} domain; partner-supplied \
+                         certificates are never trust anchors: register that root as a \
+                         CACertificate of the {domain} domain if it should be trusted",
+                        root.subject
+                    ));
                 }
                 if let Some(cert) = dead_end {
                     return untrusted(format!(
@@ -405,26 +427,37 @@ impl<'a> Candidates<'a> {
                     }
                     None => "a CA's pathLenConstraint is exceeded".into(),
                 };
-                CertError::PathLengthExceeded { subject: leaf.subject.clone(), detail }
+                CertError::PathLengthExceeded {
+                    subject: leaf.subject.clone(),
+                    detail,
+                }
             }
             E::CertExpired { not_after, .. } => {
-                let found = walk.iter().find(|(_, c)| unix(c.not_after) == not_after.as_secs());
+                let found = walk
+                    .iter()
+                    .find(|(_, c)| unix(c.not_after) == not_after.as_secs());
                 CertError::Expired {
-                    subject: found.map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
+                    subject: found
+                        .map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
                     not_after: found.map_or(leaf.not_after, |(_, c)| c.not_after),
                 }
             }
             E::CertNotValidYet { not_before, .. } => {
-                let found = walk.iter().find(|(_, c)| unix(c.not_before) == not_before.as_secs());
+                let found = walk
+                    .iter()
+                    .find(|(_, c)| unix(c.not_before) == not_before.as_secs());
                 CertError::NotYetValid {
-                    subject: found.map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
+                    subject: found
+                        .map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
                     not_before: found.map_or(leaf.not_before, |(_, c)| c.not_before),
                 }
             }
             E::UnsupportedCertVersion => walk
                 .iter()
                 .find_map(|(_, c)| c.check_v3().err())
-                .unwrap_or_else(|| CertError::malformed("a certificate on the path is not X.509 v3")),
+                .unwrap_or_else(|| {
+                    CertError::malformed("a certificate on the path is not X.509 v3")
+                }),
             E::UnsupportedCriticalExtension => CertError::malformed(
                 "a certificate on the path has a critical extension the validator does not \
                  support; reissue it without that extension or mark it non-critical",
@@ -432,9 +465,9 @@ impl<'a> Candidates<'a> {
             E::EmptyEkuExtension => CertError::malformed(
                 "a certificate on the path has an empty extendedKeyUsage extension",
             ),
-            E::InvalidCertValidity => CertError::malformed(
-                "a certificate on the path has notBefore after notAfter",
-            ),
+            E::InvalidCertValidity => {
+                CertError::malformed("a certificate on the path has notBefore after notAfter")
+            }
             other => untrusted(format!(
                 "path validation failed ({other}); check the CA certificates of the {domain} \
                  domain and the partner's chain"

@@ -7,8 +7,8 @@ use super::partner::ValidatedCertificate;
 use crate::api::PartnerDomain;
 use jiff::{SignedDuration, Timestamp};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SerialNumber,
 };
 use rustls_pki_types::CertificateDer;
 
@@ -68,7 +68,10 @@ impl std::fmt::Debug for SigningCa {
         f.debug_struct("SigningCa")
             .field("pms_not_after", &self.pms_not_after)
             .field("root_not_after", &self.root_not_after)
-            .field("root_key", &self.root_key_pem.as_ref().map(|_| "<redacted>"))
+            .field(
+                "root_key",
+                &self.root_key_pem.as_ref().map(|_| "<redacted>"),
+            )
             .field("pms_key", &"<redacted>")
             .finish_non_exhaustive()
     }
@@ -90,7 +93,10 @@ impl SigningCa {
         let root_der = single_certificate(root_cert_pem, "MOSIP root certificate")?;
         let pms_der = single_certificate(pms_cert_pem, "PMS certificate")?;
         let unreadable = |what: &'static str| {
-            move |e: super::CertError| SigningError::Unreadable { what, detail: e.to_string() }
+            move |e: super::CertError| SigningError::Unreadable {
+                what,
+                detail: e.to_string(),
+            }
         };
         let root = ParsedCert::parse(&root_der).map_err(unreadable("MOSIP root certificate"))?;
         let pms = ParsedCert::parse(&pms_der).map_err(unreadable("PMS certificate"))?;
@@ -107,9 +113,15 @@ impl SigningCa {
             )));
         }
         for cert in [&root, &pms] {
-            cert.check_is_ca().map_err(|e| SigningError::Inconsistent(e.to_string()))?;
+            cert.check_is_ca()
+                .map_err(|e| SigningError::Inconsistent(e.to_string()))?;
         }
-        if pms.x509.subject().iter_rdn().any(|rdn| rdn.iter().count() != 1) {
+        if pms
+            .x509
+            .subject()
+            .iter_rdn()
+            .any(|rdn| rdn.iter().count() != 1)
+        {
             return Err(SigningError::Inconsistent(format!(
                 "the PMS certificate subject \"{}\" has a multi-valued RDN, which the signer \
                  cannot reproduce as an issuer name",
@@ -124,7 +136,11 @@ impl SigningCa {
         }
 
         let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(pms_der.clone()), pms_key)
-            .map_err(|e| SigningError::Inconsistent(format!("the PMS certificate cannot be used as an issuer ({e})")))?;
+            .map_err(|e| {
+                SigningError::Inconsistent(format!(
+                    "the PMS certificate cannot be used as an issuer ({e})"
+                ))
+            })?;
         let ca = SigningCa {
             root_cert_pem: der_to_pem(&root_der),
             root_key_pem: root_key_pem.map(str::to_string),
@@ -197,8 +213,7 @@ impl SigningCa {
     fn check_issued(&self, der: &[u8]) -> Result<(), SigningError> {
         let pms = ParsedCert::parse(&self.pms_der)
             .map_err(|e| SigningError::Generation(e.to_string()))?;
-        let issued =
-            ParsedCert::parse(der).map_err(|e| SigningError::Generation(e.to_string()))?;
+        let issued = ParsedCert::parse(der).map_err(|e| SigningError::Generation(e.to_string()))?;
         if issued.is_signed_by(&pms) {
             Ok(())
         } else {
@@ -232,12 +247,18 @@ pub fn generate_signing_ca(now: Timestamp) -> Result<SigningCa, SigningError> {
     let mut suffix = [0u8; 4];
     getrandom::fill(&mut suffix).map_err(|e| SigningError::Generation(e.to_string()))?;
 
-    let root_params = ca_params(&format!("MOSIP-ROOT-{}", hex::encode_upper(suffix)), now, ROOT_VALIDITY)?;
+    let root_params = ca_params(
+        &format!("MOSIP-ROOT-{}", hex::encode_upper(suffix)),
+        now,
+        ROOT_VALIDITY,
+    )?;
     let root_cert = root_params.self_signed(&root_key).map_err(generation)?;
     let mut pms_params = ca_params("PMS", now, PMS_VALIDITY)?;
     pms_params.use_authority_key_identifier_extension = true;
     let root_issuer = Issuer::from_params(&root_params, &root_key);
-    let pms_cert = pms_params.signed_by(&pms_key, &root_issuer).map_err(generation)?;
+    let pms_cert = pms_params
+        .signed_by(&pms_key, &root_issuer)
+        .map_err(generation)?;
 
     SigningCa::from_pems(
         &root_cert.pem(),
@@ -286,14 +307,19 @@ pub fn resign(
         .min(ca.root_not_after);
 
     let public_key = rcgen::SubjectPublicKeyInfo::from_der(&cert.spki_der).map_err(|e| {
-        SigningError::Unsupported(format!("its public key type is not supported by the signer ({e})"))
+        SigningError::Unsupported(format!(
+            "its public key type is not supported by the signer ({e})"
+        ))
     })?;
     let mut params = CertificateParams::default();
     params.distinguished_name = mosip_subject(&cert.subject)?;
     set_validity(&mut params, now, not_after)?;
     params.serial_number = Some(random_serial()?);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+    ];
     if domain == PartnerDomain::Auth {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
     }
@@ -356,7 +382,11 @@ fn ca_params(
     params.distinguished_name = dn;
     let now = Timestamp::from_second(now.as_second())
         .map_err(|e| SigningError::Generation(e.to_string()))?;
-    set_validity(&mut params, now, now.saturating_add(validity).unwrap_or(Timestamp::MAX))?;
+    set_validity(
+        &mut params,
+        now,
+        now.saturating_add(validity).unwrap_or(Timestamp::MAX),
+    )?;
     params.serial_number = Some(random_serial()?);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -373,7 +403,9 @@ fn set_validity(
     let convert = |t: Timestamp| {
         x509_parser::time::ASN1Time::from_timestamp(t.as_second())
             .map(|t| t.to_datetime())
-            .map_err(|_| SigningError::Generation(format!("{t} cannot be encoded in a certificate")))
+            .map_err(|_| {
+                SigningError::Generation(format!("{t} cannot be encoded in a certificate"))
+            })
     };
     params.not_before = convert(not_before)?;
     params.not_after = convert(not_after)?;
@@ -389,12 +421,17 @@ fn random_serial() -> Result<SerialNumber, SigningError> {
 }
 
 fn single_certificate(pem: &str, what: &'static str) -> Result<Vec<u8>, SigningError> {
-    let mut ders = parse_pem_certificates(pem)
-        .map_err(|e| SigningError::Unreadable { what, detail: e.to_string() })?;
+    let mut ders = parse_pem_certificates(pem).map_err(|e| SigningError::Unreadable {
+        what,
+        detail: e.to_string(),
+    })?;
     if ders.len() != 1 {
         return Err(SigningError::Unreadable {
             what,
-            detail: format!("it holds {} certificates; exactly one is expected", ders.len()),
+            detail: format!(
+                "it holds {} certificates; exactly one is expected",
+                ders.len()
+            ),
         });
     }
     Ok(ders.remove(0))

@@ -64,7 +64,7 @@ fn install_crds(kubeconfig: &Path) {
         // kubectl's schema check and server-side apply both refuse the CRDs' x-kubernetes-validations;
         // a plain apply lets such a server drop them (the operator enforces the rules itself).
         .args(["apply", "--validate=false", "-f"])
-        .arg(repo_root().join("crds"))
+        .arg(repo_root().join("crds/mosip-partner-operator.crds.yaml"))
         .stdout(Stdio::null())
         .status()
         .expect("kubectl apply crds");
@@ -72,7 +72,7 @@ fn install_crds(kubeconfig: &Path) {
     let status = Command::new("kubectl")
         .env("KUBECONFIG", kubeconfig)
         .args(["wait", "--for=condition=Established", "--timeout=60s", "-f"])
-        .arg(repo_root().join("crds"))
+        .arg(repo_root().join("crds/mosip-partner-operator.crds.yaml"))
         .stdout(Stdio::null())
         .status()
         .expect("kubectl wait crds");
@@ -110,6 +110,7 @@ pub struct TestEnv {
     pub metrics_port: u16,
     operator: Option<Child>,
     log_path: PathBuf,
+    replicas: Vec<(Child, PathBuf)>,
 }
 
 impl TestEnv {
@@ -126,7 +127,7 @@ impl TestEnv {
         let log_dir = repo_root().join("target/test-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log_path = log_dir.join(format!("{ns}.log"));
-        Self { ns, client, metrics_port: free_port(), operator: None, log_path }
+        Self { ns, client, metrics_port: free_port(), operator: None, log_path, replicas: Vec::new() }
     }
 
     /// Labels that put a cluster-scoped object in this test's scope.
@@ -174,6 +175,35 @@ impl TestEnv {
             .spawn()
             .expect("start operator");
         self.operator = Some(child);
+    }
+
+    /// Starts one more operator process (e.g. a second replica) with `args`; returns its index.
+    pub fn start_replica(&mut self, args: &[String]) -> usize {
+        let i = self.replicas.len();
+        let path = self.log_path.with_extension(format!("replica{i}.log"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("log file");
+        let child = Command::new(OPERATOR)
+            .args(args)
+            .env("KUBECONFIG", kubeconfig())
+            .env("RUST_LOG", "info,mosip_partner_operator=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start operator");
+        self.replicas.push((child, path));
+        i
+    }
+
+    /// The log of replica `i`.
+    pub fn replica_log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.replicas[i].1).unwrap_or_default()
+    }
+
+    /// Kills replica `i` at once (SIGKILL): no clean hand-over.
+    pub fn kill_replica(&mut self, i: usize) {
+        let child = &mut self.replicas[i].0;
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Stops the operator with SIGTERM and waits for it to exit; returns its exit status.
@@ -270,6 +300,10 @@ pub async fn http_get(url: &str) -> Option<String> {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.stop_operator();
+        for (child, _) in &mut self.replicas {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let kc = kubeconfig();
         let sel = format!("{TEST_LABEL}={}", self.ns);
         // Policies carry a finalizer that only a running operator would lift.
@@ -299,12 +333,11 @@ where
     Fut: std::future::Future<Output = Result<T, String>>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut last = String::new();
     loop {
-        match f().await {
+        let last = match f().await {
             Ok(v) => return v,
-            Err(e) => last = e,
-        }
+            Err(e) => e,
+        };
         if tokio::time::Instant::now() > deadline {
             panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}");
         }

@@ -8,3 +8,5 @@ mod crds;
 mod fixtures;
 mod partner;
 mod approval;
+mod keys;
+mod operations;

@@ -1,0 +1,145 @@
+//! Operating the operator: metrics and probes, clean shutdown, leader election.
+
+use crate::common::{CONVERGE, TestEnv, eventually, http_get};
+use crate::fixtures::*;
+use kube::api::{Api, DeleteParams};
+use mosip_partner_operator::api::*;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn metrics_probes_and_clean_shutdown() {
+    let mut env = TestEnv::new("ops").await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Device).await;
+    cert_secret(&env, "dev", &int, "Dev Org").await;
+    let api: Api<Partner> = env.api();
+    env.apply(&api, &partner("dev", PartnerType::DeviceProvider, "Dev Org")).await;
+    wait_partner(&env, "dev", READY, "True").await;
+
+    let base = format!("http://127.0.0.1:{}", env.metrics_port);
+    assert_eq!(http_get(&format!("{base}/healthz")).await.as_deref(), Some("ok"));
+    assert_eq!(http_get(&format!("{base}/readyz")).await.as_deref(), Some("ok"));
+    let ns = env.ns.clone();
+    let m = eventually(CONVERGE, "partner metrics", || {
+        let env = &env;
+        let ns = ns.clone();
+        async move {
+            let m = env.metrics().await;
+            if m.contains(&format!("mosip_partner_ready{{kind=\"Partner\",namespace=\"{ns}\",name=\"dev\"}} 1")) {
+                Ok(m)
+            } else {
+                Err(m.lines().filter(|l| l.starts_with("mosip_partner_ready")).collect::<Vec<_>>().join("\n"))
+            }
+        }
+    })
+    .await;
+    assert!(m.contains("mosip_partner_reconciles_total{kind=\"Partner\"}"), "{m}");
+    assert!(m.contains("mosip_partner_reconcile_duration_seconds_bucket{"), "{m}");
+    assert!(m.contains(&format!("mosip_partner_certificate_not_after_timestamp_seconds{{namespace=\"{ns}\",partner=\"dev\"}}")), "{m}");
+    assert!(m.contains("mosip_partner_signed_certificate_not_after_timestamp_seconds{"), "{m}");
+    assert!(m.contains("mosip_partner_ca_certificate_not_after_timestamp_seconds{"), "{m}");
+
+    // Deleted objects leave no stale series.
+    api.delete("dev", &DeleteParams::default()).await.expect("delete");
+    eventually(CONVERGE, "series gone", || {
+        let env = &env;
+        async move {
+            let m = env.metrics().await;
+            if !m.is_empty() && !m.contains("partner=\"dev\"") { Ok(()) } else { Err("still there".into()) }
+        }
+    })
+    .await;
+
+    // SIGTERM: a clean exit.
+    let status = env.stop_operator().expect("was running");
+    assert!(status.success(), "operator exited with {status:?}");
+}
+
+#[tokio::test]
+async fn leader_election_hands_over_without_changing_keys() {
+    let mut env = TestEnv::new("lease").await;
+    let mut args = env.operator_args();
+    args.retain(|a| !a.starts_with("127.0.0.1:") && a != "--metrics-addr");
+    args.extend(["--metrics-addr".into(), "off".into(), "--leader-elect".into()]);
+    let a = env.start_replica(&args);
+    let b = env.start_replica(&args);
+    let int = trust(&env, PartnerDomain::Auth).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
+    wait_policy_ready(&env, "auto").await;
+
+    // Exactly one replica leads.
+    let (leader, follower) = eventually(CONVERGE, "a leader", || {
+        let env = &env;
+        async move {
+            let la = env.replica_log(a).contains("became the leader");
+            let lb = env.replica_log(b).contains("became the leader");
+            match (la, lb) {
+                (true, false) => Ok((a, b)),
+                (false, true) => Ok((b, a)),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    let lease = env.kubectl(&["get", "leases", "-n", &env.ns, "-o", "name"]);
+    assert!(String::from_utf8_lossy(&lease.stdout).contains("mosip-partner"), "no Lease named mosip-partner…");
+
+    // Onboard a partner with keys, then kill the leader mid-way through more onboarding.
+    cert_secret(&env, "rp", &int, "Auth Org").await;
+    let api: Api<Partner> = env.api();
+    let mut p = partner("rp", PartnerType::AuthPartner, "Auth Org");
+    p.spec.policy_group = Some("grp".into());
+    p.spec.policies = vec![request(&env.cluster_name("auto"), &["a", "b"])];
+    env.apply(&api, &p).await;
+    wait_partner(&env, "rp", READY, "True").await;
+    let names: Vec<String> = api
+        .get("rp")
+        .await
+        .expect("get")
+        .status
+        .unwrap_or_default()
+        .policies
+        .iter()
+        .flat_map(|r| r.api_keys.iter().filter_map(|k| k.secret_name.clone()))
+        .collect();
+    let mut before = Vec::new();
+    for n in &names {
+        before.push(env.secret_value(n, "apiKey").await.expect("key"));
+    }
+    assert!(!env.replica_log(follower).contains("\"reconciled\"") && !env.replica_log(follower).contains(" reconciled "),
+        "the follower reconciled while not leading");
+
+    p.spec.policies = vec![request(&env.cluster_name("auto"), &["a", "b", "c"])];
+    env.apply(&api, &p).await;
+    env.kill_replica(leader);
+    let killed = Instant::now();
+    eventually(Duration::from_secs(45), "the follower takes over", || {
+        let env = &env;
+        async move { if env.replica_log(follower).contains("became the leader") { Ok(()) } else { Err("still following".into()) } }
+    })
+    .await;
+    let takeover = killed.elapsed();
+    assert!(takeover < Duration::from_secs(30), "takeover took {takeover:?}");
+    println!("leader takeover after SIGKILL: {takeover:?}");
+
+    // The new leader finishes the onboarding; the existing keys are untouched.
+    let got = eventually(CONVERGE, "third key issued", || {
+        let api = api.clone();
+        async move {
+            let got = api.get("rp").await.map_err(|e| e.to_string())?;
+            let st = got.status.clone().unwrap_or_default();
+            let issued = st.policies.iter().flat_map(|r| r.api_keys.iter()).filter(|k| k.secret_name.is_some()).count();
+            if issued == 3 && is_true(&st.conditions, READY) && st.observed_generation == got.metadata.generation {
+                Ok(got)
+            } else {
+                Err(format!("{issued} keys"))
+            }
+        }
+    })
+    .await;
+    for (n, k) in names.iter().zip(&before) {
+        assert_eq!(env.secret_value(n, "apiKey").await.as_ref(), Some(k), "key {n} changed across the hand-over");
+    }
+    let _ = got;
+}
