@@ -8,7 +8,6 @@
 //! - [`cli`]: the subcommands.
 
 pub mod api;
-#[cfg(any())] // TEMP: enabled once trust lands
 pub mod cli;
 pub mod controller;
 pub mod metrics;

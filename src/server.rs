@@ -68,7 +68,12 @@ pub fn render(state: &ServerState) -> Result<String, std::fmt::Error> {
             for key in &req.api_keys {
                 if let Some(t) = ts(&key.valid_until) {
                     key_valid_until
-                        .get_or_create(&labels(&[("namespace", &ns), ("partner", &name), ("policy", &req.name), ("label", &key.label)]))
+                        .get_or_create(&labels(&[
+                            ("namespace", &ns),
+                            ("partner", &name),
+                            ("policy", &req.name),
+                            ("label", &key.label),
+                        ]))
                         .set(t);
                 }
             }
@@ -130,7 +135,9 @@ pub fn render(state: &ServerState) -> Result<String, std::fmt::Error> {
 
 async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
     match render(&state) {
-        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
+        Ok(body) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+        }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

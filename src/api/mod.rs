@@ -76,8 +76,7 @@ impl std::fmt::Display for PartnerDomain {
 }
 
 /// Every CRD of the operator, in a stable order.
-pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
-{
+pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     vec![CACertificate::crd(), PartnerPolicy::crd(), Partner::crd(), MispLicense::crd()]
 }
 

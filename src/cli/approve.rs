@@ -53,8 +53,9 @@ pub async fn run(args: &DecideArgs, approve: bool) -> anyhow::Result<i32> {
             return Ok(1);
         }
         Ok(hash) => {
-            let message =
-                args.message.clone().unwrap_or_else(|| format!("manually {verb} by mosip-partner-operator {}", if approve { "approve" } else { "deny" }));
+            let message = args.message.clone().unwrap_or_else(|| {
+                format!("manually {verb} by mosip-partner-operator {}", if approve { "approve" } else { "deny" })
+            });
             let patch = serde_json::json!({
                 "apiVersion": "pms.mosip.io/v1alpha1",
                 "kind": "Partner",
@@ -73,9 +74,18 @@ pub async fn run(args: &DecideArgs, approve: bool) -> anyhow::Result<i32> {
                     }]
                 }
             });
-            api.patch_status(&partner.name_any(), &PatchParams::apply(APPROVER_FIELD_MANAGER).force(), &Patch::Apply(&patch))
-                .await?;
-            println!("{verb} policy request {:?} of Partner {}/{}", args.policy, partner.namespace().unwrap_or_default(), partner.name_any());
+            api.patch_status(
+                &partner.name_any(),
+                &PatchParams::apply(APPROVER_FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+            println!(
+                "{verb} policy request {:?} of Partner {}/{}",
+                args.policy,
+                partner.namespace().unwrap_or_default(),
+                partner.name_any()
+            );
         }
     }
     Ok(0)
@@ -95,7 +105,8 @@ pub fn decide(partner: &Partner, policy: &str) -> Result<String, String> {
     if let Some(entry) = entry {
         let current = entry.decided_request_hash.as_deref().is_none_or(|d| d == hash);
         for c in &entry.conditions {
-            if (c.type_ == APPROVED || c.type_ == DENIED) && c.status == "True" && c.reason != "AutoApproved" && current {
+            if (c.type_ == APPROVED || c.type_ == DENIED) && c.status == "True" && c.reason != "AutoApproved" && current
+            {
                 return Err(format!(
                     "policy request {policy:?} is already {} (reason {}); decisions are final",
                     if c.type_ == APPROVED { "approved" } else { "denied" },

@@ -4,8 +4,8 @@
 use crate::api::{MispLicense, Partner};
 use crate::controller::ROTATE_ANNOTATION;
 use clap::Args;
-use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
 
 #[derive(Args, Debug, Clone)]
 pub struct RotateArgs {

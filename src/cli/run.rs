@@ -171,9 +171,9 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     } else {
         Some(args.metrics_addr.parse().map_err(|e| anyhow::anyhow!("--metrics-addr {:?}: {e}", args.metrics_addr))?)
     };
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot build a Kubernetes client from KUBECONFIG or the in-cluster config: {e}"))?;
+    let client = kube::Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("cannot build a Kubernetes client from KUBECONFIG or the in-cluster config: {e}")
+    })?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let mut lease_task = None;
     let leader = if args.leader_elect {
@@ -184,7 +184,13 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
             .with_grace(LEASE_GRACE_SECONDS)
             .build()
             .await
-            .map_err(|e| anyhow::anyhow!("leader election: cannot use Lease {}/{}: {e}", config.operator_namespace, args.lease_name))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "leader election: cannot use Lease {}/{}: {e}",
+                    config.operator_namespace,
+                    args.lease_name
+                )
+            })?;
         let (rx, task) = manager.watch().await;
         lease_task = Some(task);
         Some(rx)

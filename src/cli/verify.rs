@@ -50,13 +50,11 @@ pub struct VerifyArgs {
 }
 
 fn parse_domain(s: &str) -> Result<PartnerDomain, String> {
-    PartnerDomain::parse(s)
-        .ok_or_else(|| format!("unknown domain {s:?}; use AUTH, DEVICE, FTM or MISP"))
+    PartnerDomain::parse(s).ok_or_else(|| format!("unknown domain {s:?}; use AUTH, DEVICE, FTM or MISP"))
 }
 
 fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
-    s.parse::<Timestamp>()
-        .map_err(|e| format!("not an RFC 3339 time with offset, e.g. 2026-01-01T00:00:00Z ({e})"))
+    s.parse::<Timestamp>().map_err(|e| format!("not an RFC 3339 time with offset, e.g. 2026-01-01T00:00:00Z ({e})"))
 }
 
 /// The JSON printed on stdout.
@@ -99,13 +97,8 @@ fn evaluate(args: &VerifyArgs, wall_clock: Timestamp) -> (VerifyReport, Vec<Stri
             (report, warnings, code)
         }
         Err(message) => {
-            let report = VerifyReport {
-                valid: false,
-                reason: USAGE_ERROR.to_string(),
-                message,
-                subject: None,
-                not_after: None,
-            };
+            let report =
+                VerifyReport { valid: false, reason: USAGE_ERROR.to_string(), message, subject: None, not_after: None };
             (report, Vec::new(), 2)
         }
     }
@@ -115,10 +108,7 @@ fn evaluate(args: &VerifyArgs, wall_clock: Timestamp) -> (VerifyReport, Vec<Stri
 fn verify(args: &VerifyArgs, wall_clock: Timestamp) -> Result<(VerifyReport, Vec<String>), String> {
     let now = args.at.unwrap_or(wall_clock);
     let mut cas: Vec<CaInput> = Vec::new();
-    for (flag, files) in [
-        ("--trust", &args.trust),
-        ("--intermediate", &args.intermediate),
-    ] {
+    for (flag, files) in [("--trust", &args.trust), ("--intermediate", &args.intermediate)] {
         for path in files {
             let text = read(flag, path)?;
             let name = path.display().to_string();
@@ -138,8 +128,7 @@ fn verify(args: &VerifyArgs, wall_clock: Timestamp) -> Result<(VerifyReport, Vec
     let mut chain = String::new();
     for path in &args.chain {
         let text = read("--chain", path)?;
-        trust::parse_pem_certificates(&text)
-            .map_err(|e| format!("--chain file {}: {e}", path.display()))?;
+        trust::parse_pem_certificates(&text).map_err(|e| format!("--chain file {}: {e}", path.display()))?;
         chain.push_str(&text);
         chain.push('\n');
     }
@@ -160,10 +149,7 @@ fn verify(args: &VerifyArgs, wall_clock: Timestamp) -> Result<(VerifyReport, Vec
                 .path_der
                 .last()
                 .and_then(|der| trust::summarize(der).ok())
-                .map_or_else(
-                    || "a trusted root".to_string(),
-                    |s| format!("\"{}\"", s.subject),
-                );
+                .map_or_else(|| "a trusted root".to_string(), |s| format!("\"{}\"", s.subject));
             VerifyReport {
                 valid: true,
                 reason: trust::reason::TRUSTED.to_string(),
@@ -193,17 +179,14 @@ fn verify(args: &VerifyArgs, wall_clock: Timestamp) -> Result<(VerifyReport, Vec
 }
 
 fn read(flag: &str, path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {flag} file {}: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {flag} file {}: {e}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
     #[derive(Parser)]
     struct Cli {
@@ -211,22 +194,13 @@ mod tests {
         args: VerifyArgs,
     }
 
-    fn params(
-        cn: &str,
-        o: &str,
-        ca: bool,
-        not_before: Timestamp,
-        not_after: Timestamp,
-    ) -> CertificateParams {
+    fn params(cn: &str, o: &str, ca: bool, not_before: Timestamp, not_after: Timestamp) -> CertificateParams {
         let mut p = CertificateParams::default();
         p.distinguished_name.remove(DnType::CommonName);
         p.distinguished_name.push(DnType::OrganizationName, o);
         p.distinguished_name.push(DnType::CommonName, cn);
-        let odt = |t: Timestamp| {
-            x509_parser::time::ASN1Time::from_timestamp(t.as_second())
-                .expect("time")
-                .to_datetime()
-        };
+        let odt =
+            |t: Timestamp| x509_parser::time::ASN1Time::from_timestamp(t.as_second()).expect("time").to_datetime();
         p.not_before = odt(not_before);
         p.not_after = odt(not_after);
         if ca {
@@ -275,20 +249,14 @@ mod tests {
     #[test]
     fn valid_certificate_reports_trusted_and_exit_0() {
         let (dir, now) = files("2036-01-01T00:00:00Z".parse().expect("time"));
-        let (report, warnings, code) =
-            evaluate(&args(dir.path(), &["--organization", "Acme"]), now);
+        let (report, warnings, code) = evaluate(&args(dir.path(), &["--organization", "Acme"]), now);
         assert_eq!(code, 0, "{report:?}");
         assert!(report.valid && warnings.is_empty());
         assert_eq!(report.reason, "Trusted");
         assert_eq!(report.subject.as_deref(), Some("CN=partner,O=Acme"));
         assert_eq!(report.not_after.as_deref(), Some("2027-07-06T00:00:00Z"));
         let json = serde_json::to_value(&report).expect("json");
-        let keys: Vec<&str> = json
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
         assert_eq!(keys.len(), 5);
         for key in ["valid", "reason", "message", "subject", "notAfter"] {
             assert!(keys.contains(&key), "{keys:?}");
@@ -318,11 +286,7 @@ mod tests {
         // The root expires before --at: the controller would not mark it Ready, so neither do we.
         let (dir, now) = files("2026-05-31T00:00:00Z".parse().expect("time"));
         let (report, warnings, code) = evaluate(&args(dir.path(), &[]), now);
-        assert_eq!(
-            (code, report.reason.as_str()),
-            (1, "UntrustedChain"),
-            "{report:?}"
-        );
+        assert_eq!((code, report.reason.as_str()), (1, "UntrustedChain"), "{report:?}");
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("CertificateExpired"), "{warnings:?}");
     }
@@ -334,10 +298,7 @@ mod tests {
         let mut no_cert = args(dir.path(), &[]);
         no_cert.cert = missing.clone();
         let (report, _, code) = evaluate(&no_cert, now);
-        assert_eq!(
-            (code, report.reason.as_str(), report.valid),
-            (2, USAGE_ERROR, false)
-        );
+        assert_eq!((code, report.reason.as_str(), report.valid), (2, USAGE_ERROR, false));
         assert!(report.message.contains("missing.pem"), "{}", report.message);
 
         let mut junk_trust = args(dir.path(), &[]);
@@ -369,26 +330,11 @@ mod tests {
         assert_eq!(parsed.domain, PartnerDomain::Misp);
         assert_eq!(parsed.trust.len(), 3);
         assert_eq!(parsed.min_validity_days, 335);
-        assert_eq!(
-            parsed.at,
-            Some("2026-01-01T00:00:00Z".parse().expect("time"))
-        );
+        assert_eq!(parsed.at, Some("2026-01-01T00:00:00Z".parse().expect("time")));
         for bad in [
-            vec![
-                "verify", "--domain", "PARTNER", "--trust", "a", "--cert", "b",
-            ],
+            vec!["verify", "--domain", "PARTNER", "--trust", "a", "--cert", "b"],
             vec!["verify", "--domain", "AUTH", "--cert", "b"],
-            vec![
-                "verify",
-                "--domain",
-                "AUTH",
-                "--trust",
-                "a",
-                "--cert",
-                "b",
-                "--at",
-                "yesterday",
-            ],
+            vec!["verify", "--domain", "AUTH", "--trust", "a", "--cert", "b", "--at", "yesterday"],
         ] {
             let err = Cli::try_parse_from(&bad).err().expect("usage error");
             assert_eq!(err.exit_code(), 2, "{bad:?}");

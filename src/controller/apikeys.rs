@@ -7,12 +7,14 @@
 
 use super::error::{Error, Result};
 use super::secrets::{self, DesiredSecret, Existing, WriteOutcome};
-use super::{Context, MANAGED_BY, MANAGED_BY_LABEL, PARTNER_LABEL, POLICY_LABEL, ROTATED_FOR_ANNOTATION, SECRET_KIND_LABEL};
+use super::{
+    Context, MANAGED_BY, MANAGED_BY_LABEL, PARTNER_LABEL, POLICY_LABEL, ROTATED_FOR_ANNOTATION, SECRET_KIND_LABEL,
+};
 use crate::api::Partner;
 use crate::mosip;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
 use kube::ResourceExt;
+use kube::api::{Api, ListParams};
 use std::collections::BTreeMap;
 
 /// Secret kind label value for API keys.
@@ -83,11 +85,13 @@ pub async fn ensure(
         ),
     };
 
-    let rotation_requested = rotate_token.is_some() && rotate_token.map(String::from) != rotated_for;
+    // A rotation request only counts for a key that already exists.
+    let rotation_requested =
+        existing_secret.is_some() && rotate_token.is_some() && rotate_token.map(String::from) != rotated_for;
     let due = |until: jiff::Timestamp| cfg.api_key_rotation && until - cfg.api_key_renew_before <= now;
     let (key, valid_until, previous) = match (current, valid_until) {
         // Keep the key unless it is due or a rotation was asked for.
-        (Some(key), Some(until)) if !due(until) && !(rotation_requested && existing_secret.is_some()) => {
+        (Some(key), Some(until)) if !due(until) && !rotation_requested => {
             (key, until, previous.filter(|(_, t)| *t > now))
         }
         // Rotate: the old key stays readable for the grace period.

@@ -8,9 +8,9 @@ use super::error::Result;
 use super::{Context, events, status};
 use crate::api::{self, CACertificate, CACertificateStatus, DesiredCondition, READY};
 use crate::trust::{self, CaInput};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ pub async fn list_inputs(ctx: &Context) -> Result<Vec<CaInput>> {
         .collect())
 }
 
+#[tracing::instrument(skip_all, fields(kind = "CACertificate", namespace = ca.metadata.namespace.as_deref().unwrap_or(""), name = ca.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("CACertificate");
     let now = jiff::Timestamp::now();
@@ -45,8 +46,7 @@ pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Acti
 
     let previous = ca.status.clone().unwrap_or_default();
     let condition = DesiredCondition::new(READY, verdict.ready, verdict.reason, verdict.message.clone());
-    let conditions =
-        api::merge_conditions(&previous.conditions, vec![condition], ca.metadata.generation, &now);
+    let conditions = api::merge_conditions(&previous.conditions, vec![condition], ca.metadata.generation, &now);
     let summary = verdict.summary.as_ref();
     let desired = CACertificateStatus {
         observed_generation: ca.metadata.generation,
@@ -62,8 +62,7 @@ pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Acti
     let api: Api<CACertificate> = Api::all(ctx.client.clone());
     status::apply_status(&api, ca.as_ref(), &desired, desired == previous).await?;
     if let Some(new) = desired.conditions.first() {
-        events::on_transition(ctx.as_ref(), ca.as_ref(), api::find(&previous.conditions, READY), new, "Validate")
-            .await;
+        events::on_transition(ctx.as_ref(), ca.as_ref(), api::find(&previous.conditions, READY), new, "Validate").await;
     }
     Ok(Action::requeue(requeue_after(verdict.next_check, now)))
 }

@@ -83,25 +83,6 @@ pub fn selector_matches(selector: &str, labels: &std::collections::BTreeMap<Stri
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn selectors() {
-        let l = BTreeMap::from([("env".to_string(), "qa".to_string())]);
-        assert!(selector_matches("env=qa", &l));
-        assert!(selector_matches("env==qa", &l));
-        assert!(!selector_matches("env=dev", &l));
-        assert!(selector_matches("env!=dev", &l));
-        assert!(selector_matches("env", &l));
-        assert!(!selector_matches("!env", &l));
-        assert!(selector_matches("", &l));
-        assert!(!selector_matches("env=qa,tier", &l));
-    }
-}
-
 impl Default for OperatorConfig {
     fn default() -> Self {
         Self {
@@ -134,4 +115,23 @@ pub struct Context {
     pub policies: Store<PartnerPolicy>,
     pub partners: Store<Partner>,
     pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn selectors() {
+        let l = BTreeMap::from([("env".to_string(), "qa".to_string())]);
+        assert!(selector_matches("env=qa", &l));
+        assert!(selector_matches("env==qa", &l));
+        assert!(!selector_matches("env=dev", &l));
+        assert!(selector_matches("env!=dev", &l));
+        assert!(selector_matches("env", &l));
+        assert!(!selector_matches("!env", &l));
+        assert!(selector_matches("", &l));
+        assert!(!selector_matches("env=qa,tier", &l));
+    }
 }

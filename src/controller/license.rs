@@ -4,13 +4,19 @@
 
 use super::error::{Error, Result};
 use super::secrets::{self, DesiredSecret, Existing, WriteOutcome};
-use super::{Context, LICENSE_LABEL, PARTNER_LABEL, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, SECRET_KIND_LABEL, cacert, events, status};
-use crate::api::{self, DesiredCondition, MispLicense, MispLicenseStatus, Partner, PartnerPolicy, PartnerType, PolicyType, READY, STALLED};
+use super::{
+    Context, LICENSE_LABEL, PARTNER_LABEL, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, SECRET_KIND_LABEL, cacert,
+    events, status,
+};
+use crate::api::{
+    self, DesiredCondition, MispLicense, MispLicenseStatus, Partner, PartnerPolicy, PartnerType, PolicyType, READY,
+    STALLED,
+};
 use crate::mosip;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -27,6 +33,7 @@ struct Blocker {
     withdraw: bool,
 }
 
+#[tracing::instrument(skip_all, fields(kind = "MispLicense", namespace = license.metadata.namespace.as_deref().unwrap_or(""), name = license.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("MispLicense");
     if license.metadata.deletion_timestamp.is_some() {
@@ -46,7 +53,12 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     };
     let blocker = match (blocker, validity) {
         (Some(b), _) => Some(b),
-        (None, Err(e)) => Some(Blocker { reason: "InvalidValidity", message: format!("spec.validity: {e}"), stalled: true, withdraw: false }),
+        (None, Err(e)) => Some(Blocker {
+            reason: "InvalidValidity",
+            message: format!("spec.validity: {e}"),
+            stalled: true,
+            withdraw: false,
+        }),
         (None, Ok(_)) => None,
     };
 
@@ -96,18 +108,25 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
                     desired.key_fingerprint = Some(fingerprint);
                     next = Some(valid_until - ctx.config.license_renew_before);
                     (
-                        DesiredCondition::new(READY, true, "Issued", format!("licence key issued into Secret {secret_name}, valid until {valid_until}")),
+                        DesiredCondition::new(
+                            READY,
+                            true,
+                            "Issued",
+                            format!("licence key issued into Secret {secret_name}, valid until {valid_until}"),
+                        ),
                         DesiredCondition::new(STALLED, false, "Issued", "nothing blocks the licence"),
                     )
                 }
             }
         }
     };
-    desired.conditions = api::merge_conditions(&previous.conditions, vec![ready, stalled], license.metadata.generation, &now);
+    desired.conditions =
+        api::merge_conditions(&previous.conditions, vec![ready, stalled], license.metadata.generation, &now);
     let lapi: Api<MispLicense> = Api::namespaced(ctx.client.clone(), &namespace);
     status::apply_status(&lapi, license.as_ref(), &desired, desired == previous).await?;
     if let Some(new) = api::find(&desired.conditions, READY) {
-        events::on_transition(ctx.as_ref(), license.as_ref(), api::find(&previous.conditions, READY), new, "Issue").await;
+        events::on_transition(ctx.as_ref(), license.as_ref(), api::find(&previous.conditions, READY), new, "Issue")
+            .await;
     }
     Ok(Action::requeue(cacert::requeue_after(next, now)))
 }
@@ -120,7 +139,9 @@ fn blocked(b: Blocker) -> (DesiredCondition, DesiredCondition) {
 }
 
 fn conflict(secret_name: &str) -> (DesiredCondition, DesiredCondition) {
-    let message = format!("Secret {secret_name} exists and is not owned by this MispLicense; the operator never overwrites it: delete or rename it");
+    let message = format!(
+        "Secret {secret_name} exists and is not owned by this MispLicense; the operator never overwrites it: delete or rename it"
+    );
     (
         DesiredCondition::new(READY, false, "SecretConflict", message.clone()),
         DesiredCondition::new(STALLED, true, "SecretConflict", message),
@@ -138,29 +159,88 @@ fn fill_from_secret(status: &mut MispLicenseStatus, s: &Secret, secret_name: &st
 async fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Result<Option<Blocker>> {
     let spec = &license.spec;
     if !spec.is_active() {
-        return Ok(Some(Blocker { reason: "Deactivated", message: "spec.active is false: the licence key is withdrawn from its Secret".into(), stalled: false, withdraw: true }));
+        return Ok(Some(Blocker {
+            reason: "Deactivated",
+            message: "spec.active is false: the licence key is withdrawn from its Secret".into(),
+            stalled: false,
+            withdraw: true,
+        }));
     }
     let Some(partner) = partner else {
-        return Ok(Some(Blocker { reason: "PartnerNotFound", message: format!("Partner {:?} does not exist in this namespace (yet)", spec.partner_name), stalled: false, withdraw: false }));
+        return Ok(Some(Blocker {
+            reason: "PartnerNotFound",
+            message: format!("Partner {:?} does not exist in this namespace (yet)", spec.partner_name),
+            stalled: false,
+            withdraw: false,
+        }));
     };
     if partner.spec.partner_type != PartnerType::MispPartner {
-        return Ok(Some(Blocker { reason: "PartnerNotMisp", message: format!("Partner {:?} is not a MISP_Partner; licences are only issued to MISPs", spec.partner_name), stalled: true, withdraw: false }));
+        return Ok(Some(Blocker {
+            reason: "PartnerNotMisp",
+            message: format!(
+                "Partner {:?} is not a MISP_Partner; licences are only issued to MISPs",
+                spec.partner_name
+            ),
+            stalled: true,
+            withdraw: false,
+        }));
     }
     if !partner.spec.is_active() {
-        return Ok(Some(Blocker { reason: "Deactivated", message: format!("MISP partner {:?} is deactivated, and its licences with it (as in MOSIP)", spec.partner_name), stalled: false, withdraw: true }));
+        return Ok(Some(Blocker {
+            reason: "Deactivated",
+            message: format!(
+                "MISP partner {:?} is deactivated, and its licences with it (as in MOSIP)",
+                spec.partner_name
+            ),
+            stalled: false,
+            withdraw: true,
+        }));
     }
-    let partner_ready = partner.status.as_ref().is_some_and(|s| {
-        api::is_true(&s.conditions, READY) && s.observed_generation == partner.metadata.generation
-    });
+    let partner_ready = partner
+        .status
+        .as_ref()
+        .is_some_and(|s| api::is_true(&s.conditions, READY) && s.observed_generation == partner.metadata.generation);
     if !partner_ready {
-        return Ok(Some(Blocker { reason: "PartnerNotReady", message: format!("MISP partner {:?} is not Ready yet; the licence is issued once it is", spec.partner_name), stalled: false, withdraw: false }));
+        return Ok(Some(Blocker {
+            reason: "PartnerNotReady",
+            message: format!("MISP partner {:?} is not Ready yet; the licence is issued once it is", spec.partner_name),
+            stalled: false,
+            withdraw: false,
+        }));
     }
     if let Some(policy_name) = &spec.policy_name {
-        let policy = Api::<PartnerPolicy>::all(ctx.client.clone()).get_opt(policy_name).await?.filter(|p| ctx.config.serves(p.labels()));
+        let policy = Api::<PartnerPolicy>::all(ctx.client.clone())
+            .get_opt(policy_name)
+            .await?
+            .filter(|p| ctx.config.serves(p.labels()));
         match policy {
-            None => return Ok(Some(Blocker { reason: "PolicyNotFound", message: format!("PartnerPolicy {policy_name:?} does not exist"), stalled: false, withdraw: false })),
-            Some(p) if p.spec.policy_type != PolicyType::Misp => return Ok(Some(Blocker { reason: "PolicyTypeNotAllowed", message: format!("PartnerPolicy {policy_name:?} is of type {}; a licence needs a MISP policy", p.spec.policy_type), stalled: true, withdraw: false })),
-            Some(p) if !p.status.as_ref().is_some_and(|s| api::is_true(&s.conditions, READY)) => return Ok(Some(Blocker { reason: "PolicyNotReady", message: format!("PartnerPolicy {policy_name:?} is not Ready"), stalled: false, withdraw: false })),
+            None => {
+                return Ok(Some(Blocker {
+                    reason: "PolicyNotFound",
+                    message: format!("PartnerPolicy {policy_name:?} does not exist"),
+                    stalled: false,
+                    withdraw: false,
+                }));
+            }
+            Some(p) if p.spec.policy_type != PolicyType::Misp => {
+                return Ok(Some(Blocker {
+                    reason: "PolicyTypeNotAllowed",
+                    message: format!(
+                        "PartnerPolicy {policy_name:?} is of type {}; a licence needs a MISP policy",
+                        p.spec.policy_type
+                    ),
+                    stalled: true,
+                    withdraw: false,
+                }));
+            }
+            Some(p) if !p.status.as_ref().is_some_and(|s| api::is_true(&s.conditions, READY)) => {
+                return Ok(Some(Blocker {
+                    reason: "PolicyNotReady",
+                    message: format!("PartnerPolicy {policy_name:?} is not Ready"),
+                    stalled: false,
+                    withdraw: false,
+                }));
+            }
             Some(_) => {}
         }
     }
@@ -189,7 +269,9 @@ async fn issue(
     let rotated_for = existing.and_then(|s| s.annotations().get(ROTATED_FOR_ANNOTATION).cloned());
     let rotation_requested = existing.is_some() && rotate_token.is_some() && rotate_token != rotated_for;
     let (key, from, until) = match current {
-        Some((key, from, until)) if until - ctx.config.license_renew_before > now && !rotation_requested => (key, from, until),
+        Some((key, from, until)) if until - ctx.config.license_renew_before > now && !rotation_requested => {
+            (key, from, until)
+        }
         _ => {
             let key = mosip::generate_license_key().map_err(|e| Error::KeyGeneration(e.to_string()))?;
             (key, now, now + validity)
@@ -237,13 +319,25 @@ async fn withdraw(api: &Api<Secret>, license: &MispLicense, s: &Secret, why: &st
     }
     data.remove(LICENSE_KEY);
     data.insert("deactivated".into(), secrets::text(why));
-    let labels = s.labels().iter().filter(|(k, _)| k.as_str() != super::MANAGED_BY_LABEL).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let labels = s
+        .labels()
+        .iter()
+        .filter(|(k, _)| k.as_str() != super::MANAGED_BY_LABEL)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let annotations = s
         .annotations()
         .get(ROTATED_FOR_ANNOTATION)
         .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
         .unwrap_or_default();
-    let desired = DesiredSecret { name: s.name_any(), namespace: license.namespace().unwrap_or_default(), owner, labels, annotations, data };
+    let desired = DesiredSecret {
+        name: s.name_any(),
+        namespace: license.namespace().unwrap_or_default(),
+        owner,
+        labels,
+        annotations,
+        data,
+    };
     secrets::replace(api, s, &desired).await?;
     Ok(())
 }

@@ -16,9 +16,9 @@ use crate::api::{
 use crate::mosip::{self, PartnerTypeExt, PolicyView};
 use crate::trust::{self, PartnerCertInput, ValidatedCertificate};
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
 use std::sync::Arc;
 
 /// Condition type on each policy request: the request is valid and its keys are issued.
@@ -55,6 +55,7 @@ struct CertVerdict {
     next_check: Option<jiff::Timestamp>,
 }
 
+#[tracing::instrument(skip_all, fields(kind = "Partner", namespace = partner.metadata.namespace.as_deref().unwrap_or(""), name = partner.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("Partner");
     if partner.metadata.deletion_timestamp.is_some() {
@@ -80,9 +81,7 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     if let Some(owner) = first_claimant(&ctx, &partner, &partner_id) {
         problems.push(Problem::stalled(
             "DuplicatePartnerId",
-            format!(
-                "partnerId {partner_id:?} is already registered by Partner {owner}; choose another spec.partnerId"
-            ),
+            format!("partnerId {partner_id:?} is already registered by Partner {owner}; choose another spec.partnerId"),
         ));
     }
     let type_code = spec.partner_type.as_str();
@@ -172,9 +171,7 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
             view.as_ref(),
             &ctx.config.extra_credential_types,
         );
-        let request_hash = policy
-            .as_ref()
-            .map(|p| mosip::request_hash(&p.uid().unwrap_or_default(), &p.spec, request));
+        let request_hash = policy.as_ref().map(|p| mosip::request_hash(&p.uid().unwrap_or_default(), &p.spec, request));
         let automatic = policy.as_ref().is_some_and(|p| p.spec.effective_approval() == ApprovalMode::Automatic);
         let decision = decision(prev_entry, request_hash.as_deref());
 
@@ -183,15 +180,12 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
         let mut request_problem: Option<Problem> = None;
         match (&validation, &decision) {
             (Err(e), _) => {
-                request_problem =
-                    Some(Problem::stalled(e.reason(), format!("policy request {:?}: {e}", request.name)));
+                request_problem = Some(Problem::stalled(e.reason(), format!("policy request {:?}: {e}", request.name)));
                 approved = false;
             }
             (Ok(()), Decision::Denied(who)) => {
-                request_problem = Some(Problem::stalled(
-                    "Denied",
-                    format!("policy request {:?} was denied by {who}", request.name),
-                ));
+                request_problem =
+                    Some(Problem::stalled("Denied", format!("policy request {:?} was denied by {who}", request.name)));
             }
             (Ok(()), Decision::Approved) => {}
             (Ok(()), Decision::Undecided | Decision::Stale) => {
@@ -229,8 +223,17 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
             let secret_name = mosip::api_key_secret_name(&name, &request.name, &key.label);
             wanted_secrets.push(secret_name.clone());
             let outcome = if approved && may_issue && request_problem.is_none() {
-                apikeys::ensure(&ctx, &partner, &partner_id, &request.name, &key.label, &secret_name, rotate_token.as_deref(), now)
-                    .await?
+                apikeys::ensure(
+                    &ctx,
+                    &partner,
+                    &partner_id,
+                    &request.name,
+                    &key.label,
+                    &secret_name,
+                    rotate_token.as_deref(),
+                    now,
+                )
+                .await?
             } else {
                 apikeys::suspend(&ctx, &partner, &secret_name, suspend_reason(active, approved)).await?
             };
@@ -256,7 +259,11 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                             key.label
                         ),
                     ));
-                    key_statuses.push(api::ApiKeyStatus { label: key.label.clone(), secret_name: None, valid_until: None });
+                    key_statuses.push(api::ApiKeyStatus {
+                        label: key.label.clone(),
+                        secret_name: None,
+                        valid_until: None,
+                    });
                 }
                 KeyOutcome::Retry => next_check.push(now + jiff::SignedDuration::from_secs(2)),
             }
@@ -267,7 +274,8 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
             None if !may_issue => (
                 false,
                 "WaitingForPartner".to_string(),
-                "approved; keys are issued once the partner is registered, active and its certificate is valid".to_string(),
+                "approved; keys are issued once the partner is registered, active and its certificate is valid"
+                    .to_string(),
             ),
             None => (true, "Issued".to_string(), format!("approved; {} API key(s) issued", key_statuses.len())),
         };
@@ -277,7 +285,12 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
             name: request.name.clone(),
             request_hash,
             decided_request_hash: None,
-            conditions: api::merge_conditions(&prev_conditions, controller_conditions, partner.metadata.generation, &now),
+            conditions: api::merge_conditions(
+                &prev_conditions,
+                controller_conditions,
+                partner.metadata.generation,
+                &now,
+            ),
             api_keys: key_statuses,
         });
         if let Some(p) = request_problem {
@@ -309,8 +322,14 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     status::apply_status(&api, partner.as_ref(), &desired, unchanged).await?;
     for type_ in [CERTIFICATE_VALID, READY] {
         if let Some(new) = api::find(&desired.conditions, type_) {
-            events::on_transition(ctx.as_ref(), partner.as_ref(), api::find(&previous.conditions, type_), new, "Reconcile")
-                .await;
+            events::on_transition(
+                ctx.as_ref(),
+                partner.as_ref(),
+                api::find(&previous.conditions, type_),
+                new,
+                "Reconcile",
+            )
+            .await;
         }
     }
     let next = next_check.into_iter().min();
@@ -350,7 +369,12 @@ fn summarize(problems: &[Problem], active: bool, requests: &usize) -> (DesiredCo
         let all: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
         return (
             DesiredCondition::new(READY, false, &p.reason, all.join("; ")),
-            DesiredCondition::new(STALLED, false, &p.reason, "waiting; no change needed from a person except an approver"),
+            DesiredCondition::new(
+                STALLED,
+                false,
+                &p.reason,
+                "waiting; no change needed from a person except an approver",
+            ),
         );
     }
     let message = if *requests == 0 {
@@ -372,9 +396,7 @@ fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
         entry.decided_request_hash = None;
         // Approved is also written by the operator for Automatic policies; it is only compared
         // when its reason is the operator's.
-        entry.conditions.retain(|c| {
-            c.type_ != DENIED && !(c.type_ == APPROVED && c.reason != "AutoApproved")
-        });
+        entry.conditions.retain(|c| c.type_ != DENIED && !(c.type_ == APPROVED && c.reason != "AutoApproved"));
     }
     p.policies.retain(|e| e.request_hash.is_some() || !e.conditions.is_empty() || !e.api_keys.is_empty());
     p
@@ -394,7 +416,8 @@ enum Decision {
 fn decision(entry: Option<&PolicyRequestStatus>, current_hash: Option<&str>) -> Decision {
     let Some(entry) = entry else { return Decision::Undecided };
     let denied = entry.conditions.iter().find(|c| c.type_ == DENIED && c.status == "True");
-    let approved = entry.conditions.iter().find(|c| c.type_ == APPROVED && c.status == "True" && c.reason != "AutoApproved");
+    let approved =
+        entry.conditions.iter().find(|c| c.type_ == APPROVED && c.status == "True" && c.reason != "AutoApproved");
     if denied.is_none() && approved.is_none() {
         return Decision::Undecided;
     }
@@ -471,13 +494,16 @@ async fn certificate_verdict(
     let Some(secret) = secret else {
         return Ok(not_valid(
             "SecretNotFound",
-            format!("Secret {namespace}/{} does not exist (yet); create it with the certificate under {:?}", cref.secret_name, cref.effective_certificate_key()),
+            format!(
+                "Secret {namespace}/{} does not exist (yet); create it with the certificate under {:?}",
+                cref.secret_name,
+                cref.effective_certificate_key()
+            ),
             false,
         ));
     };
-    let read = |key: &str| {
-        secret.data.as_ref().and_then(|d| d.get(key)).map(|v| String::from_utf8_lossy(&v.0).into_owned())
-    };
+    let read =
+        |key: &str| secret.data.as_ref().and_then(|d| d.get(key)).map(|v| String::from_utf8_lossy(&v.0).into_owned());
     let Some(certificate_pem) = read(cref.effective_certificate_key()) else {
         return Ok(not_valid(
             "KeyNotFound",
@@ -599,10 +625,8 @@ mod tests {
 
     #[test]
     fn summary_prefers_stalled_problems() {
-        let problems = vec![
-            Problem::waiting("PendingApproval", "wait"),
-            Problem::stalled("OrganizationMismatch", "fix O"),
-        ];
+        let problems =
+            vec![Problem::waiting("PendingApproval", "wait"), Problem::stalled("OrganizationMismatch", "fix O")];
         let (ready, stalled) = summarize(&problems, true, &1);
         assert_eq!(ready.reason, "OrganizationMismatch");
         assert_eq!(stalled.status, api::Status::True);

@@ -5,9 +5,9 @@ use super::error::Result;
 use super::{Context, POLICY_FINALIZER, events, status};
 use crate::api::{self, DesiredCondition, Partner, PartnerPolicy, PartnerPolicyStatus, READY, STALLED};
 use crate::mosip;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
 use std::sync::Arc;
 
 /// Partners (namespace/name) in scope whose spec requests `policy`.
@@ -30,6 +30,7 @@ pub async fn users(ctx: &Context, policy: &str) -> Result<Vec<String>> {
     Ok(users)
 }
 
+#[tracing::instrument(skip_all, fields(kind = "PartnerPolicy", namespace = policy.metadata.namespace.as_deref().unwrap_or(""), name = policy.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("PartnerPolicy");
     let api: Api<PartnerPolicy> = Api::all(ctx.client.clone());
@@ -61,7 +62,12 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
                 used_by.join(", ")
             ),
         ));
-        desired_conditions.push(DesiredCondition::new(STALLED, false, "InUse", "waiting for Partners to drop their requests"));
+        desired_conditions.push(DesiredCondition::new(
+            STALLED,
+            false,
+            "InUse",
+            "waiting for Partners to drop their requests",
+        ));
     } else {
         match mosip::validate_policy(&policy.spec) {
             Ok(()) => {

@@ -91,8 +91,7 @@ pub async fn run(
     shutdown: BoxFuture<'static, ()>,
 ) -> anyhow::Result<()> {
     check_crds(&client).await?;
-    let signing_ca =
-        signing::load_or_create(&client, &config.operator_namespace, &config.signing_ca_secret).await?;
+    let signing_ca = signing::load_or_create(&client, &config.operator_namespace, &config.signing_ca_secret).await?;
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown.shared();
     let leader = options.leader.clone();
@@ -162,10 +161,25 @@ pub async fn run(
         .for_each(log_result("CACertificate"));
 
     // PartnerPolicies: Partners appearing or going change who uses a policy.
+    let policies_by_user = policies.clone();
     let policy_run = policy_controller
         .watches_stream(
             scope.watch::<Partner>(&client, wc.clone()).default_backoff().touched_objects(),
-            |p: Partner| p.spec.policies.iter().map(|r| ObjectRef::new(&r.name)).collect::<Vec<_>>(),
+            move |p: Partner| {
+                // The policies it requests now, and those that still count it as a user (a
+                // request that was just dropped may release a policy's finalizer).
+                let me = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+                let mut refs: Vec<ObjectRef<PartnerPolicy>> =
+                    p.spec.policies.iter().map(|r| ObjectRef::new(&r.name)).collect();
+                refs.extend(
+                    policies_by_user
+                        .state()
+                        .iter()
+                        .filter(|pol| pol.status.as_ref().is_some_and(|s| s.used_by.contains(&me)))
+                        .map(|pol| ObjectRef::from_obj(pol.as_ref())),
+                );
+                refs
+            },
         )
         .with_config(controller_config.clone())
         .graceful_shutdown_on(stop.clone())
@@ -264,7 +278,8 @@ pub async fn run(
             scope
                 .watch_metadata::<Secret>(
                     &client,
-                    wc.clone().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SECRET_KIND_LABEL}={}", license::KIND)),
+                    wc.clone()
+                        .labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SECRET_KIND_LABEL}={}", license::KIND)),
                 )
                 .default_backoff()
                 .touched_objects(),
@@ -314,12 +329,15 @@ pub async fn run(
         tracing::info!("became the leader");
         ready.store(false, Ordering::SeqCst);
     }
-    let readiness = watch_readiness(ready, vec![
-        wait_ready(partners.clone()),
-        wait_ready(licenses.clone()),
-        wait_ready(cacerts.clone()),
-        wait_ready(policies.clone()),
-    ]);
+    let readiness = watch_readiness(
+        ready,
+        vec![
+            wait_ready(partners.clone()),
+            wait_ready(licenses.clone()),
+            wait_ready(cacerts.clone()),
+            wait_ready(policies.clone()),
+        ],
+    );
     tracing::info!(scope = ?config.scope, namespace = %config.operator_namespace, "mosip-partner-operator started");
     futures::join!(ca_run, policy_run, partner_run, license_run, readiness);
     let lost_leadership = leader.as_ref().is_some_and(|rx| !*rx.borrow());

@@ -22,8 +22,7 @@ pub enum Scope {
 impl Scope {
     /// Parses a comma-separated list; empty or "*" means all namespaces.
     pub fn parse(s: &str) -> Self {
-        let list: Vec<String> =
-            s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let list: Vec<String> = s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         if list.is_empty() || list.iter().any(|n| n == "*") { Scope::All } else { Scope::Namespaces(list) }
     }
 

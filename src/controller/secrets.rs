@@ -113,8 +113,8 @@ impl DesiredSecret {
     /// Whether `existing` already has exactly this content and these annotations.
     pub fn matches(&self, existing: &Secret) -> bool {
         let built = self.build(None);
-        let same_hash = existing.annotations().get(CONTENT_HASH_ANNOTATION)
-            == built.annotations().get(CONTENT_HASH_ANNOTATION);
+        let same_hash =
+            existing.annotations().get(CONTENT_HASH_ANNOTATION) == built.annotations().get(CONTENT_HASH_ANNOTATION);
         let same_annotations = self.annotations.iter().all(|(k, v)| existing.annotations().get(k) == Some(v));
         same_hash && same_annotations && existing.data.as_ref() == built.data.as_ref()
     }
@@ -122,7 +122,13 @@ impl DesiredSecret {
 
 /// Creates the Secret; `Lost` when one with that name appeared meanwhile.
 pub async fn create(api: &Api<Secret>, desired: &DesiredSecret) -> Result<WriteOutcome> {
-    match api.create(&PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() }, &desired.build(None)).await {
+    match api
+        .create(
+            &PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() },
+            &desired.build(None),
+        )
+        .await
+    {
         Ok(_) => Ok(WriteOutcome::Written),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(WriteOutcome::Lost),
         Err(e) => Err(e.into()),
@@ -135,7 +141,14 @@ pub async fn replace(api: &Api<Secret>, existing: &Secret, desired: &DesiredSecr
         return Ok(WriteOutcome::Written);
     }
     let secret = desired.build(existing.resource_version());
-    match api.replace(&desired.name, &PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() }, &secret).await {
+    match api
+        .replace(
+            &desired.name,
+            &PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() },
+            &secret,
+        )
+        .await
+    {
         Ok(_) => Ok(WriteOutcome::Written),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(WriteOutcome::Lost),
         Err(e) => Err(e.into()),

@@ -59,14 +59,9 @@ pub fn parse_validity(s: &str) -> Result<SignedDuration, DurationError> {
     if input.is_empty() {
         return Err(DurationError::Empty);
     }
-    let invalid = |detail: String| DurationError::Invalid {
-        input: input.to_string(),
-        detail,
-    };
+    let invalid = |detail: String| DurationError::Invalid { input: input.to_string(), detail };
     if input.starts_with('-') {
-        return Err(DurationError::Negative {
-            input: input.to_string(),
-        });
+        return Err(DurationError::Negative { input: input.to_string() });
     }
 
     let bytes = input.as_bytes();
@@ -85,8 +80,7 @@ pub fn parse_validity(s: &str) -> Result<SignedDuration, DurationError> {
         let digits = &input[digits_start..pos];
         if pos < bytes.len() && (bytes[pos] == b'.' || bytes[pos] == b',') {
             return Err(invalid(
-                "fractions are not supported; use a smaller unit, e.g. \"90m\" instead of \"1.5h\""
-                    .to_string(),
+                "fractions are not supported; use a smaller unit, e.g. \"90m\" instead of \"1.5h\"".to_string(),
             ));
         }
 
@@ -108,31 +102,20 @@ pub fn parse_validity(s: &str) -> Result<SignedDuration, DurationError> {
 
         // Any number too large for u64 is far beyond 100 years; keep parsing to report syntax
         // errors first.
-        match digits
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(unit_secs))
-            .and_then(|v| total.checked_add(v))
-        {
+        match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit_secs)).and_then(|v| total.checked_add(v)) {
             Some(v) => total = v,
             None => too_long = true,
         }
     }
 
     if too_long || total > MAX_VALIDITY_SECS {
-        return Err(DurationError::TooLong {
-            input: input.to_string(),
-        });
+        return Err(DurationError::TooLong { input: input.to_string() });
     }
     if total == 0 {
-        return Err(DurationError::Zero {
-            input: input.to_string(),
-        });
+        return Err(DurationError::Zero { input: input.to_string() });
     }
     // total ≤ MAX_VALIDITY_SECS, which fits in i64.
-    let secs = i64::try_from(total).map_err(|_| DurationError::TooLong {
-        input: input.to_string(),
-    })?;
+    let secs = i64::try_from(total).map_err(|_| DurationError::TooLong { input: input.to_string() })?;
     Ok(SignedDuration::from_secs(secs))
 }
 
@@ -158,10 +141,7 @@ mod tests {
     #[test]
     fn compound() {
         assert_eq!(secs("1h30m"), 5_400);
-        assert_eq!(
-            secs("1y2w3d4h5m6s"),
-            365 * 86_400 + 14 * 86_400 + 3 * 86_400 + 4 * 3600 + 5 * 60 + 6
-        );
+        assert_eq!(secs("1y2w3d4h5m6s"), 365 * 86_400 + 14 * 86_400 + 3 * 86_400 + 4 * 3600 + 5 * 60 + 6);
         assert_eq!(secs("1h1h"), 7_200);
         assert_eq!(secs("  90d \n"), 90 * 86_400);
         assert_eq!(secs("0d1s"), 1);
@@ -172,13 +152,7 @@ mod tests {
         assert_eq!(secs("100y"), 100 * 365 * 86_400);
         assert_eq!(secs("36500d"), 100 * 365 * 86_400);
         assert_eq!(secs("1s"), 1);
-        for too_long in [
-            "100y1s",
-            "36501d",
-            "101y",
-            "99999999999999999999999d",
-            "18446744073709551615s",
-        ] {
+        for too_long in ["100y1s", "36501d", "101y", "99999999999999999999999d", "18446744073709551615s"] {
             assert!(
                 matches!(parse_validity(too_long), Err(DurationError::TooLong { .. })),
                 "{too_long}: {:?}",
@@ -191,26 +165,16 @@ mod tests {
     fn rejects_empty_zero_negative() {
         assert_eq!(parse_validity(""), Err(DurationError::Empty));
         assert_eq!(parse_validity("   "), Err(DurationError::Empty));
-        assert!(matches!(
-            parse_validity("0d"),
-            Err(DurationError::Zero { .. })
-        ));
-        assert!(matches!(
-            parse_validity("0h0m"),
-            Err(DurationError::Zero { .. })
-        ));
-        assert!(matches!(
-            parse_validity("-90d"),
-            Err(DurationError::Negative { .. })
-        ));
+        assert!(matches!(parse_validity("0d"), Err(DurationError::Zero { .. })));
+        assert!(matches!(parse_validity("0h0m"), Err(DurationError::Zero { .. })));
+        assert!(matches!(parse_validity("-90d"), Err(DurationError::Negative { .. })));
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in [
-            "90", "d", "90 d", "90D", "1M", "10ms", "1.5h", "1,5h", "+90d", "90days", "1h30",
-            "abc", "1h-30m", "٣d",
-        ] {
+        for bad in
+            ["90", "d", "90 d", "90D", "1M", "10ms", "1.5h", "1,5h", "+90d", "90days", "1h30", "abc", "1h-30m", "٣d"]
+        {
             assert!(
                 matches!(parse_validity(bad), Err(DurationError::Invalid { .. })),
                 "{bad}: {:?}",

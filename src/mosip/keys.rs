@@ -16,8 +16,7 @@ pub const API_KEY_LEN: usize = 43;
 /// Characters in a MISP licence key (`mosip.kernel.idgenerator.misp.license-key-length`).
 pub const LICENSE_KEY_LEN: usize = 50;
 /// The licence key alphabet: `[0-9A-Za-z]`.
-pub const LICENSE_KEY_ALPHABET: &[u8; 62] =
-    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub const LICENSE_KEY_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Random bytes at or above this value are discarded so that `byte % 62` is uniform
 /// (248 = 4 × 62).
@@ -27,9 +26,7 @@ const REJECTION_LIMIT: u8 = 248;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The operating system's random number generator failed.
-    #[error(
-        "the operating system's random number generator failed: {0}; no key was issued, the operator will retry"
-    )]
+    #[error("the operating system's random number generator failed: {0}; no key was issued, the operator will retry")]
     Random(#[from] getrandom::Error),
 }
 
@@ -63,9 +60,7 @@ fn append_uniform(random: &[u8], len: usize, out: &mut String) {
             break;
         }
         if b < REJECTION_LIMIT {
-            out.push(char::from(
-                LICENSE_KEY_ALPHABET[usize::from(b) % LICENSE_KEY_ALPHABET.len()],
-            ));
+            out.push(char::from(LICENSE_KEY_ALPHABET[usize::from(b) % LICENSE_KEY_ALPHABET.len()]));
         }
     }
 }
@@ -87,11 +82,7 @@ mod tests {
     fn api_key_format() {
         let key = generate_api_key().unwrap();
         assert_eq!(key.len(), API_KEY_LEN);
-        assert!(
-            key.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "{key}"
-        );
+        assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{key}");
         let decoded = URL_SAFE_NO_PAD.decode(&key).unwrap();
         assert_eq!(decoded.len(), API_KEY_BYTES);
     }
@@ -135,11 +126,7 @@ mod tests {
         let expected = f64::from(total) / 62.0;
         let mut chi_square = 0.0;
         for (i, &c) in counts.iter().enumerate() {
-            assert!(
-                (1213..=2013).contains(&c),
-                "character {} drawn {c} times",
-                LICENSE_KEY_ALPHABET[i] as char
-            );
+            assert!((1213..=2013).contains(&c), "character {} drawn {c} times", LICENSE_KEY_ALPHABET[i] as char);
             let d = f64::from(c) - expected;
             chi_square += d * d / expected;
         }
@@ -178,9 +165,6 @@ mod tests {
     fn error_message_has_no_key_material() {
         let err = KeyError::Random(getrandom::Error::UNSUPPORTED);
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("the operating system's random number generator failed"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("the operating system's random number generator failed"), "{msg}");
     }
 }

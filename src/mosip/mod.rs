@@ -23,18 +23,16 @@ pub mod request;
 
 pub use duration::{DurationError, MAX_VALIDITY_SECS, parse_validity};
 pub use keys::{
-    API_KEY_LEN, KeyError, LICENSE_KEY_ALPHABET, LICENSE_KEY_LEN, generate_api_key,
-    generate_license_key, key_fingerprint,
+    API_KEY_LEN, KeyError, LICENSE_KEY_ALPHABET, LICENSE_KEY_LEN, generate_api_key, generate_license_key,
+    key_fingerprint,
 };
 pub use names::{
-    api_key_secret_name, is_dns1123_subdomain, is_valid_label_value, label_value,
-    license_secret_name, signed_certificate_secret_name,
+    api_key_secret_name, is_dns1123_subdomain, is_valid_label_value, label_value, license_secret_name,
+    signed_certificate_secret_name,
 };
 pub use partner_type::{ALL_PARTNER_TYPES, PartnerTypeExt, partner_type_from_code};
 pub use policy::{PolicyError, PolicyProblem, body_field, validate_policy};
 pub use registration::{
     RegistrationError, is_valid_email, normalize_label, registration_summary, validate_registration,
 };
-pub use request::{
-    DEFAULT_CREDENTIAL_TYPES, PolicyView, RequestError, request_hash, validate_request,
-};
+pub use request::{DEFAULT_CREDENTIAL_TYPES, PolicyView, RequestError, request_hash, validate_request};

@@ -51,11 +51,7 @@ pub fn label_value(s: &str) -> String {
     }
     let mut body = String::with_capacity(s.len());
     for c in s.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-            c
-        } else {
-            '-'
-        };
+        let c = if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '-' };
         if c == '-' && body.ends_with('-') {
             continue;
         }
@@ -74,8 +70,7 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
         && s.split('.').all(|segment| {
             let b = segment.as_bytes();
             !b.is_empty()
-                && b.iter()
-                    .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
                 && b[0] != b'-'
                 && b[b.len() - 1] != b'-'
         })
@@ -88,8 +83,7 @@ pub fn is_valid_label_value(s: &str) -> bool {
     }
     let b = s.as_bytes();
     b.len() <= MAX_LABEL_VALUE_LEN
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -97,12 +91,8 @@ pub fn is_valid_label_value(s: &str) -> bool {
 /// Lowercase letters and digits in groups joined by single hyphens.
 fn is_plain_part(s: &str) -> bool {
     !s.is_empty()
-        && s.split('-').all(|group| {
-            !group.is_empty()
-                && group
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
+        && s.split('-')
+            .all(|group| !group.is_empty() && group.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
 }
 
 /// A plain part made from anything: lowercased, other characters → `-`, runs of `-` collapsed,
@@ -130,11 +120,7 @@ fn compose(kind: &str, parts: &[&str], suffix: &str) -> String {
             return name;
         }
     }
-    let body = parts
-        .iter()
-        .map(|p| sanitize_part(p))
-        .collect::<Vec<_>>()
-        .join(".");
+    let body = parts.iter().map(|p| sanitize_part(p)).collect::<Vec<_>>().join(".");
     let max_body = MAX_NAME_LEN - suffix.len() - HASH_MARK.len() - HASH_LEN;
     let body = truncate_ascii(&body, max_body).trim_end_matches(['-', '.']);
     let body = if body.is_empty() { "x" } else { body };
@@ -211,21 +197,16 @@ mod tests {
             api_key_secret_name("mpartner-default-auth", "mpolicy-default-auth", "default"),
             "mpartner-default-auth.mpolicy-default-auth.default"
         );
-        assert_eq!(
-            signed_certificate_secret_name("mpartner-default-auth"),
-            "mpartner-default-auth-mosip-signed"
-        );
+        assert_eq!(signed_certificate_secret_name("mpartner-default-auth"), "mpartner-default-auth-mosip-signed");
         assert_eq!(license_secret_name("esignet"), "esignet-license");
     }
 
     #[test]
     fn label_case_and_separator_variants_do_not_collide() {
-        let names: Vec<String> = [
-            "Key A", "key-a", "key_a", "KEY-A", "key a", "key  a", "key.a", "key--a",
-        ]
-        .iter()
-        .map(|l| api_key_secret_name("p", "pol", l))
-        .collect();
+        let names: Vec<String> = ["Key A", "key-a", "key_a", "KEY-A", "key a", "key  a", "key.a", "key--a"]
+            .iter()
+            .map(|l| api_key_secret_name("p", "pol", l))
+            .collect();
         let unique: HashSet<&String> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
         assert_eq!(names[1], "p.pol.key-a");
@@ -237,23 +218,11 @@ mod tests {
 
     #[test]
     fn parts_cannot_shift_between_inputs() {
-        assert_ne!(
-            api_key_secret_name("a-b", "c", "d"),
-            api_key_secret_name("a", "b-c", "d")
-        );
-        assert_ne!(
-            api_key_secret_name("a", "b", "c-d"),
-            api_key_secret_name("a", "b-c", "d")
-        );
+        assert_ne!(api_key_secret_name("a-b", "c", "d"), api_key_secret_name("a", "b-c", "d"));
+        assert_ne!(api_key_secret_name("a", "b", "c-d"), api_key_secret_name("a", "b-c", "d"));
         // Dots inside inputs force the hashed form, so they cannot fake a separator.
-        assert_ne!(
-            api_key_secret_name("a.b", "c", "d"),
-            api_key_secret_name("a", "b.c", "d")
-        );
-        assert_ne!(
-            api_key_secret_name("a", "b", "c.d"),
-            api_key_secret_name("a", "b.c", "d")
-        );
+        assert_ne!(api_key_secret_name("a.b", "c", "d"), api_key_secret_name("a", "b.c", "d"));
+        assert_ne!(api_key_secret_name("a", "b", "c.d"), api_key_secret_name("a", "b.c", "d"));
         assert!(api_key_secret_name("a.b", "c", "d").contains("--"));
     }
 
@@ -263,10 +232,7 @@ mod tests {
         let signed = signed_certificate_secret_name("p");
         let license = license_secret_name("p-mosip-signed");
         assert_ne!(signed, license);
-        assert_ne!(
-            api_key_secret_name("p", "q", "r-license"),
-            license_secret_name("p.q.r")
-        );
+        assert_ne!(api_key_secret_name("p", "q", "r-license"), license_secret_name("p.q.r"));
         assert!(license_secret_name("p.q.r").contains("--"));
     }
 
@@ -309,10 +275,7 @@ mod tests {
         let n = license_secret_name(&over);
         assert!(n.len() <= MAX_NAME_LEN && n.contains("--"), "{n}");
 
-        for (a, b, c) in [
-            (long(200), long(200), "x".to_string()),
-            (long(253), long(253), long(36)),
-        ] {
+        for (a, b, c) in [(long(200), long(200), "x".to_string()), (long(253), long(253), long(36))] {
             let n = api_key_secret_name(&a, &b, &c);
             assert!(is_dns1123_subdomain(&n), "{n}");
         }
@@ -329,10 +292,7 @@ mod tests {
 
     #[test]
     fn names_are_deterministic() {
-        assert_eq!(
-            api_key_secret_name("p", "q", "Key A"),
-            api_key_secret_name("p", "q", "Key A")
-        );
+        assert_eq!(api_key_secret_name("p", "q", "Key A"), api_key_secret_name("p", "q", "Key A"));
         // Pinned so that upgrades do not rename Secrets.
         assert_eq!(
             api_key_secret_name("p", "q", "Key A"),
@@ -343,10 +303,7 @@ mod tests {
     #[test]
     fn label_values() {
         assert_eq!(label_value(""), "");
-        assert_eq!(
-            label_value("mpartner-default-auth"),
-            "mpartner-default-auth"
-        );
+        assert_eq!(label_value("mpartner-default-auth"), "mpartner-default-auth");
         assert_eq!(label_value("Auth_Partner"), "Auth_Partner");
         assert_eq!(label_value("v1.2"), "v1.2");
         let l63 = long(63);
@@ -354,18 +311,11 @@ mod tests {
 
         let l64 = long(64);
         let v = label_value(&l64);
-        assert!(
-            is_valid_label_value(&v) && v.len() <= 63 && v.contains("--"),
-            "{v}"
-        );
+        assert!(is_valid_label_value(&v) && v.len() <= 63 && v.contains("--"), "{v}");
         assert_ne!(v, label_value(&long(65)));
 
         let mut seen = HashSet::new();
-        for s in AWKWARD
-            .iter()
-            .copied()
-            .chain(["Key A", "Key-A", "key a", "a--b", "a-b", "-a", "a-", "_a_"])
-        {
+        for s in AWKWARD.iter().copied().chain(["Key A", "Key-A", "key a", "a--b", "a-b", "-a", "a-", "_a_"]) {
             let v = label_value(s);
             assert!(is_valid_label_value(&v), "{s:?} → {v}");
             seen.insert((s.to_string(), v));

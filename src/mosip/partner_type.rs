@@ -108,10 +108,7 @@ impl PartnerTypeExt for PartnerType {
     fn policy_required(self) -> bool {
         !matches!(
             self,
-            PartnerType::DeviceProvider
-                | PartnerType::FtmProvider
-                | PartnerType::MispPartner
-                | PartnerType::SdkPartner
+            PartnerType::DeviceProvider | PartnerType::FtmProvider | PartnerType::MispPartner | PartnerType::SdkPartner
         )
     }
 
@@ -125,26 +122,19 @@ impl PartnerTypeExt for PartnerType {
             | PartnerType::InternalPartner
             | PartnerType::PrintPartner => DATA_SHARE,
             PartnerType::MispPartner => MISP_ONLY,
-            PartnerType::DeviceProvider | PartnerType::FtmProvider | PartnerType::SdkPartner => {
-                NONE
-            }
+            PartnerType::DeviceProvider | PartnerType::FtmProvider | PartnerType::SdkPartner => NONE,
         }
     }
 
     fn may_map_credential_types(self) -> bool {
         matches!(
             self,
-            PartnerType::CredentialPartner
-                | PartnerType::OnlineVerificationPartner
-                | PartnerType::AuthPartner
+            PartnerType::CredentialPartner | PartnerType::OnlineVerificationPartner | PartnerType::AuthPartner
         )
     }
 
     fn requires_biometric_extractors(self) -> bool {
-        matches!(
-            self,
-            PartnerType::CredentialPartner | PartnerType::OnlineVerificationPartner
-        )
+        matches!(self, PartnerType::CredentialPartner | PartnerType::OnlineVerificationPartner)
     }
 
     fn resigned_by_default(self) -> bool {
@@ -152,18 +142,14 @@ impl PartnerTypeExt for PartnerType {
     }
 
     fn issues_api_keys(self) -> bool {
-        self.allowed_policy_types()
-            .iter()
-            .any(|t| *t != PolicyType::Misp)
+        self.allowed_policy_types().iter().any(|t| *t != PolicyType::Misp)
     }
 }
 
 /// Parses a MOSIP partner type code, ignoring case as MOSIP does (the eSignet onboarder
 /// registers `Misp_Partner`). Returns `None` for unknown codes.
 pub fn partner_type_from_code(code: &str) -> Option<PartnerType> {
-    ALL_PARTNER_TYPES
-        .into_iter()
-        .find(|t| t.as_str().eq_ignore_ascii_case(code.trim()))
+    ALL_PARTNER_TYPES.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(code.trim()))
 }
 
 #[cfg(test)]
@@ -231,11 +217,7 @@ mod tests {
             InternalPartner,
             PrintPartner,
         ] {
-            assert_eq!(
-                t.allowed_policy_types(),
-                &[DataShare, CredentialIssuance],
-                "{t:?}"
-            );
+            assert_eq!(t.allowed_policy_types(), &[DataShare, CredentialIssuance], "{t:?}");
         }
         for t in [DeviceProvider, FtmProvider, SdkPartner] {
             assert!(t.allowed_policy_types().is_empty(), "{t:?}");
@@ -256,10 +238,7 @@ mod tests {
         for t in ALL_PARTNER_TYPES {
             assert_eq!(
                 t.may_map_credential_types(),
-                matches!(
-                    t,
-                    CredentialPartner | OnlineVerificationPartner | AuthPartner
-                ),
+                matches!(t, CredentialPartner | OnlineVerificationPartner | AuthPartner),
                 "{t:?}"
             );
             assert_eq!(

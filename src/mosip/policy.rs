@@ -34,9 +34,7 @@ pub enum PolicyProblem {
         field: &'static str,
     },
     /// A body for another policy type is present.
-    #[error(
-        "spec.{field} is set but spec.type is {policy_type}; remove spec.{field} or change spec.type"
-    )]
+    #[error("spec.{field} is set but spec.type is {policy_type}; remove spec.{field} or change spec.type")]
     UnexpectedBody {
         /// The policy's type.
         policy_type: PolicyType,
@@ -76,18 +74,12 @@ impl PolicyError {
     /// The condition reason: that of the first problem, so `MissingPolicyBody` wins over
     /// `UnexpectedPolicyBody`, which wins over `InvalidPolicy`.
     pub fn reason(&self) -> &'static str {
-        self.problems
-            .first()
-            .map_or("InvalidPolicy", PolicyProblem::reason)
+        self.problems.first().map_or("InvalidPolicy", PolicyProblem::reason)
     }
 }
 
 fn join(problems: &[PolicyProblem]) -> String {
-    problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// Checks a PartnerPolicy against MOSIP's rules:
@@ -101,56 +93,35 @@ pub fn validate_policy(spec: &PartnerPolicySpec) -> Result<(), PolicyError> {
     let mut v = Validator::default();
 
     let expected = body_field(spec.policy_type);
-    let present = [
-        ("auth", spec.auth.is_some()),
-        ("dataShare", spec.data_share.is_some()),
-        ("misp", spec.misp.is_some()),
-    ];
+    let present =
+        [("auth", spec.auth.is_some()), ("dataShare", spec.data_share.is_some()), ("misp", spec.misp.is_some())];
     for (field, is_present) in present {
         if field == expected && !is_present {
-            v.problems.push(PolicyProblem::MissingBody {
-                policy_type: spec.policy_type,
-                field,
-            });
+            v.problems.push(PolicyProblem::MissingBody { policy_type: spec.policy_type, field });
         }
     }
     for (field, is_present) in present {
         if field != expected && is_present {
-            v.problems.push(PolicyProblem::UnexpectedBody {
-                policy_type: spec.policy_type,
-                field,
-            });
+            v.problems.push(PolicyProblem::UnexpectedBody { policy_type: spec.policy_type, field });
         }
     }
 
     let group_len = spec.group.chars().count();
     if spec.group.trim().is_empty() {
-        v.invalid(
-            "spec.group",
-            "is empty; set the policy group name (1–128 characters)".to_string(),
-        );
+        v.invalid("spec.group", "is empty; set the policy group name (1–128 characters)".to_string());
     } else if group_len > POLICY_GROUP_MAX_LEN {
-        v.invalid(
-            "spec.group",
-            format!("is {group_len} characters long; MOSIP allows at most 128"),
-        );
+        v.invalid("spec.group", format!("is {group_len} characters long; MOSIP allows at most 128"));
     }
     if let Some(description) = &spec.description {
         let len = description.chars().count();
         if len > POLICY_DESCRIPTION_MAX_LEN {
-            v.invalid(
-                "spec.description",
-                format!("is {len} characters long; MOSIP allows at most 256"),
-            );
+            v.invalid("spec.description", format!("is {len} characters long; MOSIP allows at most 256"));
         }
     }
     if let Some(version) = &spec.version {
         let len = version.chars().count();
         if len > POLICY_VERSION_MAX_LEN {
-            v.invalid(
-                "spec.version",
-                format!("{version:?} is {len} characters long; MOSIP allows at most 8"),
-            );
+            v.invalid("spec.version", format!("{version:?} is {len} characters long; MOSIP allows at most 8"));
         }
     }
 
@@ -172,13 +143,7 @@ pub fn validate_policy(spec: &PartnerPolicySpec) -> Result<(), PolicyError> {
         }
     }
 
-    if v.problems.is_empty() {
-        Ok(())
-    } else {
-        Err(PolicyError {
-            problems: v.problems,
-        })
-    }
+    if v.problems.is_empty() { Ok(()) } else { Err(PolicyError { problems: v.problems }) }
 }
 
 /// The spec field that holds the body of a policy type: `auth`, `dataShare` or `misp`.
@@ -197,10 +162,7 @@ struct Validator {
 
 impl Validator {
     fn invalid(&mut self, path: impl Into<String>, message: String) {
-        self.problems.push(PolicyProblem::Invalid {
-            path: path.into(),
-            message,
-        });
+        self.problems.push(PolicyProblem::Invalid { path: path.into(), message });
     }
 
     fn missing(&mut self, path: impl Into<String>) {
@@ -208,11 +170,7 @@ impl Validator {
     }
 
     /// A required string: absent or blank is reported as missing.
-    fn required_str<'a>(
-        &mut self,
-        path: impl Into<String>,
-        value: Option<&'a str>,
-    ) -> Option<&'a str> {
+    fn required_str<'a>(&mut self, path: impl Into<String>, value: Option<&'a str>) -> Option<&'a str> {
         match value {
             Some(s) if !s.trim().is_empty() => Some(s),
             Some(_) => {
@@ -229,19 +187,11 @@ impl Validator {
     fn one_of(&mut self, path: &str, value: Option<&str>, allowed: &[&str]) {
         if let Some(value) = value {
             if !allowed.contains(&value) {
-                let list = allowed
-                    .iter()
-                    .map(|a| format!("{a:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
                 self.invalid(path, format!("{value:?} is not one of {list}"));
             }
         } else {
-            let list = allowed
-                .iter()
-                .map(|a| format!("{a:?}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
             self.invalid(path, format!("is required; use one of {list}"));
         }
     }
@@ -251,46 +201,28 @@ impl Validator {
         if let Some(value) = self.required_str(path, value)
             && value.trim().parse::<i64>().is_err()
         {
-            self.invalid(
-                path,
-                format!(
-                    "{value:?} is not a whole number; write it as a string of digits, e.g. \"30\""
-                ),
-            );
+            self.invalid(path, format!("{value:?} is not a whole number; write it as a string of digits, e.g. \"30\""));
         }
     }
 
     fn auth(&mut self, auth: &AuthPolicy) {
-        self.one_of(
-            "spec.auth.authTokenType",
-            auth.auth_token_type.as_deref(),
-            AUTH_TOKEN_TYPES,
-        );
+        self.one_of("spec.auth.authTokenType", auth.auth_token_type.as_deref(), AUTH_TOKEN_TYPES);
 
         match &auth.allowed_auth_types {
-            None => self.invalid(
-                "spec.auth.allowedAuthTypes",
-                "is required (it may be an empty list)".to_string(),
-            ),
+            None => self.invalid("spec.auth.allowedAuthTypes", "is required (it may be an empty list)".to_string()),
             Some(types) => {
                 for (i, t) in types.iter().enumerate() {
                     let base = format!("spec.auth.allowedAuthTypes[{i}]");
                     self.required_str(format!("{base}.authType"), t.auth_type.as_deref());
                     if t.mandatory.is_none() {
-                        self.invalid(
-                            format!("{base}.mandatory"),
-                            "is required (true or false)".to_string(),
-                        );
+                        self.invalid(format!("{base}.mandatory"), "is required (true or false)".to_string());
                     }
                 }
             }
         }
 
         match &auth.allowed_kyc_attributes {
-            None => self.invalid(
-                "spec.auth.allowedKycAttributes",
-                "is required (it may be an empty list)".to_string(),
-            ),
+            None => self.invalid("spec.auth.allowedKycAttributes", "is required (it may be an empty list)".to_string()),
             Some(attributes) => {
                 for (i, a) in attributes.iter().enumerate() {
                     self.required_str(
@@ -307,57 +239,35 @@ impl Validator {
             None => self.missing("spec.dataShare.dataSharePolicies"),
             Some(p) => {
                 let base = "spec.dataShare.dataSharePolicies";
-                self.one_of(
-                    &format!("{base}.typeOfShare"),
-                    p.type_of_share.as_deref(),
-                    TYPES_OF_SHARE,
-                );
-                self.integer_str(
-                    &format!("{base}.validForInMinutes"),
-                    p.valid_for_in_minutes.as_deref(),
-                );
-                self.integer_str(
-                    &format!("{base}.transactionsAllowed"),
-                    p.transactions_allowed.as_deref(),
-                );
-                self.one_of(
-                    &format!("{base}.encryptionType"),
-                    p.encryption_type.as_deref(),
-                    ENCRYPTION_TYPES,
-                );
+                self.one_of(&format!("{base}.typeOfShare"), p.type_of_share.as_deref(), TYPES_OF_SHARE);
+                self.integer_str(&format!("{base}.validForInMinutes"), p.valid_for_in_minutes.as_deref());
+                self.integer_str(&format!("{base}.transactionsAllowed"), p.transactions_allowed.as_deref());
+                self.one_of(&format!("{base}.encryptionType"), p.encryption_type.as_deref(), ENCRYPTION_TYPES);
                 self.required_str(format!("{base}.shareDomain"), p.share_domain.as_deref());
                 self.required_str(format!("{base}.source"), p.source.as_deref());
             }
         }
 
         match &body.shareable_attributes {
-            None => self.invalid(
-                "spec.dataShare.shareableAttributes",
-                "is required (it may be an empty list)".to_string(),
-            ),
+            None => {
+                self.invalid("spec.dataShare.shareableAttributes", "is required (it may be an empty list)".to_string())
+            }
             Some(attributes) => {
                 for (i, a) in attributes.iter().enumerate() {
                     let base = format!("spec.dataShare.shareableAttributes[{i}]");
                     self.required_str(format!("{base}.attributeName"), a.attribute_name.as_deref());
                     match &a.source {
-                        None => self.invalid(
-                            format!("{base}.source"),
-                            "is required (it may be an empty list)".to_string(),
-                        ),
+                        None => {
+                            self.invalid(format!("{base}.source"), "is required (it may be an empty list)".to_string())
+                        }
                         Some(sources) => {
                             for (j, s) in sources.iter().enumerate() {
-                                self.required_str(
-                                    format!("{base}.source[{j}].attribute"),
-                                    s.attribute.as_deref(),
-                                );
+                                self.required_str(format!("{base}.source[{j}].attribute"), s.attribute.as_deref());
                             }
                         }
                     }
                     if a.encrypted.is_none() {
-                        self.invalid(
-                            format!("{base}.encrypted"),
-                            "is required (true or false)".to_string(),
-                        );
+                        self.invalid(format!("{base}.encrypted"), "is required (true or false)".to_string());
                     }
                 }
             }
@@ -366,25 +276,13 @@ impl Validator {
 
     fn misp(&mut self, body: &MispPolicy) {
         let required = [
-            (
-                "allowAuthRequestDelegation",
-                body.allow_auth_request_delegation,
-            ),
-            (
-                "allowKycRequestDelegation",
-                body.allow_kyc_request_delegation,
-            ),
-            (
-                "allowKeyBindingDelegation",
-                body.allow_key_binding_delegation,
-            ),
+            ("allowAuthRequestDelegation", body.allow_auth_request_delegation),
+            ("allowKycRequestDelegation", body.allow_kyc_request_delegation),
+            ("allowKeyBindingDelegation", body.allow_key_binding_delegation),
         ];
         for (field, value) in required {
             if value.is_none() {
-                self.invalid(
-                    format!("spec.misp.{field}"),
-                    "is required (true or false)".to_string(),
-                );
+                self.invalid(format!("spec.misp.{field}"), "is required (true or false)".to_string());
             }
         }
     }
@@ -393,9 +291,7 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{
-        AllowedAuthType, AttributeSource, DataShareSettings, KycAttribute, ShareableAttribute,
-    };
+    use crate::api::{AllowedAuthType, AttributeSource, DataShareSettings, KycAttribute, ShareableAttribute};
 
     fn auth_body() -> AuthPolicy {
         AuthPolicy {
@@ -406,15 +302,9 @@ mod tests {
                     auth_sub_type: Some("FINGER".into()),
                     mandatory: Some(false),
                 },
-                AllowedAuthType {
-                    auth_type: Some("otp".into()),
-                    auth_sub_type: None,
-                    mandatory: Some(true),
-                },
+                AllowedAuthType { auth_type: Some("otp".into()), auth_sub_type: None, mandatory: Some(true) },
             ]),
-            allowed_kyc_attributes: Some(vec![KycAttribute {
-                attribute_name: Some("fullName".into()),
-            }]),
+            allowed_kyc_attributes: Some(vec![KycAttribute { attribute_name: Some("fullName".into()) }]),
             kyc_languages: None,
         }
     }
@@ -432,10 +322,7 @@ mod tests {
             }),
             shareable_attributes: Some(vec![ShareableAttribute {
                 attribute_name: Some("biometrics".into()),
-                source: Some(vec![AttributeSource {
-                    attribute: Some("individualBiometrics".into()),
-                    filter: None,
-                }]),
+                source: Some(vec![AttributeSource { attribute: Some("individualBiometrics".into()), filter: None }]),
                 encrypted: Some(true),
                 group: Some("CBEFF".into()),
                 format: Some("extraction".into()),
@@ -466,9 +353,7 @@ mod tests {
         };
         match policy_type {
             PolicyType::Auth => s.auth = Some(auth_body()),
-            PolicyType::DataShare | PolicyType::CredentialIssuance => {
-                s.data_share = Some(data_share_body())
-            }
+            PolicyType::DataShare | PolicyType::CredentialIssuance => s.data_share = Some(data_share_body()),
             PolicyType::Misp => s.misp = Some(misp_body()),
         }
         s
@@ -486,12 +371,7 @@ mod tests {
 
     #[test]
     fn valid_policies() {
-        for t in [
-            PolicyType::Auth,
-            PolicyType::DataShare,
-            PolicyType::CredentialIssuance,
-            PolicyType::Misp,
-        ] {
+        for t in [PolicyType::Auth, PolicyType::DataShare, PolicyType::CredentialIssuance, PolicyType::Misp] {
             assert_eq!(validate_policy(&spec(t)), Ok(()), "{t:?}");
         }
         // Empty lists are allowed where the schema allows them.
@@ -519,18 +399,8 @@ mod tests {
             s.misp = None;
             let err = validate_policy(&s).unwrap_err();
             assert_eq!(err.reason(), "MissingPolicyBody");
-            assert_eq!(
-                err.problems,
-                vec![PolicyProblem::MissingBody {
-                    policy_type: t,
-                    field
-                }]
-            );
-            assert!(
-                err.to_string()
-                    .contains(&format!("spec.{field} is missing")),
-                "{err}"
-            );
+            assert_eq!(err.problems, vec![PolicyProblem::MissingBody { policy_type: t, field }]);
+            assert!(err.to_string().contains(&format!("spec.{field} is missing")), "{err}");
         }
     }
 
@@ -540,10 +410,7 @@ mod tests {
         s.misp = Some(misp_body());
         let err = validate_policy(&s).unwrap_err();
         assert_eq!(err.reason(), "UnexpectedPolicyBody");
-        assert_eq!(
-            err.to_string(),
-            "spec.misp is set but spec.type is Auth; remove spec.misp or change spec.type"
-        );
+        assert_eq!(err.to_string(), "spec.misp is set but spec.type is Auth; remove spec.misp or change spec.type");
 
         // Missing wins over unexpected.
         let mut s = spec(PolicyType::DataShare);
@@ -551,10 +418,7 @@ mod tests {
         s.auth = Some(auth_body());
         let err = validate_policy(&s).unwrap_err();
         assert_eq!(err.reason(), "MissingPolicyBody");
-        assert_eq!(
-            paths(&err),
-            vec!["MissingPolicyBody", "UnexpectedPolicyBody"]
-        );
+        assert_eq!(paths(&err), vec!["MissingPolicyBody", "UnexpectedPolicyBody"]);
     }
 
     #[test]
@@ -569,10 +433,7 @@ mod tests {
         s.version = Some("123456789".into());
         let err = validate_policy(&s).unwrap_err();
         assert_eq!(err.reason(), "InvalidPolicy");
-        assert_eq!(
-            paths(&err),
-            vec!["spec.group", "spec.description", "spec.version"]
-        );
+        assert_eq!(paths(&err), vec!["spec.group", "spec.description", "spec.version"]);
         s.group = " ".into();
         s.description = None;
         s.version = None;
@@ -584,14 +445,8 @@ mod tests {
         let mut s = spec(PolicyType::Auth);
         s.auth = Some(AuthPolicy {
             auth_token_type: Some("Random".into()),
-            allowed_auth_types: Some(vec![AllowedAuthType {
-                auth_type: None,
-                auth_sub_type: None,
-                mandatory: None,
-            }]),
-            allowed_kyc_attributes: Some(vec![KycAttribute {
-                attribute_name: Some("".into()),
-            }]),
+            allowed_auth_types: Some(vec![AllowedAuthType { auth_type: None, auth_sub_type: None, mandatory: None }]),
+            allowed_kyc_attributes: Some(vec![KycAttribute { attribute_name: Some("".into()) }]),
             kyc_languages: None,
         });
         let err = validate_policy(&s).unwrap_err();
@@ -619,11 +474,7 @@ mod tests {
         let err = validate_policy(&s).unwrap_err();
         assert_eq!(
             paths(&err),
-            vec![
-                "spec.auth.authTokenType",
-                "spec.auth.allowedAuthTypes",
-                "spec.auth.allowedKycAttributes"
-            ]
+            vec!["spec.auth.authTokenType", "spec.auth.allowedAuthTypes", "spec.auth.allowedKycAttributes"]
         );
         for value in AUTH_TOKEN_TYPES {
             let mut s = spec(PolicyType::Auth);
@@ -674,19 +525,10 @@ mod tests {
                 protocol: None,
             }),
             shareable_attributes: Some(vec![
-                ShareableAttribute {
-                    attribute_name: None,
-                    source: None,
-                    encrypted: None,
-                    group: None,
-                    format: None,
-                },
+                ShareableAttribute { attribute_name: None, source: None, encrypted: None, group: None, format: None },
                 ShareableAttribute {
                     attribute_name: Some("fullName".into()),
-                    source: Some(vec![AttributeSource {
-                        attribute: None,
-                        filter: None,
-                    }]),
+                    source: Some(vec![AttributeSource { attribute: None, filter: None }]),
                     encrypted: Some(false),
                     group: None,
                     format: None,
@@ -711,16 +553,10 @@ mod tests {
             ]
         );
 
-        s.data_share = Some(DataSharePolicy {
-            data_share_policies: None,
-            shareable_attributes: None,
-        });
+        s.data_share = Some(DataSharePolicy { data_share_policies: None, shareable_attributes: None });
         assert_eq!(
             paths(&validate_policy(&s).unwrap_err()),
-            vec![
-                "spec.dataShare.dataSharePolicies",
-                "spec.dataShare.shareableAttributes"
-            ]
+            vec!["spec.dataShare.dataSharePolicies", "spec.dataShare.shareableAttributes"]
         );
     }
 
@@ -736,13 +572,7 @@ mod tests {
         });
         let err = validate_policy(&s).unwrap_err();
         assert_eq!(err.reason(), "InvalidPolicy");
-        assert_eq!(
-            paths(&err),
-            vec![
-                "spec.misp.allowAuthRequestDelegation",
-                "spec.misp.allowKeyBindingDelegation"
-            ]
-        );
+        assert_eq!(paths(&err), vec!["spec.misp.allowAuthRequestDelegation", "spec.misp.allowKeyBindingDelegation"]);
     }
 
     #[test]

@@ -44,8 +44,7 @@ static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// `face`, `iris` or `finger`, optionally followed by subtypes in brackets.
 static BIOMETRIC_RE: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
-    Regex::new(r"^(face|iris|finger)(?:\[([^\[\]]*)\])?$")
-        .expect("constant biometric pattern compiles")
+    Regex::new(r"^(face|iris|finger)(?:\[([^\[\]]*)\])?$").expect("constant biometric pattern compiles")
 });
 
 /// Whether `email` matches MOSIP's e-mail pattern (the length limit is checked separately).
@@ -67,9 +66,7 @@ pub enum RegistrationError {
     #[error("the partner id is empty; set spec.partnerId or give the Partner a metadata.name")]
     PartnerIdEmpty,
     /// The partner id contains whitespace.
-    #[error(
-        "partnerId {partner_id:?} contains whitespace; MOSIP partner ids may not contain spaces"
-    )]
+    #[error("partnerId {partner_id:?} contains whitespace; MOSIP partner ids may not contain spaces")]
     PartnerIdWhitespace {
         /// The offending id.
         partner_id: String,
@@ -94,9 +91,7 @@ pub enum RegistrationError {
         len: usize,
     },
     /// spec.contact is absent.
-    #[error(
-        "spec.contact is missing; MOSIP requires contact.email, contact.phone and contact.address"
-    )]
+    #[error("spec.contact is missing; MOSIP requires contact.email, contact.phone and contact.address")]
     ContactMissing,
     /// One contact field is absent or blank.
     #[error("spec.contact.{field} is missing or empty; MOSIP requires it")]
@@ -157,9 +152,7 @@ pub enum RegistrationError {
         index: usize,
     },
     /// The same policy is requested twice.
-    #[error(
-        "policy {name:?} is requested more than once in spec.policies; merge the entries into one"
-    )]
+    #[error("policy {name:?} is requested more than once in spec.policies; merge the entries into one")]
     DuplicatePolicy {
         /// The duplicated policy name.
         name: String,
@@ -177,9 +170,7 @@ pub enum RegistrationError {
         key_index: usize,
     },
     /// An API key label is too long.
-    #[error(
-        "API key label {label:?} of policy {policy:?} is {len} characters long; MOSIP allows at most 36"
-    )]
+    #[error("API key label {label:?} of policy {policy:?} is {len} characters long; MOSIP allows at most 36")]
     ApiKeyLabelTooLong {
         /// The policy requested.
         policy: String,
@@ -199,9 +190,7 @@ pub enum RegistrationError {
         label: String,
     },
     /// A biometric extractor field is empty or too long.
-    #[error(
-        "spec.policies[{index}].biometricExtractors[{extractor_index}].{field} (policy {policy:?}): {problem}"
-    )]
+    #[error("spec.policies[{index}].biometricExtractors[{extractor_index}].{field} (policy {policy:?}): {problem}")]
     ExtractorFieldInvalid {
         /// The policy requested.
         policy: String,
@@ -246,9 +235,7 @@ impl RegistrationError {
     pub fn reason(&self) -> &'static str {
         use RegistrationError::*;
         match self {
-            PartnerIdEmpty | PartnerIdWhitespace { .. } | PartnerIdTooLong { .. } => {
-                "InvalidPartnerId"
-            }
+            PartnerIdEmpty | PartnerIdWhitespace { .. } | PartnerIdTooLong { .. } => "InvalidPartnerId",
             OrganizationNameEmpty | OrganizationNameTooLong { .. } => "InvalidOrganizationName",
             ContactMissing
             | ContactFieldMissing { .. }
@@ -274,11 +261,7 @@ impl RegistrationError {
 /// problem and a message listing every problem, separated by "; ". `None` when there are none.
 pub fn registration_summary(errors: &[RegistrationError]) -> Option<(&'static str, String)> {
     let first = errors.first()?;
-    let message = errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     Some((first.reason(), message))
 }
 
@@ -304,9 +287,7 @@ pub fn validate_registration(spec: &PartnerSpec, partner_id: &str) -> Vec<Regist
     check_organization(&spec.organization_name, &mut errors);
     check_contact(spec, &mut errors);
     if spec.partner_type.policy_required() && is_blank(spec.policy_group.as_deref()) {
-        errors.push(RegistrationError::PolicyGroupRequired {
-            partner_type: spec.partner_type,
-        });
+        errors.push(RegistrationError::PolicyGroupRequired { partner_type: spec.partner_type });
     }
     check_policy_requests(spec.partner_type, &spec.policies, &mut errors);
     errors
@@ -326,16 +307,11 @@ fn check_partner_id(partner_id: &str, errors: &mut Vec<RegistrationError>) {
         return;
     }
     if partner_id.chars().any(char::is_whitespace) {
-        errors.push(RegistrationError::PartnerIdWhitespace {
-            partner_id: partner_id.to_string(),
-        });
+        errors.push(RegistrationError::PartnerIdWhitespace { partner_id: partner_id.to_string() });
     }
     let len = char_len(partner_id);
     if len > PARTNER_ID_MAX_LEN {
-        errors.push(RegistrationError::PartnerIdTooLong {
-            partner_id: partner_id.to_string(),
-            len,
-        });
+        errors.push(RegistrationError::PartnerIdTooLong { partner_id: partner_id.to_string(), len });
     }
 }
 
@@ -362,9 +338,7 @@ fn check_contact(spec: &PartnerSpec, errors: &mut Vec<RegistrationError>) {
             if len > EMAIL_MAX_LEN {
                 errors.push(RegistrationError::EmailTooLong { len });
             } else if !is_valid_email(email) {
-                errors.push(RegistrationError::EmailInvalid {
-                    email: email.to_string(),
-                });
+                errors.push(RegistrationError::EmailInvalid { email: email.to_string() });
             }
         }
         _ => errors.push(RegistrationError::ContactFieldMissing { field: "email" }),
@@ -374,10 +348,7 @@ fn check_contact(spec: &PartnerSpec, errors: &mut Vec<RegistrationError>) {
         Some(phone) if !phone.trim().is_empty() => {
             let len = char_len(phone);
             if len > PHONE_MAX_LEN {
-                errors.push(RegistrationError::PhoneTooLong {
-                    phone: phone.to_string(),
-                    len,
-                });
+                errors.push(RegistrationError::PhoneTooLong { phone: phone.to_string(), len });
             }
         }
         _ => errors.push(RegistrationError::ContactFieldMissing { field: "phone" }),
@@ -394,11 +365,7 @@ fn check_contact(spec: &PartnerSpec, errors: &mut Vec<RegistrationError>) {
     }
 }
 
-fn check_policy_requests(
-    partner_type: PartnerType,
-    requests: &[PolicyRequest],
-    errors: &mut Vec<RegistrationError>,
-) {
+fn check_policy_requests(partner_type: PartnerType, requests: &[PolicyRequest], errors: &mut Vec<RegistrationError>) {
     if !requests.is_empty() && partner_type.allowed_policy_types().is_empty() {
         errors.push(RegistrationError::PoliciesNotAllowed { partner_type });
     }
@@ -415,9 +382,7 @@ fn check_policy_requests(
         } else if name_counts.get(request.name.as_str()).copied().unwrap_or(0) > 1
             && reported_names.insert(request.name.as_str())
         {
-            errors.push(RegistrationError::DuplicatePolicy {
-                name: request.name.clone(),
-            });
+            errors.push(RegistrationError::DuplicatePolicy { name: request.name.clone() });
         }
         check_api_keys(index, request, errors);
         check_extractors(index, request, errors);
@@ -431,26 +396,15 @@ fn check_api_keys(index: usize, request: &PolicyRequest, errors: &mut Vec<Regist
     for (key_index, key) in request.api_keys.iter().enumerate() {
         let label = normalize_label(&key.label);
         if label.is_empty() {
-            errors.push(RegistrationError::ApiKeyLabelEmpty {
-                policy: policy.clone(),
-                index,
-                key_index,
-            });
+            errors.push(RegistrationError::ApiKeyLabelEmpty { policy: policy.clone(), index, key_index });
             continue;
         }
         let len = char_len(&label);
         if len > API_KEY_LABEL_MAX_LEN {
-            errors.push(RegistrationError::ApiKeyLabelTooLong {
-                policy: policy.clone(),
-                label: label.clone(),
-                len,
-            });
+            errors.push(RegistrationError::ApiKeyLabelTooLong { policy: policy.clone(), label: label.clone(), len });
         }
         if !seen.insert(label.clone()) && reported.insert(label.clone()) {
-            errors.push(RegistrationError::DuplicateApiKeyLabel {
-                policy: policy.clone(),
-                label,
-            });
+            errors.push(RegistrationError::DuplicateApiKeyLabel { policy: policy.clone(), label });
         }
     }
 }
@@ -460,30 +414,17 @@ fn check_extractors(index: usize, request: &PolicyRequest, errors: &mut Vec<Regi
     let mut seen = HashSet::new();
     let mut reported = HashSet::new();
     for (extractor_index, extractor) in request.biometric_extractors.iter().enumerate() {
-        let field_error =
-            |field: &'static str, problem: String| RegistrationError::ExtractorFieldInvalid {
-                policy: policy.clone(),
-                index,
-                extractor_index,
-                field,
-                problem,
-            };
+        let field_error = |field: &'static str, problem: String| RegistrationError::ExtractorFieldInvalid {
+            policy: policy.clone(),
+            index,
+            extractor_index,
+            field,
+            problem,
+        };
         let fields = [
-            (
-                "attributeName",
-                extractor.attribute_name.as_str(),
-                EXTRACTOR_NAME_MAX_LEN,
-            ),
-            (
-                "provider",
-                extractor.provider.as_str(),
-                EXTRACTOR_NAME_MAX_LEN,
-            ),
-            (
-                "version",
-                extractor.version.as_str(),
-                EXTRACTOR_VERSION_MAX_LEN,
-            ),
+            ("attributeName", extractor.attribute_name.as_str(), EXTRACTOR_NAME_MAX_LEN),
+            ("provider", extractor.provider.as_str(), EXTRACTOR_NAME_MAX_LEN),
+            ("version", extractor.version.as_str(), EXTRACTOR_VERSION_MAX_LEN),
         ];
         for (field, value, max) in fields {
             if let Some(problem) = check_extractor_field(value, max) {
@@ -505,11 +446,7 @@ fn check_extractors(index: usize, request: &PolicyRequest, errors: &mut Vec<Regi
     }
 }
 
-fn biometric_error(
-    policy: &str,
-    extractor: &BiometricExtractor,
-    detail: String,
-) -> RegistrationError {
+fn biometric_error(policy: &str, extractor: &BiometricExtractor, detail: String) -> RegistrationError {
     RegistrationError::ExtractorBiometricInvalid {
         policy: policy.to_string(),
         attribute: extractor.attribute_name.clone(),
@@ -588,9 +525,7 @@ mod tests {
     }
 
     fn key(label: &str) -> ApiKeyRequest {
-        ApiKeyRequest {
-            label: label.into(),
-        }
+        ApiKeyRequest { label: label.into() }
     }
 
     fn reasons(errors: &[RegistrationError]) -> Vec<&'static str> {
@@ -611,10 +546,7 @@ mod tests {
         let s = spec(PartnerType::AuthPartner);
         assert!(validate_registration(&s, &"a".repeat(36)).is_empty());
         let errors = validate_registration(&s, &"a".repeat(37));
-        assert!(matches!(
-            errors.as_slice(),
-            [RegistrationError::PartnerIdTooLong { len: 37, .. }]
-        ));
+        assert!(matches!(errors.as_slice(), [RegistrationError::PartnerIdTooLong { len: 37, .. }]));
         assert_eq!(reasons(&errors), vec!["InvalidPartnerId"]);
         // Characters, not bytes.
         assert!(validate_registration(&s, &"é".repeat(36)).is_empty());
@@ -623,17 +555,9 @@ mod tests {
     #[test]
     fn partner_id_empty_and_whitespace() {
         let s = spec(PartnerType::AuthPartner);
-        assert_eq!(
-            validate_registration(&s, ""),
-            vec![RegistrationError::PartnerIdEmpty]
-        );
+        assert_eq!(validate_registration(&s, ""), vec![RegistrationError::PartnerIdEmpty]);
         let errors = validate_registration(&s, "x y");
-        assert_eq!(
-            errors,
-            vec![RegistrationError::PartnerIdWhitespace {
-                partner_id: "x y".into()
-            }]
-        );
+        assert_eq!(errors, vec![RegistrationError::PartnerIdWhitespace { partner_id: "x y".into() }]);
         assert_eq!(
             errors[0].to_string(),
             "partnerId \"x y\" contains whitespace; MOSIP partner ids may not contain spaces"
@@ -641,10 +565,7 @@ mod tests {
         assert_eq!(validate_registration(&s, "x\ty").len(), 1);
         // Both problems at once.
         let long_spaced = format!("{} b", "a".repeat(40));
-        assert_eq!(
-            reasons(&validate_registration(&s, &long_spaced)),
-            vec!["InvalidPartnerId"; 2]
-        );
+        assert_eq!(reasons(&validate_registration(&s, &long_spaced)), vec!["InvalidPartnerId"; 2]);
     }
 
     #[test]
@@ -653,35 +574,19 @@ mod tests {
         s.organization_name = "o".repeat(128);
         assert!(validate_registration(&s, "p").is_empty());
         s.organization_name = "o".repeat(129);
-        assert_eq!(
-            validate_registration(&s, "p"),
-            vec![RegistrationError::OrganizationNameTooLong { len: 129 }]
-        );
+        assert_eq!(validate_registration(&s, "p"), vec![RegistrationError::OrganizationNameTooLong { len: 129 }]);
         s.organization_name = String::new();
-        assert_eq!(
-            validate_registration(&s, "p"),
-            vec![RegistrationError::OrganizationNameEmpty]
-        );
+        assert_eq!(validate_registration(&s, "p"), vec![RegistrationError::OrganizationNameEmpty]);
         s.organization_name = "   ".into();
-        assert_eq!(
-            reasons(&validate_registration(&s, "p")),
-            vec!["InvalidOrganizationName"]
-        );
+        assert_eq!(reasons(&validate_registration(&s, "p")), vec!["InvalidOrganizationName"]);
     }
 
     #[test]
     fn contact_missing() {
         let mut s = spec(PartnerType::AuthPartner);
         s.contact = None;
-        assert_eq!(
-            validate_registration(&s, "p"),
-            vec![RegistrationError::ContactMissing]
-        );
-        s.contact = Some(Contact {
-            email: None,
-            phone: Some(" ".into()),
-            address: Some(String::new()),
-        });
+        assert_eq!(validate_registration(&s, "p"), vec![RegistrationError::ContactMissing]);
+        s.contact = Some(Contact { email: None, phone: Some(" ".into()), address: Some(String::new()) });
         assert_eq!(
             validate_registration(&s, "p"),
             vec![
@@ -736,12 +641,7 @@ mod tests {
         c.email = Some("not-an-email".into());
         s.contact = Some(c.clone());
         let errors = validate_registration(&s, "p");
-        assert_eq!(
-            errors,
-            vec![RegistrationError::EmailInvalid {
-                email: "not-an-email".into()
-            }]
-        );
+        assert_eq!(errors, vec![RegistrationError::EmailInvalid { email: "not-an-email".into() }]);
         assert_eq!(errors[0].reason(), "InvalidContact");
 
         // 254 characters is fine, 255 is not.
@@ -751,10 +651,7 @@ mod tests {
         assert!(validate_registration(&s, "p").is_empty());
         c.email = Some(format!("{}{domain}", "a".repeat(255 - domain.len())));
         s.contact = Some(c);
-        assert_eq!(
-            validate_registration(&s, "p"),
-            vec![RegistrationError::EmailTooLong { len: 255 }]
-        );
+        assert_eq!(validate_registration(&s, "p"), vec![RegistrationError::EmailTooLong { len: 255 }]);
     }
 
     #[test]
@@ -771,10 +668,7 @@ mod tests {
         let errors = validate_registration(&s, "p");
         assert!(matches!(
             errors.as_slice(),
-            [
-                RegistrationError::PhoneTooLong { len: 17, .. },
-                RegistrationError::AddressTooLong { len: 2001 }
-            ]
+            [RegistrationError::PhoneTooLong { len: 17, .. }, RegistrationError::AddressTooLong { len: 2001 }]
         ));
         assert_eq!(reasons(&errors), vec!["InvalidContact"; 2]);
     }
@@ -786,45 +680,26 @@ mod tests {
             s.policy_group = None;
             let errors = validate_registration(&s, "p");
             if t.policy_required() {
-                assert_eq!(
-                    errors,
-                    vec![RegistrationError::PolicyGroupRequired { partner_type: t }],
-                    "{t:?}"
-                );
+                assert_eq!(errors, vec![RegistrationError::PolicyGroupRequired { partner_type: t }], "{t:?}");
                 assert_eq!(errors[0].reason(), "PolicyGroupRequired");
             } else {
                 assert!(errors.is_empty(), "{t:?}: {errors:?}");
             }
             s.policy_group = Some("  ".into());
-            assert_eq!(
-                validate_registration(&s, "p").len(),
-                usize::from(t.policy_required()),
-                "{t:?}"
-            );
+            assert_eq!(validate_registration(&s, "p").len(), usize::from(t.policy_required()), "{t:?}");
         }
         let mut s = spec(PartnerType::CredentialPartner);
         s.policy_group = None;
-        assert!(
-            validate_registration(&s, "p")[0]
-                .to_string()
-                .contains("Credential_Partner")
-        );
+        assert!(validate_registration(&s, "p")[0].to_string().contains("Credential_Partner"));
     }
 
     #[test]
     fn policies_not_allowed_for_device_ftm_sdk() {
-        for t in [
-            PartnerType::DeviceProvider,
-            PartnerType::FtmProvider,
-            PartnerType::SdkPartner,
-        ] {
+        for t in [PartnerType::DeviceProvider, PartnerType::FtmProvider, PartnerType::SdkPartner] {
             let mut s = spec(t);
             s.policies = vec![request("x")];
             let errors = validate_registration(&s, "p");
-            assert_eq!(
-                errors,
-                vec![RegistrationError::PoliciesNotAllowed { partner_type: t }]
-            );
+            assert_eq!(errors, vec![RegistrationError::PoliciesNotAllowed { partner_type: t }]);
             assert_eq!(errors[0].reason(), "InvalidPolicyRequest");
         }
         let mut s = spec(PartnerType::MispPartner);
@@ -835,13 +710,7 @@ mod tests {
     #[test]
     fn duplicate_and_empty_policy_names() {
         let mut s = spec(PartnerType::AuthPartner);
-        s.policies = vec![
-            request("a"),
-            request("b"),
-            request("a"),
-            request("a"),
-            request(" "),
-        ];
+        s.policies = vec![request("a"), request("b"), request("a"), request("a"), request(" ")];
         assert_eq!(
             validate_registration(&s, "p"),
             vec![
@@ -855,33 +724,16 @@ mod tests {
     fn api_key_labels() {
         let mut s = spec(PartnerType::AuthPartner);
         let mut r = request("pol");
-        r.api_keys = vec![
-            key("Key A"),
-            key("  Key \t A "),
-            key(""),
-            key(&"l".repeat(36)),
-            key(&"l".repeat(37)),
-            key("key a"),
-        ];
+        r.api_keys =
+            vec![key("Key A"), key("  Key \t A "), key(""), key(&"l".repeat(36)), key(&"l".repeat(37)), key("key a")];
         s.policies = vec![r];
         let errors = validate_registration(&s, "p");
         assert_eq!(
             errors,
             vec![
-                RegistrationError::DuplicateApiKeyLabel {
-                    policy: "pol".into(),
-                    label: "Key A".into()
-                },
-                RegistrationError::ApiKeyLabelEmpty {
-                    policy: "pol".into(),
-                    index: 0,
-                    key_index: 2
-                },
-                RegistrationError::ApiKeyLabelTooLong {
-                    policy: "pol".into(),
-                    label: "l".repeat(37),
-                    len: 37
-                },
+                RegistrationError::DuplicateApiKeyLabel { policy: "pol".into(), label: "Key A".into() },
+                RegistrationError::ApiKeyLabelEmpty { policy: "pol".into(), index: 0, key_index: 2 },
+                RegistrationError::ApiKeyLabelTooLong { policy: "pol".into(), label: "l".repeat(37), len: 37 },
             ]
         );
         assert!(errors.iter().all(|e| e.reason() == "InvalidPolicyRequest"));
@@ -943,11 +795,7 @@ mod tests {
                 RegistrationError::ExtractorBiometricInvalid { attribute, .. } => {
                     format!("bio:{attribute}")
                 }
-                RegistrationError::ExtractorFieldInvalid {
-                    field,
-                    extractor_index,
-                    ..
-                } => {
+                RegistrationError::ExtractorFieldInvalid { field, extractor_index, .. } => {
                     format!("field:{extractor_index}:{field}")
                 }
                 RegistrationError::DuplicateExtractorAttribute { attribute, .. } => {
@@ -973,10 +821,7 @@ mod tests {
         );
         assert!(errors.iter().all(|e| e.reason() == "InvalidPolicyRequest"));
         let version_msg = errors[5].to_string();
-        assert!(
-            version_msg.contains("biometricExtractors[5].version"),
-            "{version_msg}"
-        );
+        assert!(version_msg.contains("biometricExtractors[5].version"), "{version_msg}");
         assert!(version_msg.contains("at most 8"), "{version_msg}");
     }
 
@@ -989,12 +834,7 @@ mod tests {
         let errors = validate_registration(&s, "bad id");
         assert_eq!(
             reasons(&errors),
-            vec![
-                "InvalidPartnerId",
-                "InvalidOrganizationName",
-                "InvalidContact",
-                "PolicyGroupRequired"
-            ]
+            vec!["InvalidPartnerId", "InvalidOrganizationName", "InvalidContact", "PolicyGroupRequired"]
         );
         let (reason, message) = registration_summary(&errors).unwrap();
         assert_eq!(reason, "InvalidPartnerId");

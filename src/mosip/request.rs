@@ -14,8 +14,7 @@ use crate::api::{PartnerPolicySpec, PartnerType, PolicyRequest, PolicyType};
 
 /// The credential types MOSIP allows by default (`pmp.allowed.credential.types`). Operators
 /// may allow more; those are passed to [`validate_request`] as `extra_credential_types`.
-pub const DEFAULT_CREDENTIAL_TYPES: &[&str] =
-    &["auth", "qrcode", "euin", "reprint", "vercred", "opencrvs"];
+pub const DEFAULT_CREDENTIAL_TYPES: &[&str] = &["auth", "qrcode", "euin", "reprint", "vercred", "opencrvs"];
 
 /// What [`validate_request`] needs to know about the requested PartnerPolicy. The controller
 /// builds it from the PartnerPolicy object and its Ready condition.
@@ -41,9 +40,7 @@ pub enum RequestError {
         name: String,
     },
     /// The PartnerPolicy is not Ready (it is invalid or not yet checked).
-    #[error(
-        "PartnerPolicy {name:?} is not Ready; see its status conditions (kubectl describe partnerpolicy {name})"
-    )]
+    #[error("PartnerPolicy {name:?} is not Ready; see its status conditions (kubectl describe partnerpolicy {name})")]
     PolicyNotReady {
         /// The requested name.
         name: String,
@@ -119,8 +116,9 @@ impl RequestError {
             RequestError::PolicyNotReady { .. } => "PolicyNotReady",
             RequestError::PolicyGroupMismatch { .. } => "PolicyGroupMismatch",
             RequestError::PolicyTypeNotAllowed { .. } => "PolicyTypeNotAllowed",
-            RequestError::CredentialTypeNotAllowed { .. }
-            | RequestError::CredentialMappingNotAllowed { .. } => "CredentialTypeNotAllowed",
+            RequestError::CredentialTypeNotAllowed { .. } | RequestError::CredentialMappingNotAllowed { .. } => {
+                "CredentialTypeNotAllowed"
+            }
             RequestError::BiometricExtractorsRequired { .. } => "BiometricExtractorsRequired",
         }
     }
@@ -167,10 +165,7 @@ pub fn validate_request(
         });
     }
 
-    if !partner_type
-        .allowed_policy_types()
-        .contains(&policy.policy_type)
-    {
+    if !partner_type.allowed_policy_types().contains(&policy.policy_type) {
         return Err(RequestError::PolicyTypeNotAllowed {
             name: name.clone(),
             policy_type: policy.policy_type,
@@ -180,19 +175,11 @@ pub fn validate_request(
 
     if !request.credential_types.is_empty() {
         if !partner_type.may_map_credential_types() {
-            return Err(RequestError::CredentialMappingNotAllowed {
-                name: name.clone(),
-                partner_type,
-            });
+            return Err(RequestError::CredentialMappingNotAllowed { name: name.clone(), partner_type });
         }
-        let allowed = |t: &str| {
-            DEFAULT_CREDENTIAL_TYPES.contains(&t) || extra_credential_types.iter().any(|e| e == t)
-        };
+        let allowed = |t: &str| DEFAULT_CREDENTIAL_TYPES.contains(&t) || extra_credential_types.iter().any(|e| e == t);
         if let Some(bad) = request.credential_types.iter().find(|t| !allowed(t)) {
-            let mut list: Vec<String> = DEFAULT_CREDENTIAL_TYPES
-                .iter()
-                .map(|t| t.to_string())
-                .collect();
+            let mut list: Vec<String> = DEFAULT_CREDENTIAL_TYPES.iter().map(|t| t.to_string()).collect();
             for extra in extra_credential_types {
                 if !list.contains(extra) {
                     list.push(extra.clone());
@@ -207,10 +194,7 @@ pub fn validate_request(
     }
 
     if partner_type.requires_biometric_extractors() && request.biometric_extractors.is_empty() {
-        return Err(RequestError::BiometricExtractorsRequired {
-            name: name.clone(),
-            partner_type,
-        });
+        return Err(RequestError::BiometricExtractorsRequired { name: name.clone(), partner_type });
     }
 
     if !policy.ready {
@@ -230,16 +214,8 @@ pub fn validate_request(
 ///
 /// The result is stable across runs, platforms and releases of this operator (the document
 /// carries a format version, changed only on purpose).
-pub fn request_hash(
-    policy_uid: &str,
-    policy: &PartnerPolicySpec,
-    request: &PolicyRequest,
-) -> String {
-    let mut credential_types: Vec<&str> = request
-        .credential_types
-        .iter()
-        .map(String::as_str)
-        .collect();
+pub fn request_hash(policy_uid: &str, policy: &PartnerPolicySpec, request: &PolicyRequest) -> String {
+    let mut credential_types: Vec<&str> = request.credential_types.iter().map(String::as_str).collect();
     credential_types.sort_unstable();
     credential_types.dedup();
 
@@ -331,12 +307,7 @@ mod tests {
     use crate::api::{ApiKeyRequest, ApprovalMode, AuthPolicy, BiometricExtractor};
 
     fn view(policy_type: PolicyType) -> PolicyView {
-        PolicyView {
-            name: "pol".into(),
-            group: "grp".into(),
-            policy_type,
-            ready: true,
-        }
+        PolicyView { name: "pol".into(), group: "grp".into(), policy_type, ready: true }
     }
 
     fn request() -> PolicyRequest {
@@ -366,13 +337,7 @@ mod tests {
     fn valid_auth_request() {
         let r = request();
         assert_eq!(
-            validate_request(
-                PartnerType::AuthPartner,
-                Some("grp"),
-                &r,
-                Some(&view(PolicyType::Auth)),
-                &[]
-            ),
+            validate_request(PartnerType::AuthPartner, Some("grp"), &r, Some(&view(PolicyType::Auth)), &[]),
             Ok(())
         );
     }
@@ -380,20 +345,13 @@ mod tests {
     #[test]
     fn not_found_and_not_ready() {
         let r = request();
-        let err =
-            validate_request(PartnerType::AuthPartner, Some("grp"), &r, None, &[]).unwrap_err();
+        let err = validate_request(PartnerType::AuthPartner, Some("grp"), &r, None, &[]).unwrap_err();
         assert_eq!(err.reason(), "PolicyNotFound");
         assert!(err.to_string().contains("\"pol\" does not exist"), "{err}");
         let mut v = view(PolicyType::Auth);
         v.ready = false;
         assert_eq!(
-            reason(validate_request(
-                PartnerType::AuthPartner,
-                Some("grp"),
-                &r,
-                Some(&v),
-                &[]
-            )),
+            reason(validate_request(PartnerType::AuthPartner, Some("grp"), &r, Some(&v), &[])),
             "PolicyNotReady"
         );
     }
@@ -402,27 +360,14 @@ mod tests {
     fn group_mismatch() {
         let r = request();
         let v = view(PolicyType::Auth);
-        let err = validate_request(PartnerType::AuthPartner, Some("other"), &r, Some(&v), &[])
-            .unwrap_err();
+        let err = validate_request(PartnerType::AuthPartner, Some("other"), &r, Some(&v), &[]).unwrap_err();
         assert_eq!(err.reason(), "PolicyGroupMismatch");
-        assert!(
-            err.to_string().contains("spec.policyGroup is \"other\""),
-            "{err}"
-        );
+        assert!(err.to_string().contains("spec.policyGroup is \"other\""), "{err}");
         let err = validate_request(PartnerType::AuthPartner, None, &r, Some(&v), &[]).unwrap_err();
-        assert!(
-            err.to_string().contains("spec.policyGroup is not set"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("spec.policyGroup is not set"), "{err}");
         // Group comparison is exact.
         assert_eq!(
-            reason(validate_request(
-                PartnerType::AuthPartner,
-                Some("GRP"),
-                &r,
-                Some(&v),
-                &[]
-            )),
+            reason(validate_request(PartnerType::AuthPartner, Some("GRP"), &r, Some(&v), &[])),
             "PolicyGroupMismatch"
         );
     }
@@ -430,12 +375,8 @@ mod tests {
     #[test]
     fn policy_type_matrix() {
         use PartnerType::*;
-        let all_policy_types = [
-            PolicyType::Auth,
-            PolicyType::DataShare,
-            PolicyType::CredentialIssuance,
-            PolicyType::Misp,
-        ];
+        let all_policy_types =
+            [PolicyType::Auth, PolicyType::DataShare, PolicyType::CredentialIssuance, PolicyType::Misp];
         for pt in super::super::partner_type::ALL_PARTNER_TYPES {
             for policy_type in all_policy_types {
                 let mut r = request();
@@ -444,40 +385,21 @@ mod tests {
                 }
                 let result = validate_request(pt, Some("grp"), &r, Some(&view(policy_type)), &[]);
                 let allowed = pt.allowed_policy_types().contains(&policy_type);
-                assert_eq!(
-                    result.is_ok(),
-                    allowed,
-                    "{pt:?} {policy_type:?}: {result:?}"
-                );
+                assert_eq!(result.is_ok(), allowed, "{pt:?} {policy_type:?}: {result:?}");
                 if !allowed {
                     assert_eq!(reason(result), "PolicyTypeNotAllowed");
                 }
             }
         }
-        let err = validate_request(
-            AuthPartner,
-            Some("grp"),
-            &request(),
-            Some(&view(PolicyType::DataShare)),
-            &[],
-        )
-        .unwrap_err();
+        let err = validate_request(AuthPartner, Some("grp"), &request(), Some(&view(PolicyType::DataShare)), &[])
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "PartnerPolicy \"pol\" is of type DataShare but Auth_Partner partners may only request Auth policies"
         );
-        let err = validate_request(
-            DeviceProvider,
-            Some("grp"),
-            &request(),
-            Some(&view(PolicyType::Auth)),
-            &[],
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().ends_with("may only request no policies"),
-            "{err}"
-        );
+        let err =
+            validate_request(DeviceProvider, Some("grp"), &request(), Some(&view(PolicyType::Auth)), &[]).unwrap_err();
+        assert!(err.to_string().ends_with("may only request no policies"), "{err}");
     }
 
     #[test]
@@ -485,54 +407,20 @@ mod tests {
         let v = view(PolicyType::DataShare);
         let mut r = request();
         r.biometric_extractors = vec![extractor("photo")];
-        r.credential_types = DEFAULT_CREDENTIAL_TYPES
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
-        assert_eq!(
-            validate_request(
-                PartnerType::CredentialPartner,
-                Some("grp"),
-                &r,
-                Some(&v),
-                &[]
-            ),
-            Ok(())
-        );
+        r.credential_types = DEFAULT_CREDENTIAL_TYPES.iter().map(|t| t.to_string()).collect();
+        assert_eq!(validate_request(PartnerType::CredentialPartner, Some("grp"), &r, Some(&v), &[]), Ok(()));
 
         r.credential_types = vec!["euin".into(), "PDFCard".into()];
-        let err = validate_request(
-            PartnerType::CredentialPartner,
-            Some("grp"),
-            &r,
-            Some(&v),
-            &[],
-        )
-        .unwrap_err();
+        let err = validate_request(PartnerType::CredentialPartner, Some("grp"), &r, Some(&v), &[]).unwrap_err();
         assert_eq!(err.reason(), "CredentialTypeNotAllowed");
         assert!(err.to_string().contains("\"PDFCard\""), "{err}");
         let extras = vec!["PDFCard".to_string()];
-        assert_eq!(
-            validate_request(
-                PartnerType::CredentialPartner,
-                Some("grp"),
-                &r,
-                Some(&v),
-                &extras
-            ),
-            Ok(())
-        );
+        assert_eq!(validate_request(PartnerType::CredentialPartner, Some("grp"), &r, Some(&v), &extras), Ok(()));
 
         // Case-sensitive, as MOSIP.
         r.credential_types = vec!["EUIN".into()];
         assert_eq!(
-            reason(validate_request(
-                PartnerType::CredentialPartner,
-                Some("grp"),
-                &r,
-                Some(&v),
-                &[]
-            )),
+            reason(validate_request(PartnerType::CredentialPartner, Some("grp"), &r, Some(&v), &[])),
             "CredentialTypeNotAllowed"
         );
 
@@ -540,51 +428,29 @@ mod tests {
         let mut r = request();
         r.credential_types = vec!["auth".into()];
         assert_eq!(
-            validate_request(
-                PartnerType::AuthPartner,
-                Some("grp"),
-                &r,
-                Some(&view(PolicyType::Auth)),
-                &[]
-            ),
+            validate_request(PartnerType::AuthPartner, Some("grp"), &r, Some(&view(PolicyType::Auth)), &[]),
             Ok(())
         );
-        let err =
-            validate_request(PartnerType::AbisPartner, Some("grp"), &r, Some(&v), &[]).unwrap_err();
+        let err = validate_request(PartnerType::AbisPartner, Some("grp"), &r, Some(&v), &[]).unwrap_err();
         assert_eq!(err.reason(), "CredentialTypeNotAllowed");
-        assert!(matches!(
-            err,
-            RequestError::CredentialMappingNotAllowed { .. }
-        ));
+        assert!(matches!(err, RequestError::CredentialMappingNotAllowed { .. }));
     }
 
     #[test]
     fn biometric_extractors_required() {
         let v = view(PolicyType::DataShare);
         let r = request();
-        for pt in [
-            PartnerType::CredentialPartner,
-            PartnerType::OnlineVerificationPartner,
-        ] {
+        for pt in [PartnerType::CredentialPartner, PartnerType::OnlineVerificationPartner] {
             let err = validate_request(pt, Some("grp"), &r, Some(&v), &[]).unwrap_err();
             assert_eq!(err.reason(), "BiometricExtractorsRequired");
             assert!(err.to_string().contains(pt.as_str()));
         }
-        assert_eq!(
-            validate_request(PartnerType::AbisPartner, Some("grp"), &r, Some(&v), &[]),
-            Ok(())
-        );
+        assert_eq!(validate_request(PartnerType::AbisPartner, Some("grp"), &r, Some(&v), &[]), Ok(()));
         // Partner-side problems are reported before a policy that is not Ready.
         let mut not_ready = v.clone();
         not_ready.ready = false;
         assert_eq!(
-            reason(validate_request(
-                PartnerType::CredentialPartner,
-                Some("grp"),
-                &r,
-                Some(&not_ready),
-                &[]
-            )),
+            reason(validate_request(PartnerType::CredentialPartner, Some("grp"), &r, Some(&not_ready), &[])),
             "BiometricExtractorsRequired"
         );
     }
@@ -611,10 +477,7 @@ mod tests {
     fn hash_is_stable_and_hex() {
         let h = request_hash("uid-1", &policy_spec(), &request());
         assert_eq!(h.len(), 32);
-        assert!(
-            h.chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(h, request_hash("uid-1", &policy_spec(), &request()));
         // Pinned: the hash must not change between releases without a format version bump.
         assert_eq!(h, PINNED_HASH);
@@ -627,9 +490,7 @@ mod tests {
     fn hash_ignores_api_keys_description_version_approval() {
         let base = request_hash("uid-1", &policy_spec(), &request());
         let mut r = request();
-        r.api_keys = vec![ApiKeyRequest {
-            label: "new".into(),
-        }];
+        r.api_keys = vec![ApiKeyRequest { label: "new".into() }];
         let mut p = policy_spec();
         p.description = Some("changed".into());
         p.version = Some("2.0".into());
@@ -682,10 +543,7 @@ mod tests {
         let mut b = request();
         b.credential_types = vec!["auth".into(), "euin".into(), "auth".into()];
         b.biometric_extractors = vec![extractor("face"), extractor("photo")];
-        assert_eq!(
-            request_hash("u", &policy_spec(), &a),
-            request_hash("u", &policy_spec(), &b)
-        );
+        assert_eq!(request_hash("u", &policy_spec(), &a), request_hash("u", &policy_spec(), &b));
     }
 
     #[test]

@@ -60,10 +60,7 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
             Err(e) => Err(e.clone()),
         })
         .collect();
-    let self_signed: Vec<bool> = parsed
-        .iter()
-        .map(|c| c.as_ref().is_ok_and(|c| c.is_self_signed()))
-        .collect();
+    let self_signed: Vec<bool> = parsed.iter().map(|c| c.as_ref().is_ok_and(|c| c.is_self_signed())).collect();
 
     // Individual checks first: a CA that fails them is decided and never serves as an issuer.
     let individual: Vec<Result<(), CertError>> = parsed
@@ -101,21 +98,13 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
 
     let mut reach: Vec<Option<Reach>> = (0..cas.len())
         .map(|i| match &parsed[i] {
-            Ok(cert) if usable(i) && self_signed[i] => Some(Reach {
-                budget: budget_of(cert),
-                until: cert.not_after,
-            }),
+            Ok(cert) if usable(i) && self_signed[i] => Some(Reach { budget: budget_of(cert), until: cert.not_after }),
             _ => None,
         })
         .collect();
     propagate(&parsed, &self_signed, &issuers, &mut reach);
 
-    let context = Context {
-        cas,
-        parsed: &parsed,
-        individual: &individual,
-        reach: &reach,
-    };
+    let context = Context { cas, parsed: &parsed, individual: &individual, reach: &reach };
     cas.iter()
         .enumerate()
         .map(|(i, input)| {
@@ -133,11 +122,7 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
                     };
                 }
             };
-            let role = if self_signed[i] {
-                CaRole::Root
-            } else {
-                CaRole::Intermediate
-            };
+            let role = if self_signed[i] { CaRole::Root } else { CaRole::Intermediate };
             let mut verdict = CaVerdict {
                 name: input.name.clone(),
                 ready: false,
@@ -174,11 +159,7 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
 /// The DER of the Ready roots and Ready intermediates of `domain`, evaluated exactly as
 /// [`evaluate_cas`] does over the whole set. The controller and the `verify` CLI both use this,
 /// so they agree on what is trusted.
-pub fn trusted_sets(
-    cas: &[CaInput],
-    domain: PartnerDomain,
-    now: Timestamp,
-) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+pub fn trusted_sets(cas: &[CaInput], domain: PartnerDomain, now: Timestamp) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut roots = Vec::new();
     let mut intermediates = Vec::new();
     for (input, verdict) in cas.iter().zip(evaluate_cas(cas, now)) {
@@ -274,10 +255,7 @@ fn propagate(
     issuers: &[Vec<usize>],
     reach: &mut [Option<Reach>],
 ) {
-    let max_rounds = issuers
-        .len()
-        .saturating_mul(issuers.len())
-        .saturating_add(2);
+    let max_rounds = issuers.len().saturating_mul(issuers.len()).saturating_add(2);
     for _ in 0..max_rounds {
         let mut changed = false;
         for i in 0..issuers.len() {
@@ -295,16 +273,11 @@ fn propagate(
                     u32::MAX => u32::MAX,
                     b => b - 1,
                 };
-                let candidate = Reach {
-                    budget: inherited.min(budget_of(cert)),
-                    until: parent.until.min(cert.not_after),
-                };
+                let candidate =
+                    Reach { budget: inherited.min(budget_of(cert)), until: parent.until.min(cert.not_after) };
                 next = Some(match next {
                     None => candidate,
-                    Some(r) => Reach {
-                        budget: r.budget.max(candidate.budget),
-                        until: r.until.min(candidate.until),
-                    },
+                    Some(r) => Reach { budget: r.budget.max(candidate.budget), until: r.until.min(candidate.until) },
                 });
             }
             if next != reach[i] {
@@ -331,10 +304,7 @@ impl Context<'_, '_> {
     fn explain_unreached(&self, i: usize) -> (&'static str, String) {
         let domain = self.cas[i].domain;
         let Ok(cert) = &self.parsed[i] else {
-            return (
-                reason::MALFORMED_CERTIFICATE,
-                "the certificate cannot be read".into(),
-            );
+            return (reason::MALFORMED_CERTIFICATE, "the certificate cannot be read".into());
         };
         let issuer = &cert.issuer;
         let untrusted = |detail: String| {
@@ -356,14 +326,9 @@ impl Context<'_, '_> {
             .filter(|&j| j != i)
             .filter(|&j| matches!(&self.parsed[j], Ok(p) if p.subject_raw() == cert.issuer_raw()))
             .collect();
-        let same_domain: Vec<usize> = named
-            .iter()
-            .copied()
-            .filter(|&j| self.cas[j].domain == domain)
-            .collect();
+        let same_domain: Vec<usize> = named.iter().copied().filter(|&j| self.cas[j].domain == domain).collect();
         if same_domain.is_empty() {
-            let mut others: Vec<&str> =
-                named.iter().map(|&j| self.cas[j].domain.as_str()).collect();
+            let mut others: Vec<&str> = named.iter().map(|&j| self.cas[j].domain.as_str()).collect();
             others.sort_unstable();
             others.dedup();
             if others.is_empty() {
@@ -380,15 +345,9 @@ impl Context<'_, '_> {
                 others.join(" and ")
             ));
         }
-        let signer = same_domain
-            .iter()
-            .copied()
-            .find(|&j| matches!(&self.parsed[j], Ok(p) if cert.is_signed_by(p)));
+        let signer = same_domain.iter().copied().find(|&j| matches!(&self.parsed[j], Ok(p) if cert.is_signed_by(p)));
         let Some(j) = signer else {
-            let names: Vec<&str> = same_domain
-                .iter()
-                .map(|&j| self.cas[j].name.as_str())
-                .collect();
+            let names: Vec<&str> = same_domain.iter().map(|&j| self.cas[j].name.as_str()).collect();
             return untrusted(format!(
                 "the {domain} CA named \"{issuer}\" ({}) did not sign it: the signature does not \
                  verify with its key; upload the CA certificate that actually issued it",
@@ -411,32 +370,21 @@ impl Context<'_, '_> {
             (Ok(_), Err(err)) => format!("is not Ready ({}): {err}", err.reason()),
             _ => "does not chain to a Ready root of the domain either".to_string(),
         };
-        untrusted(format!(
-            "its issuer \"{issuer}\" ({}) is present but {why}; fix that CA first",
-            self.cas[j].name
-        ))
+        untrusted(format!("its issuer \"{issuer}\" ({}) is present but {why}; fix that CA first", self.cas[j].name))
     }
 }
 
 /// Splits a PEM bundle into one [`CaInput`] per certificate, named `name` when the bundle holds
 /// one certificate and `name#1`, `name#2`, … otherwise. For callers that receive bundles (the
 /// `verify` CLI); a CACertificate itself must hold exactly one certificate.
-pub fn ca_inputs_from_bundle(
-    name: &str,
-    domain: PartnerDomain,
-    pem: &str,
-) -> Result<Vec<CaInput>, CertError> {
+pub fn ca_inputs_from_bundle(name: &str, domain: PartnerDomain, pem: &str) -> Result<Vec<CaInput>, CertError> {
     let ders = parse_pem_certificates(pem)?;
     let several = ders.len() > 1;
     Ok(ders
         .iter()
         .enumerate()
         .map(|(i, der)| CaInput {
-            name: if several {
-                format!("{name}#{}", i + 1)
-            } else {
-                name.to_string()
-            },
+            name: if several { format!("{name}#{}", i + 1) } else { name.to_string() },
             domain,
             pem: der_to_pem(der),
         })

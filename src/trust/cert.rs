@@ -59,13 +59,8 @@ pub fn parse_pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertError> {
         if line.is_empty() {
             continue;
         }
-        let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            return Err(CertError::malformed(format!(
-                "line {line_no} is neither blank nor inside a PEM block"
-            )));
+        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
+            return Err(CertError::malformed(format!("line {line_no} is neither blank nor inside a PEM block")));
         };
         if label != "CERTIFICATE" {
             return Err(CertError::malformed(format!(
@@ -90,9 +85,7 @@ pub fn parse_pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertError> {
             )));
         }
         let parsed = pem::parse(&block).map_err(|_| {
-            CertError::malformed(format!(
-                "the CERTIFICATE block starting at line {line_no} is not valid base64"
-            ))
+            CertError::malformed(format!("the CERTIFICATE block starting at line {line_no} is not valid base64"))
         })?;
         let der = parsed.into_contents();
         match X509Certificate::from_der(&der) {
@@ -146,9 +139,7 @@ impl<'a> ParsedCert<'a> {
             Ok(([], cert)) => cert,
             Ok(_) => return Err(CertError::malformed("trailing data after the certificate")),
             Err(e) => {
-                return Err(CertError::malformed(format!(
-                    "not an X.509 certificate ({e})"
-                )));
+                return Err(CertError::malformed(format!("not an X.509 certificate ({e})")));
             }
         };
         let not_before = asn1_time(x509.validity().not_before.timestamp())?;
@@ -188,13 +179,7 @@ impl<'a> ParsedCert<'a> {
     }
 
     pub fn subject_parts(&self) -> SubjectParts {
-        let first = |oid| {
-            self.x509
-                .subject()
-                .iter_by_oid(oid)
-                .next()
-                .and_then(attribute_string)
-        };
+        let first = |oid| self.x509.subject().iter_by_oid(oid).next().and_then(attribute_string);
         use x509_parser::oid_registry::*;
         SubjectParts {
             cn: first(&OID_X509_COMMON_NAME),
@@ -213,11 +198,7 @@ impl<'a> ParsedCert<'a> {
 
     /// `self` names `issuer` as its issuer and `issuer`'s key verifies `self`'s signature.
     pub fn is_signed_by(&self, issuer: &ParsedCert<'_>) -> bool {
-        self.issuer_raw() == issuer.subject_raw()
-            && self
-                .x509
-                .verify_signature(Some(issuer.x509.public_key()))
-                .is_ok()
+        self.issuer_raw() == issuer.subject_raw() && self.x509.verify_signature(Some(issuer.x509.public_key())).is_ok()
     }
 
     pub fn check_v3(&self) -> Result<(), CertError> {
@@ -225,24 +206,15 @@ impl<'a> ParsedCert<'a> {
         if version == X509Version::V3 {
             Ok(())
         } else {
-            Err(CertError::NotV3 {
-                subject: self.subject.clone(),
-                version: version.0 + 1,
-            })
+            Err(CertError::NotV3 { subject: self.subject.clone(), version: version.0 + 1 })
         }
     }
 
     pub fn check_validity(&self, now: Timestamp) -> Result<(), CertError> {
         if now < self.not_before {
-            Err(CertError::NotYetValid {
-                subject: self.subject.clone(),
-                not_before: self.not_before,
-            })
+            Err(CertError::NotYetValid { subject: self.subject.clone(), not_before: self.not_before })
         } else if now > self.not_after {
-            Err(CertError::Expired {
-                subject: self.subject.clone(),
-                not_after: self.not_after,
-            })
+            Err(CertError::Expired { subject: self.subject.clone(), not_after: self.not_after })
         } else {
             Ok(())
         }
@@ -284,11 +256,7 @@ impl<'a> ParsedCert<'a> {
 
     /// pathLenConstraint of basicConstraints, if present and readable.
     pub fn path_len_constraint(&self) -> Option<u32> {
-        self.x509
-            .basic_constraints()
-            .ok()
-            .flatten()
-            .and_then(|bc| bc.value.path_len_constraint)
+        self.x509.basic_constraints().ok().flatten().and_then(|bc| bc.value.path_len_constraint)
     }
 
     pub fn is_ca_flagged(&self) -> bool {
@@ -299,25 +267,18 @@ impl<'a> ParsedCert<'a> {
     pub fn check_signature_algorithm(&self) -> Result<(), CertError> {
         match classify_signature_algorithm(&self.x509.signature_algorithm) {
             SigAlg::Accepted => Ok(()),
-            SigAlg::Weak(name) => Err(CertError::WeakSignature {
-                subject: self.subject.clone(),
-                algorithm: name,
-                weak: true,
-            }),
-            SigAlg::Unsupported(name) => Err(CertError::WeakSignature {
-                subject: self.subject.clone(),
-                algorithm: name,
-                weak: false,
-            }),
+            SigAlg::Weak(name) => {
+                Err(CertError::WeakSignature { subject: self.subject.clone(), algorithm: name, weak: true })
+            }
+            SigAlg::Unsupported(name) => {
+                Err(CertError::WeakSignature { subject: self.subject.clone(), algorithm: name, weak: false })
+            }
         }
     }
 
     /// RSA ≥ 2048 bits, EC on P-256/P-384, or Ed25519.
     pub fn check_key(&self) -> Result<(), CertError> {
-        let weak = |detail: String| CertError::WeakKey {
-            subject: self.subject.clone(),
-            detail,
-        };
+        let weak = |detail: String| CertError::WeakKey { subject: self.subject.clone(), detail };
         let spki = self.x509.public_key();
         match spki.algorithm.algorithm.to_id_string().as_str() {
             "1.2.840.113549.1.1.1" => {
@@ -329,43 +290,29 @@ impl<'a> ParsedCert<'a> {
                 };
                 let bits = unsigned_bit_length(rsa.modulus);
                 if bits < 2048 {
-                    Err(weak(format!(
-                        "an RSA key of {bits} bits (at least 2048 are required)"
-                    )))
+                    Err(weak(format!("an RSA key of {bits} bits (at least 2048 are required)")))
                 } else {
                     Ok(())
                 }
             }
             "1.2.840.10045.2.1" => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.as_oid().ok())
-                    .map(|oid| oid.to_id_string());
+                let curve =
+                    spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|oid| oid.to_id_string());
                 match curve.as_deref() {
                     Some("1.2.840.10045.3.1.7") | Some("1.3.132.0.34") => Ok(()),
-                    Some("1.3.132.0.35") => Err(weak(
-                        "an EC key on curve P-521, which is not supported".into(),
-                    )),
-                    Some(other) => Err(weak(format!(
-                        "an EC key on curve {other}, which is not supported"
-                    ))),
+                    Some("1.3.132.0.35") => Err(weak("an EC key on curve P-521, which is not supported".into())),
+                    Some(other) => Err(weak(format!("an EC key on curve {other}, which is not supported"))),
                     None => Err(weak("an EC key without a named curve".into())),
                 }
             }
             "1.3.101.112" => Ok(()),
-            oid => Err(weak(format!(
-                "a {} key, which is not supported",
-                key_algorithm_name(oid)
-            ))),
+            oid => Err(weak(format!("a {} key, which is not supported", key_algorithm_name(oid)))),
         }
     }
 }
 
 fn asn1_time(secs: i64) -> Result<Timestamp, CertError> {
-    Timestamp::from_second(secs)
-        .map_err(|_| CertError::malformed("a validity date is outside the supported range"))
+    Timestamp::from_second(secs).map_err(|_| CertError::malformed("a validity date is outside the supported range"))
 }
 
 /// Lowercase hex of the serial's magnitude: the DER sign byte (leading 00) is dropped.
@@ -410,9 +357,7 @@ fn classify_signature_algorithm(alg: &AlgorithmIdentifier<'_>) -> SigAlg {
     let weak = |name: &str| SigAlg::Weak(name.to_string());
     let unsupported = |name: &str| SigAlg::Unsupported(name.to_string());
     match oid.as_str() {
-        "1.2.840.113549.1.1.11" | "1.2.840.113549.1.1.12" | "1.2.840.113549.1.1.13" => {
-            SigAlg::Accepted
-        }
+        "1.2.840.113549.1.1.11" | "1.2.840.113549.1.1.12" | "1.2.840.113549.1.1.13" => SigAlg::Accepted,
         "1.2.840.10045.4.3.2" | "1.2.840.10045.4.3.3" | "1.3.101.112" => SigAlg::Accepted,
         "1.2.840.113549.1.1.10" => {
             // RSASSA-PSS: the hash is in the parameters; absent parameters mean SHA-1.
@@ -422,9 +367,9 @@ fn classify_signature_algorithm(alg: &AlgorithmIdentifier<'_>) -> SigAlg {
                 .and_then(|p| RsaSsaPssParams::try_from(p).ok())
                 .map(|p| p.hash_algorithm_oid().to_id_string());
             match hash.as_deref() {
-                Some("2.16.840.1.101.3.4.2.1")
-                | Some("2.16.840.1.101.3.4.2.2")
-                | Some("2.16.840.1.101.3.4.2.3") => SigAlg::Accepted,
+                Some("2.16.840.1.101.3.4.2.1") | Some("2.16.840.1.101.3.4.2.2") | Some("2.16.840.1.101.3.4.2.3") => {
+                    SigAlg::Accepted
+                }
                 Some("1.3.14.3.2.26") | None => weak("RSASSA-PSS with SHA-1"),
                 Some(other) => SigAlg::Unsupported(format!("RSASSA-PSS with hash {other}")),
             }
@@ -447,15 +392,8 @@ fn classify_signature_algorithm(alg: &AlgorithmIdentifier<'_>) -> SigAlg {
 /// RDNs, special characters escaped. Attribute types without a short name are written as
 /// dotted OIDs with a `#`-hex DER value, as RFC 4514 requires.
 pub(crate) fn format_dn(name: &X509Name<'_>) -> String {
-    let rdns: Vec<String> = name
-        .iter_rdn()
-        .map(|rdn| {
-            rdn.iter()
-                .map(format_attribute)
-                .collect::<Vec<_>>()
-                .join("+")
-        })
-        .collect();
+    let rdns: Vec<String> =
+        name.iter_rdn().map(|rdn| rdn.iter().map(format_attribute).collect::<Vec<_>>().join("+")).collect();
     rdns.into_iter().rev().collect::<Vec<_>>().join(",")
 }
 
@@ -479,11 +417,7 @@ fn format_attribute(attr: &AttributeTypeAndValue<'_>) -> String {
         (Some(short), Some(value)) => format!("{short}={}", escape_rfc4514(&value)),
         (short, _) => {
             let der = attr.attr_value().to_der_vec().unwrap_or_default();
-            format!(
-                "{}=#{}",
-                short.map_or(oid.clone(), str::to_string),
-                hex::encode(der)
-            )
+            format!("{}=#{}", short.map_or(oid.clone(), str::to_string), hex::encode(der))
         }
     }
 }
@@ -493,31 +427,23 @@ pub(crate) fn attribute_string(attr: &AttributeTypeAndValue<'_>) -> Option<Strin
     let value = attr.attr_value();
     let data = value.data;
     match value.tag() {
-        Tag::Utf8String
-        | Tag::PrintableString
-        | Tag::Ia5String
-        | Tag::NumericString
-        | Tag::VisibleString => std::str::from_utf8(data).ok().map(str::to_string),
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::NumericString | Tag::VisibleString => {
+            std::str::from_utf8(data).ok().map(str::to_string)
+        }
         // T.61 in practice carries Latin-1.
         Tag::TeletexString => Some(data.iter().map(|b| char::from(*b)).collect()),
         Tag::BmpString => {
             if data.len() % 2 != 0 {
                 return None;
             }
-            let units = data
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units)
-                .collect::<Result<String, _>>()
-                .ok()
+            let units = data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units).collect::<Result<String, _>>().ok()
         }
         Tag::UniversalString => {
             if data.len() % 4 != 0 {
                 return None;
             }
-            data.chunks_exact(4)
-                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
+            data.chunks_exact(4).map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))).collect()
         }
         _ => None,
     }

@@ -213,9 +213,7 @@ impl CertError {
     }
 
     pub(crate) fn malformed(detail: impl Into<String>) -> Self {
-        CertError::Malformed {
-            detail: detail.into(),
-        }
+        CertError::Malformed { detail: detail.into() }
     }
 }
 

@@ -15,7 +15,5 @@ mod tests;
 pub use ca::{CaInput, CaVerdict, ca_inputs_from_bundle, evaluate_cas, trusted_sets};
 pub use cert::{CertSummary, SubjectParts, parse_pem_certificates, summarize};
 pub use error::{CertError, reason};
-pub use partner::{
-    DEFAULT_MIN_VALIDITY, PartnerCertInput, ValidatedCertificate, validate_partner_certificate,
-};
+pub use partner::{DEFAULT_MIN_VALIDITY, PartnerCertInput, ValidatedCertificate, validate_partner_certificate};
 pub use resign::{ResignedCertificate, SigningCa, SigningError, generate_signing_ca, resign};

@@ -76,17 +76,15 @@ pub struct ValidatedCertificate {
 ///    `PathLengthExceeded`, and the reasons above for CAs on the path);
 /// 7. every CA on the path: v3, algorithm, key, keyCertSign, and the root's validity;
 /// 8. Subject O equals `organization` exactly (`OrganizationMismatch`).
-pub fn validate_partner_certificate(
-    input: &PartnerCertInput<'_>,
-) -> Result<ValidatedCertificate, CertError> {
+pub fn validate_partner_certificate(input: &PartnerCertInput<'_>) -> Result<ValidatedCertificate, CertError> {
     let mut ders = parse_pem_certificates(input.certificate_pem)?;
     let leaf_der = ders.remove(0);
     let mut helpers = ders;
     if let Some(chain) = input.chain_pem.filter(|c| !c.trim().is_empty()) {
         let chain = parse_pem_certificates(chain).map_err(|err| match err {
-            CertError::Malformed { detail } => CertError::Malformed {
-                detail: format!("in the partner-supplied chain, {detail}"),
-            },
+            CertError::Malformed { detail } => {
+                CertError::Malformed { detail: format!("in the partner-supplied chain, {detail}") }
+            }
             other => other,
         })?;
         helpers.extend(chain);
@@ -107,9 +105,7 @@ pub fn validate_partner_certificate(
         });
     }
     if leaf.is_self_signed() {
-        return Err(CertError::SelfSigned {
-            subject: leaf.subject.clone(),
-        });
+        return Err(CertError::SelfSigned { subject: leaf.subject.clone() });
     }
 
     let candidates = Candidates::new(input, &helpers)?;
@@ -118,11 +114,8 @@ pub fn validate_partner_certificate(
         Err(err) => return Err(candidates.explain(&leaf, &err, input.domain)),
     };
 
-    let mut next_check = leaf
-        .not_after
-        .saturating_sub(input.min_validity)
-        .unwrap_or(Timestamp::MIN)
-        .min(leaf.not_after);
+    let mut next_check =
+        leaf.not_after.saturating_sub(input.min_validity).unwrap_or(Timestamp::MIN).min(leaf.not_after);
     for (below, der) in path_der.iter().enumerate() {
         let ca = ParsedCert::parse(der)?;
         ca.check_v3()?;
@@ -150,22 +143,11 @@ pub fn validate_partner_certificate(
     if let Some(expected) = input.organization
         && subject.o.as_deref() != Some(expected)
     {
-        return Err(CertError::OrganizationMismatch {
-            expected: expected.to_string(),
-            found: subject.o.clone(),
-        });
+        return Err(CertError::OrganizationMismatch { expected: expected.to_string(), found: subject.o.clone() });
     }
 
     let (summary, spki_der, not_after) = (leaf.summary(), leaf.spki_der().to_vec(), leaf.not_after);
-    Ok(ValidatedCertificate {
-        summary,
-        leaf_der,
-        spki_der,
-        subject,
-        not_after,
-        path_der,
-        next_check,
-    })
+    Ok(ValidatedCertificate { summary, leaf_der, spki_der, subject, not_after, path_der, next_check })
 }
 
 /// Accepts any extended key usage. MOSIP does not check EKU (mosip-pms.md §3.2) and partner
@@ -188,11 +170,8 @@ fn webpki_path(
 ) -> Result<Vec<Vec<u8>>, webpki::Error> {
     let leaf = CertificateDer::from(leaf_der);
     let end_entity = webpki::EndEntityCert::try_from(&leaf)?;
-    let root_ders: Vec<CertificateDer<'_>> = input
-        .trusted_roots
-        .iter()
-        .map(|d| CertificateDer::from(d.as_slice()))
-        .collect();
+    let root_ders: Vec<CertificateDer<'_>> =
+        input.trusted_roots.iter().map(|d| CertificateDer::from(d.as_slice())).collect();
     // Roots webpki cannot read are skipped: the controller only passes Ready roots anyway.
     let (anchor_index, anchors): (Vec<usize>, Vec<_>) = root_ders
         .iter()
@@ -200,12 +179,8 @@ fn webpki_path(
         .filter_map(|(i, der)| webpki::anchor_from_trusted_cert(der).ok().map(|a| (i, a)))
         .unzip();
     // Partner-supplied certificates are only ever intermediates, never anchors.
-    let intermediates: Vec<CertificateDer<'_>> = input
-        .trusted_intermediates
-        .iter()
-        .chain(helpers)
-        .map(|d| CertificateDer::from(d.as_slice()))
-        .collect();
+    let intermediates: Vec<CertificateDer<'_>> =
+        input.trusted_intermediates.iter().chain(helpers).map(|d| CertificateDer::from(d.as_slice())).collect();
     let seconds = u64::try_from(input.now.as_second()).unwrap_or(0);
     let time = UnixTime::since_unix_epoch(Duration::from_secs(seconds));
     let path = end_entity.verify_for_usage(
@@ -217,10 +192,7 @@ fn webpki_path(
         None,
         None,
     )?;
-    let mut out: Vec<Vec<u8>> = path
-        .intermediate_certificates()
-        .map(|c| c.der().to_vec())
-        .collect();
+    let mut out: Vec<Vec<u8>> = path.intermediate_certificates().map(|c| c.der().to_vec()).collect();
     let anchor = anchors
         .iter()
         .position(|a| std::ptr::eq(a, path.anchor()))
@@ -276,13 +248,7 @@ impl<'a> Candidates<'a> {
     /// The chain by issuer name from `leaf` upward: trusted roots first, then trusted
     /// intermediates, then supplied ones; stops at a trusted root, a self-signed certificate,
     /// a missing issuer (returned) or a loop.
-    fn walk<'s>(
-        &'s self,
-        leaf: &'s ParsedCert<'a>,
-    ) -> (
-        Vec<&'s (Source, ParsedCert<'a>)>,
-        Option<&'s ParsedCert<'a>>,
-    ) {
+    fn walk<'s>(&'s self, leaf: &'s ParsedCert<'a>) -> (Vec<&'s (Source, ParsedCert<'a>)>, Option<&'s ParsedCert<'a>>) {
         let mut walk: Vec<&(Source, ParsedCert<'a>)> = Vec::new();
         let mut current: &ParsedCert<'a> = leaf;
         loop {
@@ -292,10 +258,7 @@ impl<'a> Candidates<'a> {
                     && !std::ptr::eq(c, current)
             });
             let Some(entry) = next else {
-                let dead_end = if walk
-                    .last()
-                    .is_some_and(|(s, c)| *s == Source::TrustedRoot || c.is_self_signed())
-                {
+                let dead_end = if walk.last().is_some_and(|(s, c)| *s == Source::TrustedRoot || c.is_self_signed()) {
                     None
                 } else {
                     Some(current)
@@ -312,27 +275,13 @@ impl<'a> Candidates<'a> {
 
     /// Turns a webpki error into the most useful [`CertError`], naming the certificate at fault.
     #[allow(deprecated)] // webpki still returns the context-free variants in some paths.
-    fn explain(
-        &self,
-        leaf: &ParsedCert<'a>,
-        err: &webpki::Error,
-        domain: PartnerDomain,
-    ) -> CertError {
+    fn explain(&self, leaf: &ParsedCert<'a>, err: &webpki::Error, domain: PartnerDomain) -> CertError {
         use webpki::Error as E;
         let (walk, dead_end) = self.walk(leaf);
-        let untrusted = |detail: String| CertError::UntrustedChain {
-            subject: leaf.subject.clone(),
-            domain,
-            detail,
-        };
+        let untrusted = |detail: String| CertError::UntrustedChain { subject: leaf.subject.clone(), domain, detail };
         // A weak or unsupported CA on the name path explains signature failures best.
-        let weakness = || {
-            walk.iter().find_map(|(_, c)| {
-                c.check_signature_algorithm()
-                    .and_then(|_| c.check_key())
-                    .err()
-            })
-        };
+        let weakness =
+            || walk.iter().find_map(|(_, c)| c.check_signature_algorithm().and_then(|_| c.check_key()).err());
         match err {
             E::UnknownIssuer | E::NameConstraintViolation => {
                 if let Some((Source::Supplied, root)) = walk.last().map(|e| (e.0, &e.1))
@@ -387,10 +336,7 @@ impl<'a> Candidates<'a> {
                     }
                     child = parent;
                 }
-                CertError::InvalidSignature {
-                    subject: leaf.subject.clone(),
-                    issuer: leaf.issuer.clone(),
-                }
+                CertError::InvalidSignature { subject: leaf.subject.clone(), issuer: leaf.issuer.clone() }
             }
             E::CaUsedAsEndEntity => CertError::NotACertificateAuthority {
                 subject: leaf.subject.clone(),
@@ -427,47 +373,34 @@ impl<'a> Candidates<'a> {
                     }
                     None => "a CA's pathLenConstraint is exceeded".into(),
                 };
-                CertError::PathLengthExceeded {
-                    subject: leaf.subject.clone(),
-                    detail,
-                }
+                CertError::PathLengthExceeded { subject: leaf.subject.clone(), detail }
             }
             E::CertExpired { not_after, .. } => {
-                let found = walk
-                    .iter()
-                    .find(|(_, c)| unix(c.not_after) == not_after.as_secs());
+                let found = walk.iter().find(|(_, c)| unix(c.not_after) == not_after.as_secs());
                 CertError::Expired {
-                    subject: found
-                        .map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
+                    subject: found.map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
                     not_after: found.map_or(leaf.not_after, |(_, c)| c.not_after),
                 }
             }
             E::CertNotValidYet { not_before, .. } => {
-                let found = walk
-                    .iter()
-                    .find(|(_, c)| unix(c.not_before) == not_before.as_secs());
+                let found = walk.iter().find(|(_, c)| unix(c.not_before) == not_before.as_secs());
                 CertError::NotYetValid {
-                    subject: found
-                        .map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
+                    subject: found.map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
                     not_before: found.map_or(leaf.not_before, |(_, c)| c.not_before),
                 }
             }
             E::UnsupportedCertVersion => walk
                 .iter()
                 .find_map(|(_, c)| c.check_v3().err())
-                .unwrap_or_else(|| {
-                    CertError::malformed("a certificate on the path is not X.509 v3")
-                }),
+                .unwrap_or_else(|| CertError::malformed("a certificate on the path is not X.509 v3")),
             E::UnsupportedCriticalExtension => CertError::malformed(
                 "a certificate on the path has a critical extension the validator does not \
                  support; reissue it without that extension or mark it non-critical",
             ),
-            E::EmptyEkuExtension => CertError::malformed(
-                "a certificate on the path has an empty extendedKeyUsage extension",
-            ),
-            E::InvalidCertValidity => {
-                CertError::malformed("a certificate on the path has notBefore after notAfter")
+            E::EmptyEkuExtension => {
+                CertError::malformed("a certificate on the path has an empty extendedKeyUsage extension")
             }
+            E::InvalidCertValidity => CertError::malformed("a certificate on the path has notBefore after notAfter"),
             other => untrusted(format!(
                 "path validation failed ({other}); check the CA certificates of the {domain} \
                  domain and the partner's chain"

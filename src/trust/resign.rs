@@ -7,8 +7,8 @@ use super::partner::ValidatedCertificate;
 use crate::api::PartnerDomain;
 use jiff::{SignedDuration, Timestamp};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, SerialNumber,
 };
 use rustls_pki_types::CertificateDer;
 
@@ -68,10 +68,7 @@ impl std::fmt::Debug for SigningCa {
         f.debug_struct("SigningCa")
             .field("pms_not_after", &self.pms_not_after)
             .field("root_not_after", &self.root_not_after)
-            .field(
-                "root_key",
-                &self.root_key_pem.as_ref().map(|_| "<redacted>"),
-            )
+            .field("root_key", &self.root_key_pem.as_ref().map(|_| "<redacted>"))
             .field("pms_key", &"<redacted>")
             .finish_non_exhaustive()
     }
@@ -92,12 +89,8 @@ impl SigningCa {
     ) -> Result<Self, SigningError> {
         let root_der = single_certificate(root_cert_pem, "MOSIP root certificate")?;
         let pms_der = single_certificate(pms_cert_pem, "PMS certificate")?;
-        let unreadable = |what: &'static str| {
-            move |e: super::CertError| SigningError::Unreadable {
-                what,
-                detail: e.to_string(),
-            }
-        };
+        let unreadable =
+            |what: &'static str| move |e: super::CertError| SigningError::Unreadable { what, detail: e.to_string() };
         let root = ParsedCert::parse(&root_der).map_err(unreadable("MOSIP root certificate"))?;
         let pms = ParsedCert::parse(&pms_der).map_err(unreadable("PMS certificate"))?;
         if !root.is_self_signed() {
@@ -113,15 +106,9 @@ impl SigningCa {
             )));
         }
         for cert in [&root, &pms] {
-            cert.check_is_ca()
-                .map_err(|e| SigningError::Inconsistent(e.to_string()))?;
+            cert.check_is_ca().map_err(|e| SigningError::Inconsistent(e.to_string()))?;
         }
-        if pms
-            .x509
-            .subject()
-            .iter_rdn()
-            .any(|rdn| rdn.iter().count() != 1)
-        {
+        if pms.x509.subject().iter_rdn().any(|rdn| rdn.iter().count() != 1) {
             return Err(SigningError::Inconsistent(format!(
                 "the PMS certificate subject \"{}\" has a multi-valued RDN, which the signer \
                  cannot reproduce as an issuer name",
@@ -135,12 +122,9 @@ impl SigningCa {
             check_key_matches(&root_key, &root, "MOSIP root")?;
         }
 
-        let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(pms_der.clone()), pms_key)
-            .map_err(|e| {
-                SigningError::Inconsistent(format!(
-                    "the PMS certificate cannot be used as an issuer ({e})"
-                ))
-            })?;
+        let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(pms_der.clone()), pms_key).map_err(|e| {
+            SigningError::Inconsistent(format!("the PMS certificate cannot be used as an issuer ({e})"))
+        })?;
         let ca = SigningCa {
             root_cert_pem: der_to_pem(&root_der),
             root_key_pem: root_key_pem.map(str::to_string),
@@ -211,8 +195,7 @@ impl SigningCa {
 
     /// `der` names the PMS as issuer and its signature verifies with the PMS key.
     fn check_issued(&self, der: &[u8]) -> Result<(), SigningError> {
-        let pms = ParsedCert::parse(&self.pms_der)
-            .map_err(|e| SigningError::Generation(e.to_string()))?;
+        let pms = ParsedCert::parse(&self.pms_der).map_err(|e| SigningError::Generation(e.to_string()))?;
         let issued = ParsedCert::parse(der).map_err(|e| SigningError::Generation(e.to_string()))?;
         if issued.is_signed_by(&pms) {
             Ok(())
@@ -247,25 +230,14 @@ pub fn generate_signing_ca(now: Timestamp) -> Result<SigningCa, SigningError> {
     let mut suffix = [0u8; 4];
     getrandom::fill(&mut suffix).map_err(|e| SigningError::Generation(e.to_string()))?;
 
-    let root_params = ca_params(
-        &format!("MOSIP-ROOT-{}", hex::encode_upper(suffix)),
-        now,
-        ROOT_VALIDITY,
-    )?;
+    let root_params = ca_params(&format!("MOSIP-ROOT-{}", hex::encode_upper(suffix)), now, ROOT_VALIDITY)?;
     let root_cert = root_params.self_signed(&root_key).map_err(generation)?;
     let mut pms_params = ca_params("PMS", now, PMS_VALIDITY)?;
     pms_params.use_authority_key_identifier_extension = true;
     let root_issuer = Issuer::from_params(&root_params, &root_key);
-    let pms_cert = pms_params
-        .signed_by(&pms_key, &root_issuer)
-        .map_err(generation)?;
+    let pms_cert = pms_params.signed_by(&pms_key, &root_issuer).map_err(generation)?;
 
-    SigningCa::from_pems(
-        &root_cert.pem(),
-        Some(&root_key.serialize_pem()),
-        &pms_cert.pem(),
-        &pms_key.serialize_pem(),
-    )
+    SigningCa::from_pems(&root_cert.pem(), Some(&root_key.serialize_pem()), &pms_cert.pem(), &pms_key.serialize_pem())
 }
 
 /// Re-signs a validated partner certificate as MOSIP does: same public key; subject rebuilt
@@ -280,14 +252,11 @@ pub fn resign(
     now: Timestamp,
 ) -> Result<ResignedCertificate, SigningError> {
     if validity <= SignedDuration::ZERO {
-        return Err(SigningError::Generation(format!(
-            "the requested validity {validity} is not positive"
-        )));
+        return Err(SigningError::Generation(format!("the requested validity {validity} is not positive")));
     }
-    for (what, not_before, not_after) in [
-        ("PMS", ca.pms_not_before, ca.pms_not_after),
-        ("MOSIP root", ca.root_not_before, ca.root_not_after),
-    ] {
+    for (what, not_before, not_after) in
+        [("PMS", ca.pms_not_before, ca.pms_not_after), ("MOSIP root", ca.root_not_before, ca.root_not_after)]
+    {
         if now < not_before || now > not_after {
             return Err(SigningError::NotUsable {
                 now,
@@ -298,41 +267,24 @@ pub fn resign(
             });
         }
     }
-    let now = Timestamp::from_second(now.as_second())
-        .map_err(|e| SigningError::Generation(e.to_string()))?;
-    let not_after = now
-        .saturating_add(validity)
-        .unwrap_or(Timestamp::MAX)
-        .min(ca.pms_not_after)
-        .min(ca.root_not_after);
+    let now = Timestamp::from_second(now.as_second()).map_err(|e| SigningError::Generation(e.to_string()))?;
+    let not_after = now.saturating_add(validity).unwrap_or(Timestamp::MAX).min(ca.pms_not_after).min(ca.root_not_after);
 
-    let public_key = rcgen::SubjectPublicKeyInfo::from_der(&cert.spki_der).map_err(|e| {
-        SigningError::Unsupported(format!(
-            "its public key type is not supported by the signer ({e})"
-        ))
-    })?;
+    let public_key = rcgen::SubjectPublicKeyInfo::from_der(&cert.spki_der)
+        .map_err(|e| SigningError::Unsupported(format!("its public key type is not supported by the signer ({e})")))?;
     let mut params = CertificateParams::default();
     params.distinguished_name = mosip_subject(&cert.subject)?;
     set_validity(&mut params, now, not_after)?;
     params.serial_number = Some(random_serial()?);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyCertSign,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
     if domain == PartnerDomain::Auth {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
     }
     params.use_authority_key_identifier_extension = true;
-    let issued = params
-        .signed_by(&public_key, &ca.issuer)
-        .map_err(|e| SigningError::Generation(e.to_string()))?;
+    let issued = params.signed_by(&public_key, &ca.issuer).map_err(|e| SigningError::Generation(e.to_string()))?;
     ca.check_issued(issued.der())?;
-    Ok(ResignedCertificate {
-        certificate_pem: der_to_pem(issued.der()),
-        chain_pem: ca.chain_pem(),
-        not_after,
-    })
+    Ok(ResignedCertificate { certificate_pem: der_to_pem(issued.der()), chain_pem: ca.chain_pem(), not_after })
 }
 
 /// C, ST, L, O, OU, CN (most general first in DER, so RFC 4514 reads "CN=…,OU=…,O=…").
@@ -370,23 +322,14 @@ fn mosip_subject(parts: &SubjectParts) -> Result<DistinguishedName, SigningError
     }
 }
 
-fn ca_params(
-    common_name: &str,
-    now: Timestamp,
-    validity: SignedDuration,
-) -> Result<CertificateParams, SigningError> {
+fn ca_params(common_name: &str, now: Timestamp, validity: SignedDuration) -> Result<CertificateParams, SigningError> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "MOSIP");
     dn.push(DnType::CommonName, common_name);
     params.distinguished_name = dn;
-    let now = Timestamp::from_second(now.as_second())
-        .map_err(|e| SigningError::Generation(e.to_string()))?;
-    set_validity(
-        &mut params,
-        now,
-        now.saturating_add(validity).unwrap_or(Timestamp::MAX),
-    )?;
+    let now = Timestamp::from_second(now.as_second()).map_err(|e| SigningError::Generation(e.to_string()))?;
+    set_validity(&mut params, now, now.saturating_add(validity).unwrap_or(Timestamp::MAX))?;
     params.serial_number = Some(random_serial()?);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -403,9 +346,7 @@ fn set_validity(
     let convert = |t: Timestamp| {
         x509_parser::time::ASN1Time::from_timestamp(t.as_second())
             .map(|t| t.to_datetime())
-            .map_err(|_| {
-                SigningError::Generation(format!("{t} cannot be encoded in a certificate"))
-            })
+            .map_err(|_| SigningError::Generation(format!("{t} cannot be encoded in a certificate")))
     };
     params.not_before = convert(not_before)?;
     params.not_after = convert(not_after)?;
@@ -421,17 +362,11 @@ fn random_serial() -> Result<SerialNumber, SigningError> {
 }
 
 fn single_certificate(pem: &str, what: &'static str) -> Result<Vec<u8>, SigningError> {
-    let mut ders = parse_pem_certificates(pem).map_err(|e| SigningError::Unreadable {
-        what,
-        detail: e.to_string(),
-    })?;
+    let mut ders = parse_pem_certificates(pem).map_err(|e| SigningError::Unreadable { what, detail: e.to_string() })?;
     if ders.len() != 1 {
         return Err(SigningError::Unreadable {
             what,
-            detail: format!(
-                "it holds {} certificates; exactly one is expected",
-                ders.len()
-            ),
+            detail: format!("it holds {} certificates; exactly one is expected", ders.len()),
         });
     }
     Ok(ders.remove(0))

@@ -41,11 +41,25 @@ async fn manual_approval_issues_keys_and_decisions_are_final() {
     assert!(!out.status.success());
 
     // ...an approver approves with the CLI...
-    let out = env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns, "--reason", "Alice", "--message", "reviewed ticket 42"]);
+    let out = env.cli(&[
+        "approve",
+        "rp",
+        "--policy",
+        &policy,
+        "-n",
+        &env.ns,
+        "--reason",
+        "Alice",
+        "--message",
+        "reviewed ticket 42",
+    ]);
     assert!(out.status.success(), "approve failed: {}", String::from_utf8_lossy(&out.stderr));
     let p = wait_partner(&env, "rp", READY, "True").await;
     let approved = request_condition(&p, &policy, APPROVED).expect("Approved");
-    assert_eq!((approved.status.as_str(), approved.reason.as_str(), approved.message.as_str()), ("True", "Alice", "reviewed ticket 42"));
+    assert_eq!(
+        (approved.status.as_str(), approved.reason.as_str(), approved.message.as_str()),
+        ("True", "Alice", "reviewed ticket 42")
+    );
     // ...and `kubectl wait` returns.
     let out = env.kubectl(&["wait", "--for=condition=Ready", "partner/rp", "-n", &env.ns, "--timeout=30s"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -289,8 +303,17 @@ async fn editors_cannot_approve_admins_can() {
     for (user, role) in [("editor-user", "mosip-partner-editor"), ("admin-user", "mosip-partner-admin")] {
         let b = RoleBinding {
             metadata: ObjectMeta { name: Some(format!("{user}-binding")), ..Default::default() },
-            role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: role.into() },
-            subjects: Some(vec![Subject { kind: "User".into(), name: user.into(), api_group: Some("rbac.authorization.k8s.io".into()), namespace: None }]),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: role.into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "User".into(),
+                name: user.into(),
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                namespace: None,
+            }]),
         };
         env.apply(&rb, &b).await;
     }
@@ -307,7 +330,9 @@ async fn editors_cannot_approve_admins_can() {
     let mut s = Secret::default();
     s.metadata.name = Some("rp-cert".into());
     s.string_data = Some([("tls.crt".to_string(), leaf)].into());
-    esec.patch("rp-cert", &PatchParams::apply("editor").force(), &Patch::Apply(&s)).await.expect("editor manages Secrets");
+    esec.patch("rp-cert", &PatchParams::apply("editor").force(), &Patch::Apply(&s))
+        .await
+        .expect("editor manages Secrets");
     let p = auth_partner(&env, "rp", "p", "grp").await;
     eapi.patch("rp", &PatchParams::apply("editor").force(), &Patch::Apply(&p)).await.expect("editor creates Partners");
     wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
@@ -328,6 +353,52 @@ async fn editors_cannot_approve_admins_can() {
     // The admin can.
     let admin = common::client_as("admin-user", &[]).await;
     let aapi: Api<Partner> = Api::namespaced(admin, &env.ns);
-    aapi.patch_status("rp", &PatchParams::apply("admin").force(), &Patch::Apply(&decision)).await.expect("admin approves");
+    aapi.patch_status("rp", &PatchParams::apply("admin").force(), &Patch::Apply(&decision))
+        .await
+        .expect("admin approves");
     wait_partner(&env, "rp", READY, "True").await;
+}
+
+/// A request whose policy changes is a new request: the old approval no longer counts and the
+/// keys are withdrawn until someone decides again.
+#[tokio::test]
+async fn a_changed_policy_needs_a_new_decision() {
+    let mut env = TestEnv::new("newreq").await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Auth).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    let mut pol = auth_policy(&env, "p", "grp", ApprovalMode::Manual);
+    env.apply(&papi, &pol).await;
+    wait_policy_ready(&env, "p").await;
+    cert_secret(&env, "rp", &int, "Auth Org").await;
+    let api: Api<Partner> = env.api();
+    env.apply(&api, &auth_partner(&env, "rp", "p", "grp").await).await;
+    wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
+    let policy = env.cluster_name("p");
+    assert!(env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns]).status.success());
+    let p = wait_partner(&env, "rp", READY, "True").await;
+    let secret = p.status.expect("st").policies[0].api_keys[0].secret_name.clone().expect("secret");
+    assert!(env.secret_value(&secret, "apiKey").await.is_some());
+
+    // The policy now shares more: the approval was for the old request.
+    if let Some(a) = pol.spec.auth.as_mut() {
+        a.allowed_kyc_attributes = Some(vec![
+            KycAttribute { attribute_name: Some("fullName".into()) },
+            KycAttribute { attribute_name: Some("phone".into()) },
+        ]);
+    }
+    env.apply(&papi, &pol).await;
+    let p = wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
+    assert!(find(&p.status.expect("st").conditions, READY).expect("r").message.contains("changed"));
+    eventually(CONVERGE, "key withdrawn", || {
+        let env = &env;
+        let secret = secret.clone();
+        async move { if env.secret_value(&secret, "apiKey").await.is_none() { Ok(()) } else { Err("readable".into()) } }
+    })
+    .await;
+    // A new decision may be made, and it counts.
+    let out = env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns, "--reason", "Dave"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_partner(&env, "rp", READY, "True").await;
+    assert!(env.secret_value(&secret, "apiKey").await.is_some());
 }

@@ -26,7 +26,9 @@ async fn kubectl_get_mosip_lists_every_kind_and_explain_documents_fields() {
     }
     let out = env.kubectl(&["explain", "partner.spec"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    for field in ["partnerId", "partnerType", "organizationName", "contact", "policyGroup", "certificate", "policies", "active"] {
+    for field in
+        ["partnerId", "partnerType", "organizationName", "contact", "policyGroup", "certificate", "policies", "active"]
+    {
         assert!(text.contains(field), "kubectl explain partner.spec lacks {field}:\n{text}");
     }
     assert!(text.contains("Subject O"), "field docs missing from explain:\n{text}");

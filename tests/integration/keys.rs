@@ -75,7 +75,11 @@ async fn api_keys_are_stable_rotated_withdrawn_and_collected() {
         async move {
             let k = env.secret_value(&n0, "apiKey").await.ok_or("no key")?;
             let prev = env.secret_value(&n0, "previousApiKey").await;
-            if k != key1 && prev.as_deref() == Some(key1.as_str()) { Ok(k) } else { Err(format!("prev={}", prev.is_some())) }
+            if k != key1 && prev.as_deref() == Some(key1.as_str()) {
+                Ok(k)
+            } else {
+                Err(format!("prev={}", prev.is_some()))
+            }
         }
     })
     .await;
@@ -88,7 +92,13 @@ async fn api_keys_are_stable_rotated_withdrawn_and_collected() {
     eventually(CONVERGE, "Secret of removed label deleted", || {
         let sapi = sapi.clone();
         let n1 = n1.clone();
-        async move { if sapi.get_opt(&n1).await.map_err(|e| e.to_string())?.is_none() { Ok(()) } else { Err("still there".into()) } }
+        async move {
+            if sapi.get_opt(&n1).await.map_err(|e| e.to_string())?.is_none() {
+                Ok(())
+            } else {
+                Err("still there".into())
+            }
+        }
     })
     .await;
 
@@ -126,7 +136,13 @@ async fn api_keys_are_stable_rotated_withdrawn_and_collected() {
     eventually(std::time::Duration::from_secs(60), "owned Secrets collected", || {
         let sapi = sapi.clone();
         let n0 = n0.clone();
-        async move { if sapi.get_opt(&n0).await.map_err(|e| e.to_string())?.is_none() { Ok(()) } else { Err("still there".into()) } }
+        async move {
+            if sapi.get_opt(&n0).await.map_err(|e| e.to_string())?.is_none() {
+                Ok(())
+            } else {
+                Err("still there".into())
+            }
+        }
     })
     .await;
 }
@@ -209,7 +225,10 @@ async fn misp_licences() {
     .await;
     assert!(!env.operator_log().contains(&key), "licence key in the operator log");
     let got = lapi.get("wrong").await.expect("get");
-    assert_eq!(find(&got.status.unwrap_or_default().conditions, READY).map(|c| c.reason.clone()).as_deref(), Some("PartnerNotFound"));
+    assert_eq!(
+        find(&got.status.unwrap_or_default().conditions, READY).map(|c| c.reason.clone()).as_deref(),
+        Some("PartnerNotFound")
+    );
     let _ = PatchParams::default();
     let _: Option<Patch<()>> = None;
 }
@@ -228,4 +247,79 @@ async fn wait_license(env: &TestEnv, ready: &str) -> MispLicenseStatus {
         }
     })
     .await
+}
+
+/// Keys and licences renew on time into the same Secret, with no event other than the clock.
+#[tokio::test]
+async fn keys_and_licences_renew_before_expiry() {
+    let mut env = TestEnv::new("renew").await;
+    env.start_operator(&[
+        "--api-key-validity",
+        "40s",
+        "--api-key-renew-before",
+        "30s",
+        "--api-key-grace",
+        "5m",
+        "--license-renew-before",
+        "30s",
+    ]);
+    let (_api, _p) = onboarded_auth_partner(&env, &["one"]).await;
+    let name = key_secret_names(&env).await.remove(0);
+    let first = env.secret_value(&name, "apiKey").await.expect("key");
+    let n = name.clone();
+    let f = first.clone();
+    eventually(std::time::Duration::from_secs(45), "automatic rotation", || {
+        let env = &env;
+        let n = n.clone();
+        let f = f.clone();
+        async move {
+            let now = env.secret_value(&n, "apiKey").await.ok_or("no key")?;
+            let prev = env.secret_value(&n, "previousApiKey").await;
+            if now != f && prev.as_deref() == Some(f.as_str()) { Ok(()) } else { Err("not yet".to_string()) }
+        }
+    })
+    .await;
+
+    // A licence valid 40 s renews ~10 s after issue, into the same Secret.
+    let int = trust(&env, PartnerDomain::Misp).await;
+    cert_secret(&env, "misp", &int, "MISP Org").await;
+    let papi: Api<Partner> = env.api();
+    env.apply(&papi, &partner("misp", PartnerType::MispPartner, "MISP Org")).await;
+    wait_partner(&env, "misp", READY, "True").await;
+    let lapi: Api<MispLicense> = env.api();
+    let mut lic = MispLicense {
+        metadata: ObjectMeta { name: Some("lic".into()), ..Default::default() },
+        spec: MispLicenseSpec {
+            partner_name: "misp".into(),
+            policy_name: None,
+            validity: Some("40s".into()),
+            active: None,
+        },
+        status: None,
+    };
+    env.apply(&lapi, &lic).await;
+    let st = wait_license(&env, "True").await;
+    let secret = st.secret_name.clone().expect("secret");
+    let key1 = env.secret_value(&secret, "licenseKey").await.expect("key");
+    let s2 = secret.clone();
+    let k1 = key1.clone();
+    eventually(std::time::Duration::from_secs(45), "licence renewed", || {
+        let env = &env;
+        let s2 = s2.clone();
+        let k1 = k1.clone();
+        async move {
+            match env.secret_value(&s2, "licenseKey").await {
+                Some(k) if k != k1 && k.len() == 50 => Ok(()),
+                _ => Err("not yet".to_string()),
+            }
+        }
+    })
+    .await;
+
+    // The licence's own active: false withdraws the key.
+    lic.spec.active = Some(false);
+    env.apply(&lapi, &lic).await;
+    let st = wait_license(&env, "False").await;
+    assert_eq!(find(&st.conditions, READY).expect("r").reason, "Deactivated");
+    assert_eq!(env.secret_value(&secret, "licenseKey").await, None);
 }

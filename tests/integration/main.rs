@@ -3,10 +3,10 @@
 mod common;
 mod pki;
 
+mod approval;
 mod cacert;
 mod crds;
 mod fixtures;
-mod partner;
-mod approval;
 mod keys;
 mod operations;
+mod partner;

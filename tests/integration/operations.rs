@@ -35,7 +35,12 @@ async fn metrics_probes_and_clean_shutdown() {
     .await;
     assert!(m.contains("mosip_partner_reconciles_total{kind=\"Partner\"}"), "{m}");
     assert!(m.contains("mosip_partner_reconcile_duration_seconds_bucket{"), "{m}");
-    assert!(m.contains(&format!("mosip_partner_certificate_not_after_timestamp_seconds{{namespace=\"{ns}\",partner=\"dev\"}}")), "{m}");
+    assert!(
+        m.contains(&format!(
+            "mosip_partner_certificate_not_after_timestamp_seconds{{namespace=\"{ns}\",partner=\"dev\"}}"
+        )),
+        "{m}"
+    );
     assert!(m.contains("mosip_partner_signed_certificate_not_after_timestamp_seconds{"), "{m}");
     assert!(m.contains("mosip_partner_ca_certificate_not_after_timestamp_seconds{"), "{m}");
 
@@ -107,8 +112,10 @@ async fn leader_election_hands_over_without_changing_keys() {
     for n in &names {
         before.push(env.secret_value(n, "apiKey").await.expect("key"));
     }
-    assert!(!env.replica_log(follower).contains("\"reconciled\"") && !env.replica_log(follower).contains(" reconciled "),
-        "the follower reconciled while not leading");
+    assert!(
+        !env.replica_log(follower).contains("\"reconciled\"") && !env.replica_log(follower).contains(" reconciled "),
+        "the follower reconciled while not leading"
+    );
 
     p.spec.policies = vec![request(&env.cluster_name("auto"), &["a", "b", "c"])];
     env.apply(&api, &p).await;
@@ -116,7 +123,9 @@ async fn leader_election_hands_over_without_changing_keys() {
     let killed = Instant::now();
     eventually(Duration::from_secs(45), "the follower takes over", || {
         let env = &env;
-        async move { if env.replica_log(follower).contains("became the leader") { Ok(()) } else { Err("still following".into()) } }
+        async move {
+            if env.replica_log(follower).contains("became the leader") { Ok(()) } else { Err("still following".into()) }
+        }
     })
     .await;
     let takeover = killed.elapsed();

@@ -39,14 +39,23 @@ async fn valid_certificate_is_resigned_and_verifies_with_openssl() {
         .expect("openssl");
     assert!(out.status.success(), "openssl verify failed: {}", String::from_utf8_lossy(&out.stderr));
     // MOSIP's key usages for AUTH: digitalSignature, keyCertSign and keyEncipherment.
-    let text = Command::new("openssl").args(["x509", "-noout", "-text", "-in", "tls.crt"]).current_dir(dir.path()).output().expect("openssl");
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", "tls.crt"])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl");
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("Digital Signature") && text.contains("Certificate Sign") && text.contains("Key Encipherment"), "{text}");
+    assert!(
+        text.contains("Digital Signature") && text.contains("Certificate Sign") && text.contains("Key Encipherment"),
+        "{text}"
+    );
     assert!(text.contains("O = Relying Party Ltd") || text.contains("O=Relying Party Ltd"), "{text}");
 
     // Owned by the Partner and labelled.
     let secret: Secret = env.api::<Secret>().get(&signed_name).await.expect("get");
-    assert!(secret.metadata.owner_references.unwrap_or_default().iter().any(|o| o.kind == "Partner" && o.name == "relying"));
+    assert!(
+        secret.metadata.owner_references.unwrap_or_default().iter().any(|o| o.kind == "Partner" && o.name == "relying")
+    );
     // Not re-issued on an ordinary reconcile.
     let rv = secret.metadata.resource_version.clone();
     env.apply(&api, &{
@@ -174,4 +183,93 @@ async fn registration_rules_and_duplicate_partner_ids() {
     }
     let _ = changed;
     let _ = CONVERGE;
+}
+
+/// `verify` (offline, no cluster) and the controller reach the same verdict on the same inputs.
+#[tokio::test]
+async fn verify_cli_agrees_with_the_controller() {
+    let mut env = TestEnv::new("ptn-verify").await;
+    env.start_operator(&[]);
+    let root = pki::root("Verify Root", 3650);
+    let int = pki::intermediate(&root, "Verify Int", 1825);
+    let stranger = pki::root("Stranger Root", 3650);
+    let capi: Api<CACertificate> = env.cluster_api();
+    env.apply(&capi, &crate::cacert::cacert(&env, "vroot", PartnerDomain::Misp, &root.pem)).await;
+    env.apply(&capi, &crate::cacert::cacert(&env, "vint", PartnerDomain::Misp, &int.pem)).await;
+    crate::cacert::wait_ca(&env, "vint", "True").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("root.pem"), &root.pem).expect("w");
+    std::fs::write(dir.path().join("int.pem"), &int.pem).expect("w");
+    let cases = [
+        ("good", pki::leaf(&int, "good", "MISP Org"), "MISP Org"),
+        ("wrongorg", pki::leaf(&int, "wrongorg", "Other Org"), "MISP Org"),
+        ("untrusted", pki::leaf(&stranger, "untrusted", "MISP Org"), "MISP Org"),
+        ("short", pki::leaf_for(&int, "short", "MISP Org", time::Duration::days(100)), "MISP Org"),
+    ];
+    let api: Api<Partner> = env.api();
+    for (name, leaf, org) in &cases {
+        env.put_secret(&format!("{name}-cert"), &[("tls.crt", leaf)]).await;
+        env.apply(&api, &partner(name, PartnerType::MispPartner, org)).await;
+    }
+    for (name, leaf, org) in &cases {
+        let cert_path = dir.path().join(format!("{name}.pem"));
+        std::fs::write(&cert_path, leaf).expect("w");
+        let out = env.cli(&[
+            "verify",
+            "--domain",
+            "misp",
+            "--trust",
+            dir.path().join("root.pem").to_str().expect("p"),
+            "--intermediate",
+            dir.path().join("int.pem").to_str().expect("p"),
+            "--cert",
+            cert_path.to_str().expect("p"),
+            "--organization",
+            org,
+        ]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify prints JSON");
+        let valid = json["valid"].as_bool().expect("valid");
+        assert_eq!(out.status.code(), Some(if valid { 0 } else { 1 }));
+        let want = if valid { "True" } else { "False" };
+        let p = wait_partner(&env, name, CERTIFICATE_VALID, want).await;
+        let cond = find(&p.status.expect("st").conditions, CERTIFICATE_VALID).expect("c").clone();
+        assert_eq!(
+            json["reason"].as_str(),
+            Some(cond.reason.as_str()),
+            "{name}: verify says {json}, controller says {cond:?}"
+        );
+    }
+}
+
+/// A user may bring their own PMS signing CA: the operator uses it and never replaces it.
+#[tokio::test]
+async fn bring_your_own_signing_ca() {
+    let mut env = TestEnv::new("byoca").await;
+    let root = pki::root("My MOSIP Root", 3650);
+    let pms = pki::intermediate(&root, "My PMS", 1460);
+    env.put_secret(
+        "mosip-pms-signing-ca",
+        &[("tls.crt", &pms.pem), ("tls.key", &pms.key.serialize_pem()), ("ca.crt", &root.pem)],
+    )
+    .await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Device).await;
+    cert_secret(&env, "dev", &int, "Dev Org").await;
+    let api: Api<Partner> = env.api();
+    env.apply(&api, &partner("dev", PartnerType::DeviceProvider, "Dev Org")).await;
+    let p = wait_partner(&env, "dev", READY, "True").await;
+    let signed = p.status.and_then(|s| s.certificate).and_then(|c| c.signed_secret_name).expect("signed");
+    let tls = env.secret_value(&signed, "tls.crt").await.expect("tls");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("root.pem"), &root.pem).expect("w");
+    std::fs::write(dir.path().join("pms.pem"), &pms.pem).expect("w");
+    std::fs::write(dir.path().join("tls.pem"), &tls).expect("w");
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile", "root.pem", "-untrusted", "pms.pem", "tls.pem"])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The user's Secret is unchanged.
+    assert_eq!(env.secret_value("mosip-pms-signing-ca", "tls.crt").await.as_deref(), Some(pms.pem.as_str()));
 }

@@ -4,8 +4,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, SignatureAlgorithm,
 };
 use std::path::Path;
 use std::process::Command;
@@ -39,10 +39,7 @@ pub struct Issued {
 
 impl Issued {
     pub fn key_pem(&self) -> String {
-        self.key
-            .as_ref()
-            .expect("certificate has a key")
-            .serialize_pem()
+        self.key.as_ref().expect("certificate has a key").serialize_pem()
     }
 
     /// An rcgen issuer read back from the certificate, so openssl-made CAs work too.
@@ -53,9 +50,7 @@ impl Issued {
 
     /// A certificate from openssl output, with its key when we hold it.
     pub fn from_pem(pem: String, key: Option<KeyPair>) -> Issued {
-        let der = crate::trust::parse_pem_certificates(&pem)
-            .expect("openssl output")
-            .remove(0);
+        let der = crate::trust::parse_pem_certificates(&pem).expect("openssl output").remove(0);
         Issued { der, pem, key }
     }
 }
@@ -73,10 +68,7 @@ pub struct Spec {
 impl Spec {
     pub fn root(cn: &str) -> Spec {
         Spec {
-            dn: vec![
-                (DnType::OrganizationName, "Test CA Org".into()),
-                (DnType::CommonName, cn.into()),
-            ],
+            dn: vec![(DnType::OrganizationName, "Test CA Org".into()), (DnType::CommonName, cn.into())],
             not_before: at(-days(1)),
             not_after: at(days(3650)),
             is_ca: IsCa::Ca(BasicConstraints::Unconstrained),
@@ -86,10 +78,7 @@ impl Spec {
     }
 
     pub fn intermediate(cn: &str) -> Spec {
-        Spec {
-            not_after: at(days(1825)),
-            ..Spec::root(cn)
-        }
+        Spec { not_after: at(days(1825)), ..Spec::root(cn) }
     }
 
     pub fn leaf(cn: &str, o: &str) -> Spec {
@@ -149,11 +138,8 @@ impl Spec {
         }
         params.distinguished_name = dn;
         // rcgen wants `time::OffsetDateTime`; x509-parser's ASN1Time converts without naming it.
-        let odt = |t: Timestamp| {
-            x509_parser::time::ASN1Time::from_timestamp(t.as_second())
-                .expect("time")
-                .to_datetime()
-        };
+        let odt =
+            |t: Timestamp| x509_parser::time::ASN1Time::from_timestamp(t.as_second()).expect("time").to_datetime();
         params.not_before = odt(self.not_before);
         params.not_after = odt(self.not_after);
         params.is_ca = self.is_ca;
@@ -166,61 +152,35 @@ impl Spec {
         let key = KeyPair::generate_for(self.alg).expect("keygen");
         let params = self.params();
         let cert = params.self_signed(&key).expect("self-sign");
-        Issued {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            key: Some(key),
-        }
+        Issued { der: cert.der().to_vec(), pem: cert.pem(), key: Some(key) }
     }
 
     pub fn self_signed_with(self, key: KeyPair) -> Issued {
         let params = self.params();
         let cert = params.self_signed(&key).expect("self-sign");
-        Issued {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            key: Some(key),
-        }
+        Issued { der: cert.der().to_vec(), pem: cert.pem(), key: Some(key) }
     }
 
     pub fn signed_by(self, issuer: &Issued) -> Issued {
         let key = KeyPair::generate_for(self.alg).expect("keygen");
         let params = self.params();
         let cert = params.signed_by(&key, &issuer.issuer()).expect("sign");
-        Issued {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            key: Some(key),
-        }
+        Issued { der: cert.der().to_vec(), pem: cert.pem(), key: Some(key) }
     }
 
     /// Certifies a public key we do not hold (RSA from openssl, for instance).
     pub fn for_public_key(self, spki_der: &[u8], issuer: &Issued) -> Issued {
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der).expect("spki");
         let params = self.params();
-        let cert = params
-            .signed_by(&public_key, &issuer.issuer())
-            .expect("sign");
-        Issued {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            key: None,
-        }
+        let cert = params.signed_by(&public_key, &issuer.issuer()).expect("sign");
+        Issued { der: cert.der().to_vec(), pem: cert.pem(), key: None }
     }
 }
 
 /// Runs openssl in `dir`; panics with its stderr on failure.
 pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -236,18 +196,7 @@ pub fn rsa_key_pem(bits: u32) -> &'static str {
     cell.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let bits_opt = format!("rsa_keygen_bits:{bits}");
-        openssl(
-            dir.path(),
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                &bits_opt,
-                "-out",
-                "k.pem",
-            ],
-        );
+        openssl(dir.path(), &["genpkey", "-algorithm", "RSA", "-pkeyopt", &bits_opt, "-out", "k.pem"]);
         std::fs::read_to_string(dir.path().join("k.pem")).expect("key")
     })
 }
@@ -256,12 +205,7 @@ pub fn rsa_key_pem(bits: u32) -> &'static str {
 pub fn spki_of(key_pem: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("k.pem"), key_pem).expect("write");
-    openssl(
-        dir.path(),
-        &[
-            "pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "pub.der",
-        ],
-    );
+    openssl(dir.path(), &["pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "pub.der"]);
     std::fs::read(dir.path().join("pub.der")).expect("spki")
 }
 
@@ -283,19 +227,7 @@ pub fn openssl_issue(
     std::fs::write(p.join("subject.key"), subject_key_pem).expect("write");
     std::fs::write(p.join("ca.pem"), ca_cert_pem).expect("write");
     std::fs::write(p.join("ca.key"), ca_key_pem).expect("write");
-    openssl(
-        p,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "subject.key",
-            "-subj",
-            subject,
-            "-out",
-            "subject.csr",
-        ],
-    );
+    openssl(p, &["req", "-new", "-key", "subject.key", "-subj", subject, "-out", "subject.csr"]);
     let digest_flag = format!("-{digest}");
     let mut args = vec![
         "x509",
@@ -329,14 +261,10 @@ pub const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,k
 /// A self-signed RSA-2048 root made by rcgen with a key generated by openssl.
 pub fn rsa_root(cn: &str) -> Issued {
     let key = KeyPair::from_pem(rsa_key_pem(2048)).expect("rsa key");
-    Spec::root(cn)
-        .alg(&rcgen::PKCS_RSA_SHA256)
-        .self_signed_with(key)
+    Spec::root(cn).alg(&rcgen::PKCS_RSA_SHA256).self_signed_with(key)
 }
 
 /// A fresh ECDSA P-256 key, PKCS#8 PEM.
 pub fn ec_key_pem() -> String {
-    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-        .expect("keygen")
-        .serialize_pem()
+    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("keygen").serialize_pem()
 }

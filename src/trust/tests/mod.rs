@@ -41,13 +41,7 @@ impl<'a> Check<'a> {
     }
 
     pub fn chain(mut self, chain: &[&Issued]) -> Self {
-        self.chain = Some(
-            chain
-                .iter()
-                .map(|c| c.pem.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+        self.chain = Some(chain.iter().map(|c| c.pem.as_str()).collect::<Vec<_>>().join("\n"));
         self
     }
 
@@ -68,8 +62,7 @@ impl<'a> Check<'a> {
 
     pub fn run(&self) -> Result<ValidatedCertificate, CertError> {
         let roots: Vec<Vec<u8>> = self.roots.iter().map(|c| c.der.clone()).collect();
-        let intermediates: Vec<Vec<u8>> =
-            self.intermediates.iter().map(|c| c.der.clone()).collect();
+        let intermediates: Vec<Vec<u8>> = self.intermediates.iter().map(|c| c.der.clone()).collect();
         crate::trust::validate_partner_certificate(&PartnerCertInput {
             domain: PartnerDomain::Auth,
             certificate_pem: &self.leaf,
@@ -89,10 +82,7 @@ impl<'a> Check<'a> {
 
     pub fn err(&self) -> CertError {
         match self.run() {
-            Ok(v) => panic!(
-                "expected a failure, got a valid certificate {}",
-                v.summary.subject
-            ),
+            Ok(v) => panic!("expected a failure, got a valid certificate {}", v.summary.subject),
             Err(e) => e,
         }
     }
@@ -100,17 +90,11 @@ impl<'a> Check<'a> {
 
 /// The message never carries PEM bodies or key material: no END line, no long base64 run.
 pub(crate) fn assert_no_secrets(message: &str) {
-    assert!(
-        !message.contains("-----END"),
-        "message leaks PEM: {message}"
-    );
+    assert!(!message.contains("-----END"), "message leaks PEM: {message}");
     let longest_base64_run = message
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
         .map(str::len)
         .max()
         .unwrap_or(0);
-    assert!(
-        longest_base64_run < 40,
-        "message may leak base64: {message}"
-    );
+    assert!(longest_base64_run < 40, "message may leak base64: {message}");
 }

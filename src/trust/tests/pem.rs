@@ -8,15 +8,9 @@ use rcgen::DnType;
 fn whitespace_crlf_and_indentation_are_tolerated() {
     let a = Spec::root("Root A").self_signed();
     let b = Spec::root("Root B").self_signed();
-    let messy = format!(
-        "\n\n   {}\r\n\t\n{}   \n\n",
-        a.pem.trim().replace('\n', "\r\n    "),
-        b.pem.replace('\n', "\n  ")
-    );
-    assert_eq!(
-        parse_pem_certificates(&messy).expect("tolerant"),
-        vec![a.der.clone(), b.der.clone()]
-    );
+    let messy =
+        format!("\n\n   {}\r\n\t\n{}   \n\n", a.pem.trim().replace('\n', "\r\n    "), b.pem.replace('\n', "\n  "));
+    assert_eq!(parse_pem_certificates(&messy).expect("tolerant"), vec![a.der.clone(), b.der.clone()]);
 }
 
 #[test]
@@ -28,14 +22,8 @@ fn garbage_and_foreign_blocks_are_rejected() {
         (&*format!("{}\ntrailing words\n", a.pem), "neither blank"),
         (&*a.key_pem(), "PRIVATE KEY"),
         ("-----BEGIN CERTIFICATE-----\nAAAA\n", "no END"),
-        (
-            "-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n",
-            "base64",
-        ),
-        (
-            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-            "not an X.509",
-        ),
+        ("-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n", "base64"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not an X.509"),
     ];
     for (text, expected) in cases {
         let err = parse_pem_certificates(text).expect_err(text);
@@ -56,12 +44,7 @@ fn distinguished_names_render_rfc4514_style() {
         ])
         .signed_by(&root);
     let summary = summarize(&cert.der).expect("summary");
-    assert_eq!(
-        summary.subject,
-        r"CN=\ #lead\;trail\ ,O=Acme\, Inc. \+ Co,C=IN"
-    );
-    let hash = Spec::leaf("x", "y")
-        .dn(vec![(DnType::CommonName, "#1")])
-        .signed_by(&root);
+    assert_eq!(summary.subject, r"CN=\ #lead\;trail\ ,O=Acme\, Inc. \+ Co,C=IN");
+    let hash = Spec::leaf("x", "y").dn(vec![(DnType::CommonName, "#1")]).signed_by(&root);
     assert_eq!(summarize(&hash.der).expect("summary").subject, r"CN=\#1");
 }
