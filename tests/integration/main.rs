@@ -10,3 +10,4 @@ mod fixtures;
 mod keys;
 mod operations;
 mod partner;
+mod examples;
