@@ -7,7 +7,7 @@
 #   The CRDs must be installed and the operator running (`make demo` does both, then calls this).
 #   Waits up to DEMO_TIMEOUT seconds (default 90) until every Partner and MispLicense in
 #   mosip-partners is Ready=True, except example-auth-partner, whose Manual policy leaves it in
-#   PendingApproval. Exits 1, printing what is not Ready and the end of the operator log, if that
+#   PendingApproval until someone approves it (then it must be Ready=True too). Exits 1, printing what is not Ready and the end of the operator log, if that
 #   does not happen in time.
 set -euo pipefail
 
@@ -41,7 +41,7 @@ not_converged() {
   awk -F'\t' -v ns="$NS" -v pending="Partner/$PENDING_PARTNER" '
     $2 != ns { next }
     { seen++ }
-    $1 == pending { if ($4 != "PendingApproval") print; next }
+    $1 == pending { if ($3 != "True" && $4 != "PendingApproval") print; next }
     $3 != "True" { print }
     END { if (!seen) print "none applied yet" }' <<<"$lines"
 }
@@ -88,12 +88,21 @@ kubectl get mosip -A
 echo
 echo "Secrets the operator wrote in $NS:"
 kubectl get secrets -n "$NS" -l "$MANAGED_BY"
-cat <<EOF
+down="make down"
+[[ $DIR == "$REPO_ROOT/.cp" ]] || down="make down DEMO_DIR=$DIR"
+if [[ $(kubectl get partner "$PENDING_PARTNER" -n "$NS" \
+  -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; then
+  printf '\nEverything is onboarded (%s was approved already).\n' "$PENDING_PARTNER"
+else
+  cat <<EOF
 
 Everything is onboarded except $PENDING_PARTNER, which waits for an approver (PendingApproval):
   target/debug/mosip-partner-operator approve $PENDING_PARTNER --policy $PENDING_POLICY -n $NS
+EOF
+fi
+cat <<EOF
 
 Operator log: $LOG
-Stop the demo: make down
+Stop the demo: $down
 export KUBECONFIG=$KUBECONFIG
 EOF

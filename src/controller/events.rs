@@ -44,7 +44,13 @@ where
         note.truncate(end);
     }
     let ev = Event { type_, reason: reason.to_string(), note: Some(note), action: action.to_string(), secondary: None };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+    let mut reference = obj.object_ref(&());
+    // Events of cluster-scoped objects live in "default"; the API server insists that the
+    // regarding object's namespace matches the Event's.
+    if reference.namespace.is_none() {
+        reference.namespace = Some("default".to_string());
+    }
+    if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
         tracing::warn!(error = %e, reason, "could not publish event");
     }
 }
