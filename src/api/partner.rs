@@ -283,7 +283,9 @@ pub struct PolicyRequestStatus {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// API keys issued for this request.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    // Always serialized, even empty: server-side apply on older API servers turns a nested
+    // list whose owned items all went away into null, which the schema then rejects.
+    #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["label".into()]))]
     pub api_keys: Vec<ApiKeyStatus>,
 }

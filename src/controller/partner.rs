@@ -319,6 +319,7 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     // Only the operator-owned projection of the previous status is compared.
     let unchanged = desired == owned_projection(&previous);
     let api: Api<Partner> = Api::namespaced(ctx.client.clone(), &namespace);
+    remove_withdrawn_requests(&api, &partner).await?;
     status::apply_status(&api, partner.as_ref(), &desired, unchanged).await?;
     for type_ in [CERTIFICATE_VALID, READY] {
         if let Some(new) = api::find(&desired.conditions, type_) {
@@ -334,6 +335,35 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     }
     let next = next_check.into_iter().min();
     Ok(Action::requeue(cacert::requeue_after(next, now)))
+}
+
+/// Removes status entries of requests that left the spec, approver decisions included: the
+/// request is gone, and a request made again later is a new one. Server-side apply alone would
+/// leave the approver's fields behind.
+async fn remove_withdrawn_requests(api: &Api<Partner>, partner: &Partner) -> Result<()> {
+    let Some(status) = partner.status.as_ref() else { return Ok(()) };
+    let mut ops = Vec::new();
+    for (i, entry) in status.policies.iter().enumerate().rev() {
+        if !partner.spec.policies.iter().any(|r| r.name == entry.name) {
+            ops.push(
+                serde_json::json!({"op": "test", "path": format!("/status/policies/{i}/name"), "value": entry.name}),
+            );
+            ops.push(serde_json::json!({"op": "remove", "path": format!("/status/policies/{i}")}));
+        }
+    }
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))?;
+    match api
+        .patch_status(&partner.name_any(), &kube::api::PatchParams::default(), &kube::api::Patch::<()>::Json(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The status moved on meanwhile; the next reconcile looks again.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 || e.code == 422 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn suspend_reason(active: bool, approved: bool) -> &'static str {

@@ -31,13 +31,13 @@ pub struct RunOptions {
     pub leader: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
-/// Fails with an actionable message when a CRD is missing.
-pub async fn check_crds(client: &Client) -> anyhow::Result<()> {
-    async fn probe<K>(client: &Client) -> anyhow::Result<()>
+/// Fails with an actionable message when a CRD is missing. Namespaced kinds are probed in the
+/// first watched namespace, so an operator with per-namespace RBAC needs no cluster-wide list.
+pub async fn check_crds(client: &Client, scope: &super::scope::Scope) -> anyhow::Result<()> {
+    async fn probe<K>(api: Api<K>) -> anyhow::Result<()>
     where
         K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
-        let api: Api<K> = Api::all(client.clone());
         match api.list(&ListParams::default().limit(1)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 => anyhow::bail!(
@@ -50,10 +50,19 @@ pub async fn check_crds(client: &Client) -> anyhow::Result<()> {
             Err(e) => Err(anyhow::anyhow!("cannot list {}: {e}", K::plural(&()))),
         }
     }
-    probe::<CACertificate>(client).await?;
-    probe::<PartnerPolicy>(client).await?;
-    probe::<Partner>(client).await?;
-    probe::<MispLicense>(client).await?;
+    fn namespaced<K>(client: &Client, scope: &super::scope::Scope) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        match scope {
+            super::scope::Scope::Namespaces(list) if !list.is_empty() => Api::namespaced(client.clone(), &list[0]),
+            _ => Api::all(client.clone()),
+        }
+    }
+    probe::<CACertificate>(Api::all(client.clone())).await?;
+    probe::<PartnerPolicy>(Api::all(client.clone())).await?;
+    probe::<Partner>(namespaced(client, scope)).await?;
+    probe::<MispLicense>(namespaced(client, scope)).await?;
     Ok(())
 }
 
@@ -90,7 +99,7 @@ pub async fn run(
     options: RunOptions,
     shutdown: BoxFuture<'static, ()>,
 ) -> anyhow::Result<()> {
-    check_crds(&client).await?;
+    check_crds(&client, &config.scope).await?;
     let signing_ca = signing::load_or_create(&client, &config.operator_namespace, &config.signing_ca_secret).await?;
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown.shared();

@@ -199,11 +199,11 @@ impl Unreadable {
 
 /// The one certificate of a CA input.
 fn single_der(input: &CaInput) -> Result<Vec<u8>, Unreadable> {
-    let mut ders = parse_pem_certificates(&input.pem).map_err(Unreadable::Cert)?;
-    if ders.len() != 1 {
-        return Err(Unreadable::Multiple(ders.len()));
+    let ders = parse_pem_certificates(&input.pem).map_err(Unreadable::Cert)?;
+    match <[Vec<u8>; 1]>::try_from(ders) {
+        Ok([der]) => Ok(der),
+        Err(ders) => Err(Unreadable::Multiple(ders.len())),
     }
-    Ok(ders.remove(0))
 }
 
 /// When a verdict based on this certificate's own dates may change by time alone.

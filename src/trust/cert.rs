@@ -227,20 +227,24 @@ impl<'a> ParsedCert<'a> {
             subject: self.subject.clone(),
             detail: detail.to_string(),
         };
-        let bc = self
-            .x509
-            .basic_constraints()
-            .map_err(|_| not_ca("has a duplicate or unreadable basicConstraints extension; reissue it with one basicConstraints extension (CA:TRUE)"))?;
+        let bc = self.x509.basic_constraints().map_err(|_| {
+            not_ca(
+                "has a duplicate or unreadable basicConstraints extension; reissue it with one \
+                 basicConstraints extension (CA:TRUE)",
+            )
+        })?;
         if !bc.is_some_and(|bc| bc.value.ca) {
             return Err(not_ca(
                 "is not a CA certificate: basicConstraints CA:TRUE is missing; use the CA's \
                  certificate, or reissue it with basicConstraints CA:TRUE",
             ));
         }
-        let ku = self
-            .x509
-            .key_usage()
-            .map_err(|_| not_ca("has a duplicate or unreadable keyUsage extension; reissue it with one keyUsage extension including keyCertSign"))?;
+        let ku = self.x509.key_usage().map_err(|_| {
+            not_ca(
+                "has a duplicate or unreadable keyUsage extension; reissue it with one keyUsage \
+                 extension including keyCertSign",
+            )
+        })?;
         match ku {
             Some(ku) if ku.value.key_cert_sign() => Ok(()),
             Some(_) => Err(not_ca(

@@ -77,9 +77,9 @@ pub struct ValidatedCertificate {
 /// 7. every CA on the path: v3, algorithm, key, keyCertSign, and the root's validity;
 /// 8. Subject O equals `organization` exactly (`OrganizationMismatch`).
 pub fn validate_partner_certificate(input: &PartnerCertInput<'_>) -> Result<ValidatedCertificate, CertError> {
-    let mut ders = parse_pem_certificates(input.certificate_pem)?;
-    let leaf_der = ders.remove(0);
-    let mut helpers = ders;
+    let mut ders = parse_pem_certificates(input.certificate_pem)?.into_iter();
+    let leaf_der = ders.next().ok_or_else(|| CertError::malformed("no certificate was found"))?;
+    let mut helpers: Vec<Vec<u8>> = ders.collect();
     if let Some(chain) = input.chain_pem.filter(|c| !c.trim().is_empty()) {
         let chain = parse_pem_certificates(chain).map_err(|err| match err {
             CertError::Malformed { detail } => {
@@ -379,14 +379,14 @@ impl<'a> Candidates<'a> {
                 let found = walk.iter().find(|(_, c)| unix(c.not_after) == not_after.as_secs());
                 CertError::Expired {
                     subject: found.map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
-                    not_after: found.map_or(leaf.not_after, |(_, c)| c.not_after),
+                    not_after: found.map_or_else(|| timestamp(*not_after), |(_, c)| c.not_after),
                 }
             }
             E::CertNotValidYet { not_before, .. } => {
                 let found = walk.iter().find(|(_, c)| unix(c.not_before) == not_before.as_secs());
                 CertError::NotYetValid {
                     subject: found.map_or_else(|| "a CA on the path".into(), |(_, c)| c.subject.clone()),
-                    not_before: found.map_or(leaf.not_before, |(_, c)| c.not_before),
+                    not_before: found.map_or_else(|| timestamp(*not_before), |(_, c)| c.not_before),
                 }
             }
             E::UnsupportedCertVersion => walk
@@ -414,6 +414,10 @@ fn path_len_detail(ca: &str, limit: u32, below: usize) -> String {
         "\"{ca}\" allows at most {limit} intermediate CA(s) below it (pathLenConstraint), but \
          {below} stand between it and the partner certificate"
     )
+}
+
+fn timestamp(t: UnixTime) -> Timestamp {
+    i64::try_from(t.as_secs()).ok().and_then(|s| Timestamp::from_second(s).ok()).unwrap_or(Timestamp::MAX)
 }
 
 fn unix(t: Timestamp) -> u64 {

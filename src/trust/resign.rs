@@ -362,14 +362,14 @@ fn random_serial() -> Result<SerialNumber, SigningError> {
 }
 
 fn single_certificate(pem: &str, what: &'static str) -> Result<Vec<u8>, SigningError> {
-    let mut ders = parse_pem_certificates(pem).map_err(|e| SigningError::Unreadable { what, detail: e.to_string() })?;
-    if ders.len() != 1 {
-        return Err(SigningError::Unreadable {
+    let ders = parse_pem_certificates(pem).map_err(|e| SigningError::Unreadable { what, detail: e.to_string() })?;
+    match <[Vec<u8>; 1]>::try_from(ders) {
+        Ok([der]) => Ok(der),
+        Err(ders) => Err(SigningError::Unreadable {
             what,
             detail: format!("it holds {} certificates; exactly one is expected", ders.len()),
-        });
+        }),
     }
-    Ok(ders.remove(0))
 }
 
 fn load_key(pem: &str, what: &'static str) -> Result<KeyPair, SigningError> {

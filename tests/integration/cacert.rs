@@ -97,5 +97,10 @@ async fn bad_ca_certificates_get_precise_reasons() {
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let after = api.get(&env.cluster_name("root-device")).await.expect("get").metadata.resource_version;
     assert_eq!(before, after, "an idle CACertificate was rewritten");
+    // Events of cluster-scoped objects are published (in "default").
+    let out =
+        env.kubectl(&["get", "events.events.k8s.io", "-n", "default", "-o", "jsonpath={.items[*].regarding.name}"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&env.cluster_name("leaf")), "no Event for the bad CA");
+    env.assert_log_clean();
     let _ = common::TEST_LABEL;
 }

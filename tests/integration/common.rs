@@ -220,6 +220,18 @@ impl TestEnv {
         child.wait().ok()
     }
 
+    /// Fails when the operator logged a failed Event publish, a panic or a permission error.
+    pub fn assert_log_clean(&self) {
+        let log = self.operator_log();
+        for bad in ["could not publish event", "panicked", "forbidden"] {
+            assert!(
+                !log.contains(bad),
+                "operator log contains {bad:?}:\n{}",
+                log.lines().filter(|l| l.contains(bad)).take(3).collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+
     /// Everything the operator logged so far.
     pub fn operator_log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

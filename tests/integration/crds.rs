@@ -11,8 +11,14 @@ fn committed_crds_are_current() {
         generated == committed,
         "crds/ is stale: run `make crds` (mosip-partner-operator crd > crds/mosip-partner-operator.crds.yaml) and commit"
     );
-    // No schema defaults: the API server would inject them into users' specs (GitOps drift).
-    assert!(!generated.contains("default:"), "a CRD schema carries a default");
+    // No schema defaults in specs: the API server would inject them into users' objects and
+    // GitOps tools would report drift. (Status may have them; nobody writes status from Git.)
+    for crd in mosip_partner_operator::api::all_crds() {
+        let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("json");
+        let spec = &schema["openAPIV3Schema"]["properties"]["spec"];
+        assert!(!spec.is_null());
+        assert!(!spec.to_string().contains("\"default\""), "{} spec schema carries a default", crd.spec.names.kind);
+    }
 }
 
 #[tokio::test]

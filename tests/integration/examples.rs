@@ -7,7 +7,8 @@ use mosip_partner_operator::api::*;
 use std::path::{Path, PathBuf};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("examples/").filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).expect("examples/").filter_map(|e| e.ok()).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -34,9 +35,8 @@ fn examples_for(env: &TestEnv) -> String {
             }
             let meta = v.get_mut("metadata").and_then(|m| m.as_mapping_mut()).expect("metadata");
             if kind == "CACertificate" || kind == "PartnerPolicy" {
-                let labels = meta
-                    .entry("labels".into())
-                    .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+                let labels =
+                    meta.entry("labels".into()).or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
                 if let Some(l) = labels.as_mapping_mut() {
                     l.insert(TEST_LABEL.into(), env.ns.clone().into());
                 }
@@ -63,8 +63,10 @@ async fn every_partner_type_onboards_from_the_examples() {
 
     let api: Api<Partner> = env.api();
     let partners = api.list(&Default::default()).await.expect("list").items;
-    let types: std::collections::BTreeSet<String> =
-        partners.iter().map(|p| serde_json::to_value(p.spec.partner_type).expect("t").as_str().unwrap_or("").to_string()).collect();
+    let types: std::collections::BTreeSet<String> = partners
+        .iter()
+        .map(|p| serde_json::to_value(p.spec.partner_type).expect("t").as_str().unwrap_or("").to_string())
+        .collect();
     assert_eq!(types.len(), 12, "examples cover every partner type: {types:?}");
 
     // Everything is onboarded, except the Auth partner which waits for an approver.

@@ -131,6 +131,8 @@ async fn api_keys_are_stable_rotated_withdrawn_and_collected() {
         assert!(!String::from_utf8_lossy(&status.stdout).contains(k.as_str()));
     }
 
+    env.assert_log_clean();
+
     // Deleting the Partner lets the garbage collector remove its Secrets.
     api.delete("rp", &DeleteParams::default()).await.expect("delete");
     eventually(std::time::Duration::from_secs(60), "owned Secrets collected", || {

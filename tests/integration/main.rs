@@ -5,9 +5,10 @@ mod pki;
 
 mod approval;
 mod cacert;
+mod chart;
 mod crds;
+mod examples;
 mod fixtures;
 mod keys;
 mod operations;
 mod partner;
-mod examples;
