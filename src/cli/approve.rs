@@ -68,7 +68,7 @@ pub async fn run(args: &DecideArgs, approve: bool) -> anyhow::Result<i32> {
                             "status": "True",
                             "reason": args.reason,
                             "message": message,
-                            "lastTransitionTime": jiff::Timestamp::now().to_string(),
+                            "lastTransitionTime": crate::controller::now().to_string(),
                             "observedGeneration": partner.metadata.generation,
                         }]
                     }]

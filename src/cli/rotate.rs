@@ -21,7 +21,7 @@ pub struct RotateArgs {
 
 pub async fn run(args: &RotateArgs) -> anyhow::Result<i32> {
     let client = Client::try_default().await?;
-    let value = jiff::Timestamp::now().to_string();
+    let value = crate::controller::now().to_string();
     let patch = serde_json::json!({"metadata": {"annotations": {ROTATE_ANNOTATION: value}}});
     let params = PatchParams::default();
     if args.license {

@@ -32,7 +32,7 @@ pub async fn list_inputs(ctx: &Context) -> Result<Vec<CaInput>> {
 #[tracing::instrument(skip_all, fields(kind = "CACertificate", namespace = ca.metadata.namespace.as_deref().unwrap_or(""), name = ca.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("CACertificate");
-    let now = jiff::Timestamp::now();
+    let now = super::now();
     let name = ca.name_any();
     let mut inputs = list_inputs(&ctx).await?;
     // The triggering object is authoritative for itself even if the list raced ahead of it.

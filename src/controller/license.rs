@@ -41,7 +41,7 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     }
     let namespace = license.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let name = license.name_any();
-    let now = jiff::Timestamp::now();
+    let now = super::now();
     let previous = license.status.clone().unwrap_or_default();
     let spec = &license.spec;
 

@@ -44,3 +44,10 @@ pub const CONTENT_HASH_ANNOTATION: &str = "pms.mosip.io/content-hash";
 pub const ROTATE_ANNOTATION: &str = "pms.mosip.io/rotate";
 /// Annotation on an emitted Secret recording the rotate request it already honoured.
 pub const ROTATED_FOR_ANNOTATION: &str = "pms.mosip.io/rotated-for";
+
+/// The current time in whole seconds: what Kubernetes timestamps can hold, and what people
+/// read in Secrets and status (`validUntil`, `notAfter`).
+pub fn now() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+}

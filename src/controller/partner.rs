@@ -64,7 +64,7 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     }
     let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let name = partner.name_any();
-    let now = jiff::Timestamp::now();
+    let now = super::now();
     let previous = partner.status.clone().unwrap_or_default();
     let partner_id = partner.partner_id();
     let spec = &partner.spec;

@@ -49,7 +49,7 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
         add_finalizer(&api, &policy).await?;
     }
 
-    let now = jiff::Timestamp::now();
+    let now = super::now();
     let previous = policy.status.clone().unwrap_or_default();
     let mut desired_conditions = Vec::new();
     if policy.metadata.deletion_timestamp.is_some() {

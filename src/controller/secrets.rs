@@ -129,7 +129,10 @@ pub async fn create(api: &Api<Secret>, desired: &DesiredSecret) -> Result<WriteO
         )
         .await
     {
-        Ok(_) => Ok(WriteOutcome::Written),
+        Ok(_) => {
+            tracing::debug!(secret = %desired.name, "secret written");
+            Ok(WriteOutcome::Written)
+        }
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(WriteOutcome::Lost),
         Err(e) => Err(e.into()),
     }
@@ -149,7 +152,10 @@ pub async fn replace(api: &Api<Secret>, existing: &Secret, desired: &DesiredSecr
         )
         .await
     {
-        Ok(_) => Ok(WriteOutcome::Written),
+        Ok(_) => {
+            tracing::debug!(secret = %desired.name, "secret written");
+            Ok(WriteOutcome::Written)
+        }
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(WriteOutcome::Lost),
         Err(e) => Err(e.into()),
     }

@@ -29,7 +29,10 @@ where
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
     match api.patch_status(&obj.name_any(), &params, &Patch::Apply(&patch)).await {
-        Ok(_) => Ok(true),
+        Ok(_) => {
+            tracing::debug!(name = %obj.name_any(), "status written");
+            Ok(true)
+        }
         // Deleted meanwhile: nothing left to report on.
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(e) => Err(e.into()),

@@ -229,17 +229,7 @@ async fn invalid_policies_and_in_use_policies() {
     user.spec.policies.clear();
     env.apply(&api, &user).await;
     let full = env.cluster_name("used");
-    eventually(CONVERGE, "policy deleted", || {
-        let papi = papi.clone();
-        let full = full.clone();
-        async move {
-            match papi.get_opt(&full).await.map_err(|e| e.to_string())? {
-                None => Ok(()),
-                Some(p) => Err(format!("still there: {:?}", p.metadata.finalizers)),
-            }
-        }
-    })
-    .await;
+    wait_deleted(&papi, &full, CONVERGE).await;
 }
 
 #[tokio::test]
@@ -390,12 +380,7 @@ async fn a_changed_policy_needs_a_new_decision() {
     env.apply(&papi, &pol).await;
     let p = wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
     assert!(find(&p.status.expect("st").conditions, READY).expect("r").message.contains("changed"));
-    eventually(CONVERGE, "key withdrawn", || {
-        let env = &env;
-        let secret = secret.clone();
-        async move { if env.secret_value(&secret, "apiKey").await.is_none() { Ok(()) } else { Err("readable".into()) } }
-    })
-    .await;
+    wait_key_withdrawn(&env, &secret, "apiKey").await;
     // A new decision may be made, and it counts.
     let out = env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns, "--reason", "Dave"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

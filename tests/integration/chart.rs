@@ -135,14 +135,7 @@ async fn operator_works_with_exactly_the_charts_permissions() {
     env.apply(&api, &rp).await;
     papi.delete(&env.cluster_name("auth"), &DeleteParams::default()).await.expect("delete");
     let full = env.cluster_name("auth");
-    eventually(CONVERGE, "policy released", || {
-        let papi = papi.clone();
-        let full = full.clone();
-        async move {
-            if papi.get_opt(&full).await.map_err(|e| e.to_string())?.is_none() { Ok(()) } else { Err("present".into()) }
-        }
-    })
-    .await;
+    wait_deleted(&papi, &full, CONVERGE).await;
     wait_partner(&env, "rp", READY, "True").await;
     env.assert_log_clean();
     env.stop_operator();

@@ -232,6 +232,11 @@ impl TestEnv {
         }
     }
 
+    /// The operator process id, while it runs.
+    pub fn operator_pid(&self) -> Option<u32> {
+        self.operator.as_ref().map(|c| c.id())
+    }
+
     /// Everything the operator logged so far.
     pub fn operator_log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

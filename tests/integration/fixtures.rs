@@ -194,3 +194,25 @@ pub async fn cert_secret(env: &TestEnv, partner: &str, issuer: &Ca, org: &str) -
     env.put_secret(&format!("{partner}-cert"), &[("tls.crt", &leaf), ("ca.crt", &issuer.pem)]).await;
     leaf
 }
+
+/// Waits until the Secret's `key` can no longer be read (withdrawn key material).
+pub async fn wait_key_withdrawn(env: &TestEnv, secret: &str, key: &str) {
+    eventually(CONVERGE, &format!("{key} withdrawn from {secret}"), || async move {
+        if env.secret_value(secret, key).await.is_none() { Ok(()) } else { Err("still readable".to_string()) }
+    })
+    .await
+}
+
+/// Waits until the named object is gone.
+pub async fn wait_deleted<K>(api: &Api<K>, name: &str, timeout: std::time::Duration)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(timeout, &format!("{name} deleted"), || async move {
+        match api.get_opt(name).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(o) => Err(format!("still there, finalizers {:?}", o.meta().finalizers)),
+        }
+    })
+    .await
+}

@@ -89,29 +89,13 @@ async fn api_keys_are_stable_rotated_withdrawn_and_collected() {
     p.spec.policies = vec![request(&env.cluster_name("auto"), &["one"])];
     env.apply(&api, &p).await;
     let n1 = names[1].clone();
-    eventually(CONVERGE, "Secret of removed label deleted", || {
-        let sapi = sapi.clone();
-        let n1 = n1.clone();
-        async move {
-            if sapi.get_opt(&n1).await.map_err(|e| e.to_string())?.is_none() {
-                Ok(())
-            } else {
-                Err("still there".into())
-            }
-        }
-    })
-    .await;
+    wait_deleted(&sapi, &n1, CONVERGE).await;
 
     // Deactivation withdraws the key; re-activation issues a new one.
     p.spec.active = Some(false);
     env.apply(&api, &p).await;
     wait_partner_reason(&env, "rp", READY, "False", Some("Deactivated")).await;
-    eventually(CONVERGE, "key withdrawn", || {
-        let env = &env;
-        let n0 = n0.clone();
-        async move { if env.secret_value(&n0, "apiKey").await.is_none() { Ok(()) } else { Err("still readable".into()) } }
-    })
-    .await;
+    wait_key_withdrawn(&env, &n0, "apiKey").await;
     p.spec.active = None;
     env.apply(&api, &p).await;
     wait_partner(&env, "rp", READY, "True").await;
@@ -135,18 +119,7 @@ async fn api_keys_are_stable_rotated_withdrawn_and_collected() {
 
     // Deleting the Partner lets the garbage collector remove its Secrets.
     api.delete("rp", &DeleteParams::default()).await.expect("delete");
-    eventually(std::time::Duration::from_secs(60), "owned Secrets collected", || {
-        let sapi = sapi.clone();
-        let n0 = n0.clone();
-        async move {
-            if sapi.get_opt(&n0).await.map_err(|e| e.to_string())?.is_none() {
-                Ok(())
-            } else {
-                Err("still there".into())
-            }
-        }
-    })
-    .await;
+    wait_deleted(&sapi, &n0, std::time::Duration::from_secs(60)).await;
 }
 
 #[tokio::test]
@@ -219,12 +192,7 @@ async fn misp_licences() {
     env.apply(&api, &p).await;
     let st2 = wait_license(&env, "False").await;
     assert_eq!(find(&st2.conditions, READY).expect("r").reason, "Deactivated");
-    eventually(CONVERGE, "licence key withdrawn", || {
-        let env = &env;
-        let secret = secret.clone();
-        async move { if env.secret_value(&secret, "licenseKey").await.is_none() { Ok(()) } else { Err("readable".into()) } }
-    })
-    .await;
+    wait_key_withdrawn(&env, &secret, "licenseKey").await;
     assert!(!env.operator_log().contains(&key), "licence key in the operator log");
     let got = lapi.get("wrong").await.expect("get");
     assert_eq!(

@@ -4,6 +4,7 @@ mod common;
 mod pki;
 
 mod approval;
+mod bench;
 mod cacert;
 mod chart;
 mod crds;
