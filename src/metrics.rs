@@ -57,6 +57,18 @@ impl Metrics {
         );
     }
 
+    /// Creates every (kind, error) series at zero, so that rates and alerts see 0 rather than
+    /// nothing before the first failure.
+    pub fn init(&self, kinds: &[&str], error_labels: &[&str]) {
+        for kind in kinds {
+            let _ = self.reconciles.get_or_create(&KindLabels { kind: kind.to_string() });
+            for reason in error_labels {
+                let _ =
+                    self.failures.get_or_create(&FailureLabels { kind: kind.to_string(), reason: reason.to_string() });
+            }
+        }
+    }
+
     /// Counts a reconcile and observes its duration when the returned timer drops.
     pub fn reconcile_timer(&self, kind: &str) -> ReconcileTimer<'_> {
         let labels = KindLabels { kind: kind.to_string() };

@@ -23,6 +23,10 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every value [`Error::metric_label`] can return.
+    pub const METRIC_LABELS: &'static [&'static str] =
+        &["kube", "serialization", "key_generation", "signing", "missing_object_key"];
+
     /// A short label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {

@@ -102,6 +102,7 @@ pub async fn run(
     check_crds(&client, &config.scope).await?;
     let signing_ca = signing::load_or_create(&client, &config.operator_namespace, &config.signing_ca_secret).await?;
     let metrics = Arc::new(Metrics::default());
+    metrics.init(&["CACertificate", "PartnerPolicy", "Partner", "MispLicense"], Error::METRIC_LABELS);
     let shutdown = shutdown.shared();
     let leader = options.leader.clone();
     // The controllers stop on shutdown or, with leader election, when leadership is lost.

@@ -129,6 +129,22 @@ async fn operator_works_with_exactly_the_charts_permissions() {
         }
     })
     .await;
+    // What the operator exports while partners, keys, licences and CAs all exist.
+    let exported = eventually(CONVERGE, "metrics for keys and licences", || {
+        let env = &env;
+        async move {
+            let m = env.metrics().await;
+            if m.contains("mosip_partner_api_key_valid_until_timestamp_seconds{")
+                && m.contains("mosip_partner_license_valid_until_timestamp_seconds{")
+            {
+                Ok(m)
+            } else {
+                Err("not yet".to_string())
+            }
+        }
+    })
+    .await;
+
     // Rotation, label removal (Secret deletion) and policy release (finalizer) too.
     assert!(env.cli(&["rotate", "rp", "-n", &env.ns]).status.success());
     rp.spec.policies.clear();
@@ -138,6 +154,24 @@ async fn operator_works_with_exactly_the_charts_permissions() {
     wait_deleted(&papi, &full, CONVERGE).await;
     wait_partner(&env, "rp", READY, "True").await;
     env.assert_log_clean();
+
+    // Every metric the chart's alerts use is one the operator really exports.
+    let rules = run(Command::new(&helm).args(["template", "t"]).arg(&chart).args([
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--show-only",
+        "templates/prometheusrule.yaml",
+    ]));
+    let mut used: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("mosip_partner_"))
+        .collect();
+    used.sort();
+    used.dedup();
+    assert!(!used.is_empty(), "the PrometheusRule uses no operator metric");
+    for m in used {
+        assert!(exported.contains(m), "alert uses {m}, which the operator does not export");
+    }
     env.stop_operator();
     run(Command::new(&helm).args(["uninstall", &release, "-n", &env.ns]));
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn metrics_probes_and_clean_shutdown() {
     let mut env = TestEnv::new("ops").await;
-    env.start_operator(&[]);
+    env.start_operator(&["--log-format", "json"]);
     let int = trust(&env, PartnerDomain::Device).await;
     cert_secret(&env, "dev", &int, "Dev Org").await;
     let api: Api<Partner> = env.api();
@@ -54,6 +54,16 @@ async fn metrics_probes_and_clean_shutdown() {
         }
     })
     .await;
+
+    // Structured logs: one JSON object per line, reconcile lines carry namespace and name.
+    let log = env.operator_log();
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(
+        lines.iter().any(|l| l.to_string().contains(&format!("\"namespace\":\"{ns}\""))
+            && l.to_string().contains("\"name\":\"dev\"")),
+        "no log line names the partner"
+    );
 
     // SIGTERM: a clean exit.
     let status = env.stop_operator().expect("was running");

@@ -273,3 +273,32 @@ async fn bring_your_own_signing_ca() {
     // The user's Secret is unchanged.
     assert_eq!(env.secret_value("mosip-pms-signing-ca", "tls.crt").await.as_deref(), Some(pms.pem.as_str()));
 }
+
+/// A re-signed certificate nearing its end is re-issued on time into the same Secret.
+#[tokio::test]
+async fn resigned_certificate_renews_before_expiry() {
+    let mut env = TestEnv::new("ptn-renew").await;
+    env.start_operator(&["--resigned-validity", "40s", "--resigned-renew-before", "30s"]);
+    let int = trust(&env, PartnerDomain::Device).await;
+    cert_secret(&env, "dev", &int, "Dev Org").await;
+    let api: Api<Partner> = env.api();
+    env.apply(&api, &partner("dev", PartnerType::DeviceProvider, "Dev Org")).await;
+    let p = wait_partner(&env, "dev", READY, "True").await;
+    let cert = p.status.and_then(|s| s.certificate).expect("cert");
+    let (secret, first) = (cert.signed_secret_name.expect("name"), cert.signed_not_after.expect("notAfter"));
+    let tls1 = env.secret_value(&secret, "tls.crt").await.expect("tls");
+    let api2 = api.clone();
+    let first2 = first.clone();
+    eventually(std::time::Duration::from_secs(40), "re-signed again", || {
+        let api = api2.clone();
+        let first = first2.clone();
+        async move {
+            let p = api.get("dev").await.map_err(|e| e.to_string())?;
+            let now = p.status.and_then(|s| s.certificate).and_then(|c| c.signed_not_after);
+            if now.as_deref().is_some_and(|n| n > first.as_str()) { Ok(()) } else { Err(format!("{now:?}")) }
+        }
+    })
+    .await;
+    let tls2 = env.secret_value(&secret, "tls.crt").await.expect("tls");
+    assert_ne!(tls1, tls2, "the Secret holds the renewed certificate");
+}
