@@ -92,6 +92,14 @@ async fn every_partner_type_onboards_from_the_examples() {
     .await;
     assert_eq!(waiting.len(), 1, "exactly the Auth partner waits: {waiting:?}");
 
+    // Argo CD sees the same: the waiting partner Suspended, every other one Healthy.
+    for p in api.list(&Default::default()).await.expect("list").items {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let (health, message) = crate::argocd::argocd_health("Partner", &serde_json::to_value(&p).expect("json"));
+        let want = if waiting.contains(&name) { "Suspended" } else { "Healthy" };
+        assert_eq!(health, want, "{name}: {message}");
+    }
+
     // Licences are issued for the MISP.
     let lapi: Api<MispLicense> = env.api();
     let licences = lapi.list(&Default::default()).await.expect("list").items;

@@ -4,6 +4,7 @@ mod common;
 mod pki;
 
 mod approval;
+mod argocd;
 mod bench;
 mod cacert;
 mod chart;
