@@ -48,10 +48,11 @@ pub struct SubjectParts {
 
 /// Splits PEM text into DER certificates, in order.
 ///
-/// Whitespace (blank lines, indentation, CRLF) is tolerated anywhere. Anything else is rejected
-/// as [`CertError::Malformed`]: text outside PEM blocks, blocks other than `CERTIFICATE` (a
-/// private key pasted by mistake is named by its label only, never echoed), invalid base64,
-/// content that is not exactly one DER X.509 certificate, and input without any certificate.
+/// Whitespace (blank lines, indentation, CRLF) is tolerated anywhere, and so is explanatory text
+/// between blocks (RFC 7468 §2: `openssl x509 -text` output, PKCS#12 "Bag Attributes"). Rejected
+/// as [`CertError::Malformed`]: blocks other than `CERTIFICATE` (a private key pasted by mistake
+/// is named by its label only, never echoed), invalid base64, content that is not exactly one DER
+/// X.509 certificate, and input without any certificate.
 pub fn parse_pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertError> {
     let mut ders = Vec::new();
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
@@ -60,7 +61,8 @@ pub fn parse_pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertError> {
             continue;
         }
         let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
-            return Err(CertError::malformed(format!("line {line_no} is neither blank nor inside a PEM block")));
+            // Explanatory text outside the blocks.
+            continue;
         };
         if label != "CERTIFICATE" {
             return Err(CertError::malformed(format!(

@@ -14,12 +14,20 @@ fn whitespace_crlf_and_indentation_are_tolerated() {
 }
 
 #[test]
+fn explanatory_text_between_blocks_is_ignored() {
+    let a = Spec::root("Root A").self_signed();
+    let b = Spec::root("Root B").self_signed();
+    let text =
+        format!("Bag Attributes\n    localKeyID: 01 02\nsubject=CN = Root A\n{}trailing words\n{}", a.pem, b.pem);
+    assert_eq!(parse_pem_certificates(&text).expect("RFC 7468 text"), vec![a.der.clone(), b.der.clone()]);
+}
+
+#[test]
 fn garbage_and_foreign_blocks_are_rejected() {
     let a = Spec::root("Root A").self_signed();
     let cases = [
         ("", "no CERTIFICATE"),
-        ("hello\n", "line 1"),
-        (&*format!("{}\ntrailing words\n", a.pem), "neither blank"),
+        ("hello\n", "no CERTIFICATE"),
         (&*a.key_pem(), "PRIVATE KEY"),
         ("-----BEGIN CERTIFICATE-----\nAAAA\n", "no END"),
         ("-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n", "base64"),
