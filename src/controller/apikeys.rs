@@ -15,6 +15,7 @@ use crate::mosip;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
+use kube::runtime::events::EventType;
 use std::collections::BTreeMap;
 
 /// Secret kind label value for API keys.
@@ -89,19 +90,22 @@ pub async fn ensure(
     let rotation_requested =
         existing_secret.is_some() && rotate_token.is_some() && rotate_token.map(String::from) != rotated_for;
     let due = |until: jiff::Timestamp| cfg.api_key_rotation && until - cfg.api_key_renew_before <= now;
-    let (key, valid_until, previous) = match (current, valid_until) {
+    let (key, valid_until, previous, change) = match (current, valid_until) {
         // Keep the key unless it is due or a rotation was asked for.
         (Some(key), Some(until)) if !due(until) && !rotation_requested => {
-            (key, until, previous.filter(|(_, t)| *t > now))
+            (key, until, previous.filter(|(_, t)| *t > now), None)
         }
         // Rotate: the old key stays readable for the grace period.
-        (Some(old), Some(_)) if cfg.api_key_rotation || rotation_requested => {
-            (new_key()?, now + cfg.api_key_validity, Some((old, now + cfg.api_key_grace)))
-        }
+        (Some(old), Some(_)) if cfg.api_key_rotation || rotation_requested => (
+            new_key()?,
+            now + cfg.api_key_validity,
+            Some((old, now + cfg.api_key_grace)),
+            Some(("ApiKeyRotated", "rotated")),
+        ),
         // Expired with rotation off: keep it (MOSIP rejects it) until a rotation is requested.
-        (Some(key), Some(until)) => (key, until, None),
+        (Some(key), Some(until)) => (key, until, None, None),
         // New, re-activated or unreadable: a fresh key.
-        _ => (new_key()?, now + cfg.api_key_validity, None),
+        _ => (new_key()?, now + cfg.api_key_validity, None, Some(("ApiKeyIssued", "issued"))),
     };
 
     let mut data = BTreeMap::from([
@@ -133,6 +137,12 @@ pub async fn ensure(
     };
     if outcome == WriteOutcome::Lost {
         return Ok(KeyOutcome::Retry);
+    }
+    if let Some((reason, verb)) = change {
+        let note = format!(
+            "API key {verb} for policy {policy:?}, label {label:?}, into Secret {secret_name}; valid until {valid_until}"
+        );
+        super::events::publish(ctx, partner, EventType::Normal, reason, &note, "IssueApiKey").await;
     }
     let mut next = if cfg.api_key_rotation { valid_until - cfg.api_key_renew_before } else { valid_until };
     if let Some((_, until)) = &previous {
@@ -172,8 +182,16 @@ pub async fn suspend(ctx: &Context, partner: &Partner, secret_name: &str, why: &
             .unwrap_or_default(),
         data,
     };
+    let had_key = existing.data.as_ref().is_some_and(|d| d.contains_key(API_KEY));
     match secrets::replace(&api, &existing, &desired).await? {
-        WriteOutcome::Written => Ok(KeyOutcome::Suspended),
+        WriteOutcome::Written => {
+            if had_key {
+                let note = format!("API key withdrawn from Secret {secret_name}: {why}");
+                super::events::publish(ctx, partner, EventType::Warning, "ApiKeyWithdrawn", &note, "WithdrawApiKey")
+                    .await;
+            }
+            Ok(KeyOutcome::Suspended)
+        }
         WriteOutcome::Lost => Ok(KeyOutcome::Retry),
     }
 }

@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -268,13 +269,14 @@ async fn issue(
     });
     let rotated_for = existing.and_then(|s| s.annotations().get(ROTATED_FOR_ANNOTATION).cloned());
     let rotation_requested = existing.is_some() && rotate_token.is_some() && rotate_token != rotated_for;
-    let (key, from, until) = match current {
+    let (key, from, until, change) = match current {
         Some((key, from, until)) if until - ctx.config.license_renew_before > now && !rotation_requested => {
-            (key, from, until)
+            (key, from, until, None)
         }
-        _ => {
+        previous => {
             let key = mosip::generate_license_key().map_err(|e| Error::KeyGeneration(e.to_string()))?;
-            (key, now, now + validity)
+            let change = if previous.is_some() { ("LicenseRenewed", "renewed") } else { ("LicenseIssued", "issued") };
+            (key, now, now + validity, Some(change))
         }
     };
     let fingerprint = mosip::key_fingerprint(&key);
@@ -307,7 +309,14 @@ async fn issue(
         None => secrets::create(api, &desired).await?,
         Some(s) => secrets::replace(api, s, &desired).await?,
     };
-    Ok((outcome == WriteOutcome::Written).then_some((from, until, fingerprint)))
+    if outcome == WriteOutcome::Lost {
+        return Ok(None);
+    }
+    if let Some((reason, verb)) = change {
+        let note = format!("licence key {verb} into Secret {secret_name}, valid until {until}");
+        events::publish(ctx, license, EventType::Normal, reason, &note, "IssueLicense").await;
+    }
+    Ok(Some((from, until, fingerprint)))
 }
 
 /// Removes the key from the Secret, keeping its non-secret fields.

@@ -165,6 +165,17 @@ pub async fn ensure_signed_certificate(
         return Ok(SignedOutcome::Retry);
     }
     tracing::info!(secret = %secret_name, "issued MOSIP re-signed certificate");
+    let note =
+        format!("MOSIP re-signed certificate issued into Secret {secret_name}, valid until {}", resigned.not_after);
+    super::events::publish(
+        ctx,
+        partner,
+        kube::runtime::events::EventType::Normal,
+        "CertificateResigned",
+        &note,
+        "Resign",
+    )
+    .await;
     Ok(SignedOutcome::Issued {
         secret_name,
         not_after: resigned.not_after,
