@@ -82,23 +82,64 @@ impl Scope {
     }
 }
 
-/// Merges per-namespace watches. A reflector treats `Init`..`InitDone` as "replace the whole
-/// store", which would drop the other namespaces' objects, so merged streams turn relist events
-/// into plain applies. Objects deleted while a watch was down then linger in the store until the
-/// next event for them; reconciles of such objects find them gone and stop.
+/// Merges per-namespace watches into one stream a reflector can consume.
+///
+/// A reflector treats `Init`..`InitDone` as "replace the whole store" and only reports ready
+/// after `InitDone`, so the merged stream presents the first listing of all namespaces as one:
+/// a single `Init`, every object as `InitApply`, and one `InitDone` once every namespace has
+/// been listed. Later relists of a single namespace become plain applies; an object deleted
+/// while that namespace's watch was down lingers in the store until its next event, and a
+/// reconcile of it finds it gone and stops.
 fn merge<K: Send + 'static>(
     streams: Vec<futures::stream::BoxStream<'static, watcher::Result<Event<K>>>>,
     merged: bool,
 ) -> impl Stream<Item = watcher::Result<Event<K>>> + Send + 'static {
-    stream::select_all(streams).filter_map(move |ev| async move {
+    let count = streams.len();
+    let tagged: Vec<_> = streams.into_iter().enumerate().map(|(i, s)| s.map(move |ev| (i, ev)).boxed()).collect();
+    let mut listed = vec![false; count];
+    let mut started = false;
+    let mut synced = false;
+    stream::select_all(tagged).flat_map(move |(i, ev)| {
+        let mut out = Vec::new();
         if !merged {
-            return Some(ev);
+            out.push(ev);
+            return stream::iter(out);
         }
         match ev {
-            Ok(Event::Init) | Ok(Event::InitDone) => None,
-            Ok(Event::InitApply(obj)) => Some(Ok(Event::Apply(obj))),
-            other => Some(other),
+            Err(e) => out.push(Err(e)),
+            Ok(Event::Delete(obj)) => out.push(Ok(Event::Delete(obj))),
+            Ok(Event::Init) | Ok(Event::InitDone) | Ok(Event::InitApply(_)) | Ok(Event::Apply(_)) if synced => {
+                if let Ok(Event::InitApply(obj)) | Ok(Event::Apply(obj)) = ev {
+                    out.push(Ok(Event::Apply(obj)));
+                }
+            }
+            Ok(Event::Init) => {
+                if !started {
+                    started = true;
+                    out.push(Ok(Event::Init));
+                }
+            }
+            Ok(Event::InitApply(obj)) | Ok(Event::Apply(obj)) => {
+                if !started {
+                    started = true;
+                    out.push(Ok(Event::Init));
+                }
+                out.push(Ok(Event::InitApply(obj)));
+            }
+            Ok(Event::InitDone) => {
+                if let Some(flag) = listed.get_mut(i) {
+                    *flag = true;
+                }
+                if listed.iter().all(|l| *l) {
+                    synced = true;
+                    if !started {
+                        out.push(Ok(Event::Init));
+                    }
+                    out.push(Ok(Event::InitDone));
+                }
+            }
         }
+        stream::iter(out)
     })
 }
 
@@ -112,6 +153,51 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kinds(events: &[Event<u32>]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Init => "Init".to_string(),
+                Event::InitApply(o) => format!("InitApply({o})"),
+                Event::InitDone => "InitDone".to_string(),
+                Event::Apply(o) => format!("Apply({o})"),
+                Event::Delete(o) => format!("Delete({o})"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn merged_listing_is_one_listing() {
+        let a = stream::iter(vec![Ok(Event::Init), Ok(Event::InitApply(1)), Ok(Event::InitDone), Ok(Event::Apply(2))]);
+        let b = stream::iter(vec![Ok(Event::Init), Ok(Event::InitApply(10)), Ok(Event::InitDone)]);
+        // Run a to completion first, then b: a's InitDone must not end the listing.
+        let a = a.boxed();
+        let b = stream::iter(Vec::new()).chain(b).boxed();
+        let out: Vec<Event<u32>> =
+            merge(vec![a, b], true).filter_map(|e| async move { e.ok() }).collect::<Vec<_>>().await;
+        let k = kinds(&out);
+        assert_eq!(k.iter().filter(|e| *e == "Init").count(), 1, "{k:?}");
+        assert_eq!(k.iter().filter(|e| *e == "InitDone").count(), 1, "{k:?}");
+        let done = k.iter().position(|e| e == "InitDone").expect("InitDone");
+        // Both namespaces' objects are part of the listing, whatever the interleaving.
+        for o in ["1", "10"] {
+            let at = k.iter().position(|e| e.ends_with(&format!("({o})"))).expect("object");
+            assert!(at < done, "{k:?}");
+        }
+        // After the listing, a relist of one namespace is only applies.
+        let relist =
+            stream::iter(vec![Ok(Event::Init), Ok(Event::InitApply(1)), Ok(Event::InitApply(3)), Ok(Event::InitDone)]);
+        let first = stream::iter(vec![Ok(Event::Init), Ok(Event::InitDone)]);
+        let other = stream::iter(vec![Ok(Event::Init), Ok(Event::InitDone)]).chain(relist);
+        let out: Vec<Event<u32>> = merge(vec![first.boxed(), other.boxed()], true)
+            .filter_map(|e| async move { e.ok() })
+            .collect::<Vec<_>>()
+            .await;
+        let k = kinds(&out);
+        let done = k.iter().position(|e| e == "InitDone").expect("InitDone");
+        assert!(k[done + 1..].iter().all(|e| e.starts_with("Apply(")), "{k:?}");
+    }
 
     #[test]
     fn parse_scope() {

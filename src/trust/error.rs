@@ -25,8 +25,7 @@ pub mod reason {
     pub const UNTRUSTED_CHAIN: &str = "UntrustedChain";
     /// A signature on the path does not verify.
     pub const INVALID_SIGNATURE: &str = "InvalidSignature";
-    /// A certificate used as a CA is not one (basicConstraints, keyUsage keyCertSign), or a CA
-    /// certificate is used as the partner's end-entity certificate.
+    /// A certificate used as a CA is not one (basicConstraints, keyUsage keyCertSign).
     pub const NOT_A_CERTIFICATE_AUTHORITY: &str = "NotACertificateAuthority";
     /// A CA's pathLenConstraint is violated.
     pub const PATH_LENGTH_EXCEEDED: &str = "PathLengthExceeded";
@@ -137,7 +136,7 @@ pub enum CertError {
         /// Subject DN of the CA whose key was tried.
         issuer: String,
     },
-    /// A certificate used as a CA is not a CA, or a CA certificate is used as the end entity.
+    /// A certificate used as a CA is not a CA (basicConstraints CA:TRUE, keyUsage keyCertSign).
     #[error("certificate \"{subject}\" {detail}")]
     NotACertificateAuthority {
         /// Subject DN of the offending certificate.

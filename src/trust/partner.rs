@@ -7,6 +7,11 @@
 //! not judge: version, key sizes and curves, signature algorithms by name, the anchor's own
 //! validity and self-signature algorithm, keyUsage keyCertSign on every CA, remaining validity
 //! and the Subject O. It also turns webpki's terse errors into messages naming the certificate.
+//!
+//! A partner certificate that is itself a CA (basicConstraints CA:TRUE) cannot go through webpki,
+//! which refuses a CA as end entity; `ca_leaf` checks its path with the same rules instead.
+
+mod ca_leaf;
 
 use super::cert::{CertSummary, ParsedCert, SubjectParts, parse_pem_certificates};
 use super::error::CertError;
@@ -72,8 +77,9 @@ pub struct ValidatedCertificate {
 ///    (`InsufficientValidity`);
 /// 5. not self-signed (`SelfSigned`);
 /// 6. a path to a trusted root through trusted and partner-supplied intermediates, by
-///    rustls-webpki (`UntrustedChain`, `InvalidSignature`, `NotACertificateAuthority`,
-///    `PathLengthExceeded`, and the reasons above for CAs on the path);
+///    rustls-webpki, or by [`ca_leaf`] when the partner certificate is itself a CA
+///    (`UntrustedChain`, `InvalidSignature`, `NotACertificateAuthority`, `PathLengthExceeded`,
+///    and the reasons above for CAs on the path);
 /// 7. every CA on the path: v3, algorithm, key, keyCertSign, and the root's validity;
 /// 8. Subject O equals `organization` exactly (`OrganizationMismatch`).
 pub fn validate_partner_certificate(input: &PartnerCertInput<'_>) -> Result<ValidatedCertificate, CertError> {
@@ -109,9 +115,13 @@ pub fn validate_partner_certificate(input: &PartnerCertInput<'_>) -> Result<Vali
     }
 
     let candidates = Candidates::new(input, &helpers)?;
-    let path_der = match webpki_path(&leaf_der, input, &helpers) {
-        Ok(path) => path,
-        Err(err) => return Err(candidates.explain(&leaf, &err, input.domain)),
+    let path_der = if leaf.is_ca_flagged() {
+        ca_leaf::ca_leaf_path(&candidates, &leaf, input.now, input.domain)?
+    } else {
+        match webpki_path(&leaf_der, input, &helpers) {
+            Ok(path) => path,
+            Err(err) => return Err(candidates.explain(&leaf, &err, input.domain)),
+        }
     };
 
     let mut next_check =
@@ -287,22 +297,10 @@ impl<'a> Candidates<'a> {
                 if let Some((Source::Supplied, root)) = walk.last().map(|e| (e.0, &e.1))
                     && root.is_self_signed()
                 {
-                    return untrusted(format!(
-                        "the partner-supplied chain ends at the self-signed root \"{}\", which \
-                         is not a Ready root CA of the {domain} domain; partner-supplied \
-                         certificates are never trust anchors: register that root as a \
-                         CACertificate of the {domain} domain if it should be trusted",
-                        root.subject
-                    ));
+                    return untrusted(supplied_root_detail(&root.subject, domain));
                 }
                 if let Some(cert) = dead_end {
-                    return untrusted(format!(
-                        "no Ready CA certificate of the {domain} domain, and none in the \
-                         partner-supplied chain, has the subject \"{}\" (issuer of \"{}\"); add \
-                         that CA as a CACertificate of the {domain} domain, or include it in the \
-                         partner's chain if it is an intermediate",
-                        cert.issuer, cert.subject
-                    ));
+                    return untrusted(missing_issuer_detail(&cert.issuer, &cert.subject, domain));
                 }
                 if matches!(err, E::NameConstraintViolation) {
                     return untrusted(
@@ -338,14 +336,6 @@ impl<'a> Candidates<'a> {
                 }
                 CertError::InvalidSignature { subject: leaf.subject.clone(), issuer: leaf.issuer.clone() }
             }
-            E::CaUsedAsEndEntity => CertError::NotACertificateAuthority {
-                subject: leaf.subject.clone(),
-                detail: "is a CA certificate (basicConstraints CA:TRUE) but was given as the \
-                         partner's own certificate; a partner certificate must be an end-entity \
-                         certificate (CA:FALSE or no basicConstraints): have one issued for the \
-                         partner's key"
-                    .into(),
-            },
             E::EndEntityUsedAsCa => match walk.iter().find(|(_, c)| !c.is_ca_flagged()) {
                 Some((_, ca)) => CertError::NotACertificateAuthority {
                     subject: ca.subject.clone(),
@@ -407,6 +397,22 @@ impl<'a> Candidates<'a> {
             )),
         }
     }
+}
+
+fn supplied_root_detail(root: &str, domain: PartnerDomain) -> String {
+    format!(
+        "the partner-supplied chain ends at the self-signed root \"{root}\", which is not a Ready \
+         root CA of the {domain} domain; partner-supplied certificates are never trust anchors: \
+         register that root as a CACertificate of the {domain} domain if it should be trusted"
+    )
+}
+
+fn missing_issuer_detail(issuer: &str, subject: &str, domain: PartnerDomain) -> String {
+    format!(
+        "no Ready CA certificate of the {domain} domain, and none in the partner-supplied chain, \
+         has the subject \"{issuer}\" (issuer of \"{subject}\"); add that CA as a CACertificate \
+         of the {domain} domain, or include it in the partner's chain if it is an intermediate"
+    )
 }
 
 fn path_len_detail(ca: &str, limit: u32, below: usize) -> String {

@@ -162,3 +162,37 @@ async fn leader_election_hands_over_without_changing_keys() {
     }
     let _ = got;
 }
+
+/// With a list of namespaces the operator serves exactly those (one merged watch per namespace)
+/// and leaves every other namespace alone.
+#[tokio::test]
+async fn a_list_of_namespaces_is_served_and_nothing_else() {
+    let mut env = TestEnv::new("ns-a").await;
+    let second = TestEnv::new("ns-b").await;
+    let outside = TestEnv::new("ns-c").await;
+    let mut args = env.operator_args();
+    let i = args.iter().position(|a| a == "--namespaces").expect("flag") + 1;
+    args[i] = format!("{},{}", env.ns, second.ns);
+    env.start_operator_with(&args, crate::common::kubeconfig());
+    let int = trust(&env, PartnerDomain::Device).await;
+    for e in [&env, &second, &outside] {
+        cert_secret(e, "dev", &int, "Dev Org").await;
+        let api: Api<Partner> = e.api();
+        let mut p = partner("dev", PartnerType::DeviceProvider, "Dev Org");
+        p.spec.partner_id = Some(format!("dev-{}", e.ns));
+        e.apply(&api, &p).await;
+    }
+    wait_partner(&env, "dev", READY, "True").await;
+    wait_partner(&second, "dev", READY, "True").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let api: Api<Partner> = outside.api();
+    assert!(api.get("dev").await.expect("get").status.is_none(), "a namespace outside the list was served");
+    // Deleting in one namespace does not disturb the other.
+    env.api::<Partner>().delete("dev", &DeleteParams::default()).await.expect("delete");
+    second
+        .api::<k8s_openapi::api::core::v1::Secret>()
+        .delete("dev-cert", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_partner_reason(&second, "dev", CERTIFICATE_VALID, "False", Some("SecretNotFound")).await;
+}

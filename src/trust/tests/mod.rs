@@ -1,6 +1,7 @@
 //! Tests of the trust module with certificates generated on the fly (see `fixtures`).
 
 mod ca;
+mod ca_leaf;
 mod fixtures;
 mod partner;
 mod pem;
@@ -10,9 +11,11 @@ use crate::api::PartnerDomain;
 use crate::trust::{CertError, PartnerCertInput, ValidatedCertificate};
 use fixtures::{Issued, days, t0};
 
-/// Validates `leaf` (plus `chain`) against `roots` and `intermediates` in AUTH at `now`, with
-/// organization "Acme" and no minimum validity unless overridden by the caller.
+/// Validates `leaf` (plus `chain`) against `roots` and `intermediates` in `domain` (AUTH unless
+/// overridden) at `now`, with organization "Acme" and a minimum validity of 335 days unless
+/// overridden by the caller.
 pub(crate) struct Check<'a> {
+    pub domain: PartnerDomain,
     pub leaf: String,
     pub chain: Option<String>,
     pub roots: Vec<&'a Issued>,
@@ -25,6 +28,7 @@ pub(crate) struct Check<'a> {
 impl<'a> Check<'a> {
     pub fn new(leaf: &Issued, roots: &[&'a Issued]) -> Check<'a> {
         Check {
+            domain: PartnerDomain::Auth,
             leaf: leaf.pem.clone(),
             chain: None,
             roots: roots.to_vec(),
@@ -33,6 +37,11 @@ impl<'a> Check<'a> {
             now: t0(),
             min_validity: days(335),
         }
+    }
+
+    pub fn domain(mut self, domain: PartnerDomain) -> Self {
+        self.domain = domain;
+        self
     }
 
     pub fn intermediates(mut self, intermediates: &[&'a Issued]) -> Self {
@@ -64,7 +73,7 @@ impl<'a> Check<'a> {
         let roots: Vec<Vec<u8>> = self.roots.iter().map(|c| c.der.clone()).collect();
         let intermediates: Vec<Vec<u8>> = self.intermediates.iter().map(|c| c.der.clone()).collect();
         crate::trust::validate_partner_certificate(&PartnerCertInput {
-            domain: PartnerDomain::Auth,
+            domain: self.domain,
             certificate_pem: &self.leaf,
             chain_pem: self.chain.as_deref(),
             trusted_roots: &roots,
