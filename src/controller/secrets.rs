@@ -120,22 +120,25 @@ impl DesiredSecret {
     }
 }
 
-/// Creates the Secret; `Lost` when one with that name appeared meanwhile.
-pub async fn create(api: &Api<Secret>, desired: &DesiredSecret) -> Result<WriteOutcome> {
-    match api
-        .create(
-            &PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() },
-            &desired.build(None),
-        )
-        .await
-    {
+fn post_params() -> PostParams {
+    PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() }
+}
+
+/// A write's outcome: 409 (AlreadyExists or a stale resourceVersion) means someone else won.
+fn outcome(result: kube::Result<Secret>, name: &str) -> Result<WriteOutcome> {
+    match result {
         Ok(_) => {
-            tracing::debug!(secret = %desired.name, "secret written");
+            tracing::debug!(secret = %name, "secret written");
             Ok(WriteOutcome::Written)
         }
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(WriteOutcome::Lost),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Creates the Secret; `Lost` when one with that name appeared meanwhile.
+pub async fn create(api: &Api<Secret>, desired: &DesiredSecret) -> Result<WriteOutcome> {
+    outcome(api.create(&post_params(), &desired.build(None)).await, &desired.name)
 }
 
 /// Replaces an owned Secret, guarded by the resourceVersion it was read at.
@@ -144,21 +147,7 @@ pub async fn replace(api: &Api<Secret>, existing: &Secret, desired: &DesiredSecr
         return Ok(WriteOutcome::Written);
     }
     let secret = desired.build(existing.resource_version());
-    match api
-        .replace(
-            &desired.name,
-            &PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() },
-            &secret,
-        )
-        .await
-    {
-        Ok(_) => {
-            tracing::debug!(secret = %desired.name, "secret written");
-            Ok(WriteOutcome::Written)
-        }
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(WriteOutcome::Lost),
-        Err(e) => Err(e.into()),
-    }
+    outcome(api.replace(&desired.name, &post_params(), &secret).await, &desired.name)
 }
 
 /// Deletes an owned Secret (by uid precondition, so a re-created one is left alone).
