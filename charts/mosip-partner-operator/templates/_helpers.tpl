@@ -50,7 +50,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- define "mosip-partner-operator.leaseName" -}}
-{{- default (printf "%s-leader" (include "mosip-partner-operator.fullname" .)) .Values.leaderElection.leaseName }}
+{{- $full := include "mosip-partner-operator.fullname" . }}
+{{- $default := ternary (printf "%s-leader" $full) (printf "%s-mosip-partner-leader" $full) (contains "mosip-partner" $full) }}
+{{- default $default .Values.leaderElection.leaseName | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{- define "mosip-partner-operator.image" -}}
