@@ -180,7 +180,14 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
         let mut request_problem: Option<Problem> = None;
         match (&validation, &decision) {
             (Err(e), _) => {
-                request_problem = Some(Problem::stalled(e.reason(), format!("policy request {:?}: {e}", request.name)));
+                let message = format!("policy request {:?}: {e}", request.name);
+                // A policy that does not exist or is not Ready yet may still arrive (GitOps
+                // applies objects in any order): waiting, not stalled.
+                request_problem = Some(if matches!(e.reason(), "PolicyNotFound" | "PolicyNotReady") {
+                    Problem::waiting(e.reason(), message)
+                } else {
+                    Problem::stalled(e.reason(), message)
+                });
                 approved = false;
             }
             (Ok(()), Decision::Denied(who)) => {
@@ -589,13 +596,16 @@ async fn certificate_verdict(
             })
         }
         Err(e) => {
+            // With no trusted root in the domain yet, the trust store may still be arriving
+            // (GitOps order): waiting. A chain that fails against existing roots needs a person.
+            let stalled = !(e.reason() == crate::trust::reason::UNTRUSTED_CHAIN && roots.is_empty());
             // A certificate that is not valid yet becomes valid by time alone.
             let next = summary.as_ref().map(|s| s.not_before).filter(|t| *t > now);
             Ok(CertVerdict {
                 condition: DesiredCondition::new(CERTIFICATE_VALID, false, e.reason(), e.to_string()),
                 validated: None,
                 status,
-                stalled: true,
+                stalled,
                 next_check: next,
             })
         }

@@ -302,3 +302,22 @@ async fn resigned_certificate_renews_before_expiry() {
     let tls2 = env.secret_value(&secret, "tls.crt").await.expect("tls");
     assert_ne!(tls1, tls2, "the Secret holds the renewed certificate");
 }
+
+/// GitOps applies objects in any order: a partner whose domain has no trusted root yet waits
+/// (not Stalled) and becomes Ready when the CAs arrive.
+#[tokio::test]
+async fn a_trust_store_that_arrives_later_is_waited_for() {
+    let mut env = TestEnv::new("ptn-order").await;
+    env.start_operator(&[]);
+    let root = pki::root("Late Root", 3650);
+    let int = pki::intermediate(&root, "Late Int", 1825);
+    cert_secret(&env, "misp", &int, "MISP Org").await;
+    let api: Api<Partner> = env.api();
+    env.apply(&api, &partner("misp", PartnerType::MispPartner, "MISP Org")).await;
+    let p = wait_partner_reason(&env, "misp", CERTIFICATE_VALID, "False", Some("UntrustedChain")).await;
+    assert_eq!(find(&p.status.expect("st").conditions, STALLED).expect("stalled").status, "False");
+    let capi: Api<CACertificate> = env.cluster_api();
+    env.apply(&capi, &crate::cacert::cacert(&env, "late-root", PartnerDomain::Misp, &root.pem)).await;
+    env.apply(&capi, &crate::cacert::cacert(&env, "late-int", PartnerDomain::Misp, &int.pem)).await;
+    wait_partner(&env, "misp", READY, "True").await;
+}
