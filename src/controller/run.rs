@@ -395,3 +395,28 @@ async fn watch_readiness(ready: Arc<AtomicBool>, stores: Vec<BoxFuture<'static, 
     ready.store(true, Ordering::SeqCst);
     tracing::info!("caches synced; ready");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An API server that knows none of the operator's kinds.
+    fn client_without_crds() -> Client {
+        let svc = tower::service_fn(|_req: http::Request<kube::client::Body>| async {
+            let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "the server could not find the requested resource", "reason": "NotFound", "code": 404});
+            let body = kube::client::Body::from(serde_json::to_vec(&body).unwrap_or_default());
+            http::Response::builder().status(404).body(body)
+        });
+        Client::new(svc, "default")
+    }
+
+    #[tokio::test]
+    async fn missing_crds_give_an_actionable_error() {
+        let err =
+            check_crds(&client_without_crds(), &super::super::scope::Scope::All).await.expect_err("CRDs are missing");
+        let msg = err.to_string();
+        assert!(msg.contains("CACertificate CRD (cacertificates.pms.mosip.io) is not installed"), "{msg}");
+        assert!(msg.contains("kubectl apply --validate=false -f crds/"), "{msg}");
+    }
+}

@@ -196,3 +196,27 @@ async fn a_list_of_namespaces_is_served_and_nothing_else() {
         .expect("delete");
     wait_partner_reason(&second, "dev", CERTIFICATE_VALID, "False", Some("SecretNotFound")).await;
 }
+
+/// On an API server without the CRDs, `run` stops at once with an actionable message. Uses a
+/// second, empty control plane of its own (skipped with USE_EXISTING_CLUSTER=true).
+#[test]
+fn run_without_crds_says_how_to_install_them() {
+    if std::env::var("USE_EXISTING_CLUSTER").as_deref() == Ok("true") {
+        eprintln!("skipped: needs a control plane of its own");
+        return;
+    }
+    let script = crate::common::repo_root().join("hack/control-plane.sh");
+    let dir = crate::common::repo_root().join("target/control-plane-empty");
+    let up = std::process::Command::new(&script).arg("up").arg(&dir).env_remove("KUBECONFIG").output().expect("up");
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mosip-partner-operator"))
+        .args(["run", "--metrics-addr", "off"])
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .output()
+        .expect("run");
+    let _ = std::process::Command::new(&script).arg("down").arg(&dir).output();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CRD (cacertificates.pms.mosip.io) is not installed"), "{stderr}");
+    assert!(stderr.contains("kubectl apply --validate=false -f crds/"), "{stderr}");
+}
