@@ -52,15 +52,16 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
         None => Ok(ctx.config.license_validity),
         Some(v) => mosip::parse_validity(v),
     };
-    let blocker = match (blocker, validity) {
-        (Some(b), _) => Some(b),
-        (None, Err(e)) => Some(Blocker {
+    // The licence's validity when it can be issued, or why not.
+    let verdict = match (blocker, validity) {
+        (Some(b), _) => Err(b),
+        (None, Err(e)) => Err(Blocker {
             reason: "InvalidValidity",
             message: format!("spec.validity: {e}"),
             stalled: true,
             withdraw: false,
         }),
-        (None, Ok(_)) => None,
+        (None, Ok(validity)) => Ok(validity),
     };
 
     let secret_name = mosip::license_secret_name(&name);
@@ -70,25 +71,21 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     let mut next: Option<jiff::Timestamp> = None;
 
     let mut desired = MispLicenseStatus { observed_generation: license.metadata.generation, ..Default::default() };
-    let (ready, stalled) = match (blocker, existing) {
+    let (ready, stalled) = match (verdict, existing) {
         (_, Existing::Foreign) => conflict(&secret_name),
-        (Some(b), Existing::Owned(s)) if b.withdraw => {
+        (Err(b), Existing::Owned(s)) if b.withdraw => {
             withdraw(&api, &license, &s, b.reason).await?;
             desired.secret_name = Some(secret_name.clone());
             blocked(b)
         }
-        (Some(b), existing) => {
+        (Err(b), existing) => {
             // Keep what was issued; report why it is not Ready.
             if let Existing::Owned(s) = &existing {
                 fill_from_secret(&mut desired, s, &secret_name);
             }
             blocked(b)
         }
-        (None, existing) => {
-            let validity = match &spec.validity {
-                None => ctx.config.license_validity,
-                Some(v) => mosip::parse_validity(v).unwrap_or(ctx.config.license_validity),
-            };
+        (Ok(validity), existing) => {
             let existing = match existing {
                 Existing::Owned(s) => Some(s),
                 _ => None,
@@ -140,12 +137,10 @@ fn blocked(b: Blocker) -> (DesiredCondition, DesiredCondition) {
 }
 
 fn conflict(secret_name: &str) -> (DesiredCondition, DesiredCondition) {
-    let message = format!(
-        "Secret {secret_name} exists and is not owned by this MispLicense; the operator never overwrites it: delete or rename it"
-    );
+    let message = secrets::conflict_message(secret_name, "MispLicense");
     (
-        DesiredCondition::new(READY, false, "SecretConflict", message.clone()),
-        DesiredCondition::new(STALLED, true, "SecretConflict", message),
+        DesiredCondition::new(READY, false, secrets::CONFLICT_REASON, message.clone()),
+        DesiredCondition::new(STALLED, true, secrets::CONFLICT_REASON, message),
     )
 }
 

@@ -8,7 +8,7 @@
 
 use super::apikeys::{self, KeyOutcome};
 use super::error::{Error, Result};
-use super::{Context, cacert, events, signing, status};
+use super::{Context, cacert, events, secrets, signing, status};
 use crate::api::{
     self, APPROVED, ApprovalMode, CERTIFICATE_VALID, Condition, DENIED, DesiredCondition, Partner,
     PartnerCertificateStatus, PartnerPolicy, PartnerStatus, PolicyRequestStatus, READY, STALLED,
@@ -127,12 +127,8 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                 }
                 next_check.push(renew_at);
             }
-            signing::SignedOutcome::Conflict { secret_name } => problems.push(Problem::stalled(
-                "SecretConflict",
-                format!(
-                    "Secret {secret_name} exists and is not owned by this Partner; the operator never overwrites it: delete or rename it"
-                ),
-            )),
+            signing::SignedOutcome::Conflict { secret_name } => problems
+                .push(Problem::stalled(secrets::CONFLICT_REASON, secrets::conflict_message(&secret_name, "Partner"))),
             signing::SignedOutcome::Retry => next_check.push(now + jiff::SignedDuration::from_secs(2)),
         }
     }
@@ -148,7 +144,6 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     // Policy requests.
     let rotate_token = partner.annotations().get(super::ROTATE_ANNOTATION).cloned();
     let mut request_statuses = Vec::new();
-    let mut pending = Vec::new();
     let may_issue = registered_ok && cert_valid && active;
     let mut wanted_secrets: Vec<String> = Vec::new();
     for request in &spec.policies {
@@ -204,7 +199,6 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                     } else {
                         ""
                     };
-                    pending.push(request.name.clone());
                     request_problem = Some(Problem::waiting(
                         "PendingApproval",
                         format!(
@@ -260,9 +254,10 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                 }),
                 KeyOutcome::Conflict => {
                     request_problem.get_or_insert(Problem::stalled(
-                        "SecretConflict",
+                        secrets::CONFLICT_REASON,
                         format!(
-                            "Secret {secret_name} exists and is not owned by this Partner; the operator never overwrites it: delete or rename it, or change the label {:?}",
+                            "{}, or change the label {:?}",
+                            secrets::conflict_message(&secret_name, "Partner"),
                             key.label
                         ),
                     ));

@@ -13,13 +13,7 @@ use std::sync::Arc;
 /// Partners (namespace/name) in scope whose spec requests `policy`.
 pub async fn users(ctx: &Context, policy: &str) -> Result<Vec<String>> {
     let mut users = Vec::new();
-    let apis: Vec<Api<Partner>> = match &ctx.config.scope {
-        super::scope::Scope::All => vec![Api::all(ctx.client.clone())],
-        super::scope::Scope::Namespaces(list) => {
-            list.iter().map(|ns| Api::namespaced(ctx.client.clone(), ns)).collect()
-        }
-    };
-    for api in apis {
+    for api in ctx.config.scope.apis::<Partner>(&ctx.client) {
         for p in api.list(&ListParams::default()).await?.items {
             if p.metadata.deletion_timestamp.is_none() && p.spec.policies.iter().any(|r| r.name == policy) {
                 users.push(format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()));

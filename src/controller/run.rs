@@ -50,14 +50,12 @@ pub async fn check_crds(client: &Client, scope: &super::scope::Scope) -> anyhow:
             Err(e) => Err(anyhow::anyhow!("cannot list {}: {e}", K::plural(&()))),
         }
     }
+    // The first watched namespace (or all): no cluster-wide list needed with a namespace list.
     fn namespaced<K>(client: &Client, scope: &super::scope::Scope) -> Api<K>
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
     {
-        match scope {
-            super::scope::Scope::Namespaces(list) if !list.is_empty() => Api::namespaced(client.clone(), &list[0]),
-            _ => Api::all(client.clone()),
-        }
+        scope.apis(client).into_iter().next().unwrap_or_else(|| Api::all(client.clone()))
     }
     probe::<CACertificate>(Api::all(client.clone())).await?;
     probe::<PartnerPolicy>(Api::all(client.clone())).await?;

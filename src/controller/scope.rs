@@ -34,7 +34,8 @@ impl Scope {
         }
     }
 
-    fn apis<K>(&self, client: &Client) -> Vec<Api<K>>
+    /// One Api per watched namespace, or one cluster-wide Api for all namespaces.
+    pub fn apis<K>(&self, client: &Client) -> Vec<Api<K>>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         K::DynamicType: Default,
@@ -71,12 +72,12 @@ impl Scope {
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
         K::DynamicType: Default,
     {
-        let apis: Vec<Api<PartialObjectMeta<K>>> = match self {
-            Scope::All => vec![Api::all(client.clone())],
-            Scope::Namespaces(list) => list.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect(),
-        };
         // An Api of PartialObjectMeta makes metadata-only list and watch requests.
-        let streams: Vec<_> = apis.into_iter().map(|api| watcher(api, config.clone()).boxed()).collect();
+        let streams: Vec<_> = self
+            .apis::<PartialObjectMeta<K>>(client)
+            .into_iter()
+            .map(|api| watcher(api, config.clone()).boxed())
+            .collect();
         let merged = streams.len() > 1;
         merge(streams, merged)
     }

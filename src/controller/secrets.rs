@@ -39,6 +39,16 @@ pub enum WriteOutcome {
     Lost,
 }
 
+/// Condition reason when a same-named Secret belongs to someone else.
+pub const CONFLICT_REASON: &str = "SecretConflict";
+
+/// The message for [`CONFLICT_REASON`]: whose Secret it is not, and what a person can do.
+pub fn conflict_message(secret_name: &str, owner_kind: &str) -> String {
+    format!(
+        "Secret {secret_name} exists and is not owned by this {owner_kind}; the operator never overwrites it: delete or rename it"
+    )
+}
+
 /// A controller ownerReference to `owner`.
 pub fn owner_reference<K: Resource<DynamicType = ()>>(owner: &K) -> Option<OwnerReference> {
     owner.controller_owner_ref(&())
