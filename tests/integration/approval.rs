@@ -98,7 +98,7 @@ async fn denial_stalls_and_automatic_policies_approve_themselves() {
     let out = env.cli(&["deny", "denied", "--policy", &env.cluster_name("manual"), "-n", &env.ns, "--reason", "Bob"]);
     assert!(out.status.success());
     let p = wait_partner_reason(&env, "denied", STALLED, "True", Some("Denied")).await;
-    assert_eq!(crate::argocd::argocd_health("Partner", &serde_json::to_value(&p).expect("json")).0, "Degraded");
+    assert_eq!(crate::argocd::argocd_health(&serde_json::to_value(&p).expect("json")).0, "Degraded");
     assert_eq!(find(&p.status.clone().expect("st").conditions, READY).expect("r").reason, "Denied");
     assert!(request_condition(&p, &env.cluster_name("manual"), DENIED).is_some_and(|c| c.reason == "Bob"));
 

@@ -95,7 +95,7 @@ async fn every_partner_type_onboards_from_the_examples() {
     // Argo CD sees the same: the waiting partner Suspended, every other one Healthy.
     for p in api.list(&Default::default()).await.expect("list").items {
         let name = p.metadata.name.clone().unwrap_or_default();
-        let (health, message) = crate::argocd::argocd_health("Partner", &serde_json::to_value(&p).expect("json"));
+        let (health, message) = crate::argocd::argocd_health(&serde_json::to_value(&p).expect("json"));
         let want = if waiting.contains(&name) { "Suspended" } else { "Healthy" };
         assert_eq!(health, want, "{name}: {message}");
     }

@@ -1,8 +1,9 @@
--- Argo CD health check for pms.mosip.io/Partner
--- (argocd-cm key: resource.customizations.health.pms.mosip.io_Partner).
--- Partner: Ready=True once registered, the certificate is valid and every policy request is
--- approved and issued. PendingApproval waits for an approver (`mosip-partner-operator approve`);
--- Deactivated is spec.active=false; Denied or invalid input sets Stalled=True.
+-- Argo CD health check for every pms.mosip.io kind: CACertificate, PartnerPolicy, Partner and
+-- MispLicense all publish Ready/Stalled the same way, so one script serves them all.
+-- argocd-cm: `resource.customizations` with key `pms.mosip.io/*` (see docs/gitops.md), or one
+-- `resource.customizations.health.pms.mosip.io_<Kind>` key per kind with this same script.
+-- PendingApproval (a Partner request awaits an approver) and Deactivated (spec.active=false, or a
+-- deactivated MISP partner for a MispLicense) are deliberate waits; Stalled=True needs a person.
 --
 -- Order: no status or an old observedGeneration -> Progressing; Stalled=True -> Degraded;
 -- Ready=True -> Healthy; Ready=False with reason PendingApproval or Deactivated -> Suspended;
