@@ -203,6 +203,8 @@ mod tests {
             |t: Timestamp| x509_parser::time::ASN1Time::from_timestamp(t.as_second()).expect("time").to_datetime();
         p.not_before = odt(not_before);
         p.not_after = odt(not_after);
+        // RFC 5280 §4.2.1.1: an authorityKeyIdentifier on every certificate but a self-signed root.
+        p.use_authority_key_identifier_extension = true;
         if ca {
             p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];

@@ -208,11 +208,16 @@ impl<'a> ParsedCert<'a> {
         if version == X509Version::V3 {
             Ok(())
         } else {
-            Err(CertError::NotV3 { subject: self.subject.clone(), version: version.0 + 1 })
+            // u64: a version field of 0xFFFFFFFF must not overflow (issue #10 item 9).
+            Err(CertError::NotV3 { subject: self.subject.clone(), version: u64::from(version.0) + 1 })
         }
     }
 
+    /// Valid from notBefore through notAfter inclusive, compared at whole-second precision:
+    /// X.509 times carry no fractions (RFC 5280 §4.1.2.5), so every instant within the final
+    /// second is still valid.
     pub fn check_validity(&self, now: Timestamp) -> Result<(), CertError> {
+        let now = whole_second(now);
         if now < self.not_before {
             Err(CertError::NotYetValid { subject: self.subject.clone(), not_before: self.not_before })
         } else if now > self.not_after {
@@ -315,6 +320,11 @@ impl<'a> ParsedCert<'a> {
             oid => Err(weak(format!("a {} key, which is not supported", key_algorithm_name(oid)))),
         }
     }
+}
+
+/// `t` truncated to the whole second (towards the past).
+pub(crate) fn whole_second(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
 fn asn1_time(secs: i64) -> Result<Timestamp, CertError> {

@@ -188,6 +188,7 @@ fn cycles_terminate_and_are_untrusted() {
         p.distinguished_name = dn;
         p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        p.use_authority_key_identifier_extension = true;
         p
     };
     let (pa, pb) = (params("A"), params("B"));
