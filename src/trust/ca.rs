@@ -10,7 +10,6 @@ use super::path::structure;
 use super::profile::{self, Role};
 use crate::api::{CaRole, PartnerDomain};
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 
 /// One CA certificate to evaluate, as found in a CACertificate.
@@ -57,7 +56,7 @@ pub struct CaVerdict {
 /// a Ready CA of the same domain with its issuer's name verifies its signature and that CA's
 /// pathLenConstraint allows one more CA below it (`UntrustedChain`, `PathLengthExceeded`).
 ///
-/// Results are memoised (a few CA sets, keyed by a digest of the inputs) while time alone cannot
+/// Results are memoised (a few CA sets, compared in full) while time alone cannot
 /// change them, so the controller may call this, or [`trusted_sets`], for every partner without
 /// re-verifying a large trust store each time.
 pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
@@ -66,7 +65,8 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
 
 /// One evaluation of a CA set, valid for every time in `from..=until`.
 struct Evaluation {
-    key: [u8; 32],
+    /// The inputs evaluated (compared in full on lookup: cheaper than hashing them).
+    key: Vec<CaInput>,
     from: Timestamp,
     until: Option<Timestamp>,
     verdicts: Vec<CaVerdict>,
@@ -79,30 +79,18 @@ struct Evaluation {
 const CACHED_SETS: usize = 4;
 static CACHE: Mutex<Vec<Arc<Evaluation>>> = Mutex::new(Vec::new());
 
-fn cache_key(cas: &[CaInput]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for ca in cas {
-        for part in [ca.name.as_bytes(), ca.domain.as_str().as_bytes(), ca.pem.as_bytes()] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part);
-        }
-    }
-    h.finalize().into()
-}
-
 fn evaluation(cas: &[CaInput], now: Timestamp) -> Arc<Evaluation> {
     let now = whole_second(now);
-    let key = cache_key(cas);
     let cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(hit) = cache.iter().find(|e| e.key == key && e.from <= now && e.until.is_none_or(|until| now <= until))
-    {
+    let hit = cache.iter().find(|e| e.key == cas && e.from <= now && e.until.is_none_or(|until| now <= until));
+    if let Some(hit) = hit {
         return Arc::clone(hit);
     }
     drop(cache);
     let (verdicts, ders, until) = evaluate_uncached(cas, now);
-    let fresh = Arc::new(Evaluation { key, from: now, until, verdicts, ders });
+    let fresh = Arc::new(Evaluation { key: cas.to_vec(), from: now, until, verdicts, ders });
     let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    cache.retain(|e| e.key != key);
+    cache.retain(|e| e.key != cas);
     cache.insert(0, Arc::clone(&fresh));
     cache.truncate(CACHED_SETS);
     fresh

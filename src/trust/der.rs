@@ -5,9 +5,12 @@
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
-/// One DER TLV: (tag byte, whole TLV, contents, rest). Only definite lengths, at most 4 length
-/// octets, single-byte tags (all X.509 needs).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// (tag byte, whole TLV, contents, rest).
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+/// One DER TLV. Only definite lengths, at most 4 length octets, single-byte tags (all X.509
+/// needs).
+fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = input.split_first()?;
     if tag & 0x1f == 0x1f {
         return None;

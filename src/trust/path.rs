@@ -15,7 +15,7 @@
 //!
 //! Work is bounded whatever the input: at most [`MAX_INTERMEDIATES`] CAs between the partner
 //! certificate and the root, at most [`MAX_SIGNATURE_CHECKS`] signature verifications (Go's and
-//! webpki's budget), a subject-DN index so that a large trust store costs one DER walk per
+//! webpki's budget), subject DNs found by a DER walk so that a large trust store costs one DER walk per
 //! certificate and a full parse only for certificates whose name matches. When every attempt
 //! fails, the reported reason is the one that got furthest up the path, then the most specific.
 
@@ -27,7 +27,6 @@ use crate::api::PartnerDomain;
 use jiff::Timestamp;
 use rustls_pki_types::CertificateDer;
 use std::cell::OnceCell;
-use std::collections::HashMap;
 use x509_parser::extensions::ParsedExtension;
 
 /// The most CA certificates between the partner certificate and the root.
@@ -57,27 +56,33 @@ impl<'a> Candidate<'a> {
     }
 }
 
-/// Every certificate that may serve as an issuer, indexed by subject DN.
+/// Every certificate that may serve as an issuer, with its subject DN found by a DER walk (a
+/// full parse happens only for certificates whose name matches).
 pub(crate) struct Pool<'a> {
     candidates: Vec<Candidate<'a>>,
-    by_subject: HashMap<&'a [u8], Vec<usize>>,
+    subjects: Vec<&'a [u8]>,
 }
 
 impl<'a> Pool<'a> {
     pub(crate) fn new(roots: &'a [Vec<u8>], intermediates: &'a [Vec<u8>], supplied: &'a [Vec<u8>]) -> Self {
         let mut candidates = Vec::with_capacity(roots.len() + intermediates.len() + supplied.len());
-        let mut by_subject: HashMap<&'a [u8], Vec<usize>> = HashMap::new();
+        let mut subjects = Vec::with_capacity(candidates.capacity());
         let sources =
             [(Source::TrustedRoot, roots), (Source::TrustedIntermediate, intermediates), (Source::Supplied, supplied)];
         for (source, ders) in sources {
             for der in ders {
                 // A certificate whose subject cannot be found is unreadable and on no path.
                 let Some(subject) = der::subject_of(der) else { continue };
-                by_subject.entry(subject).or_default().push(candidates.len());
+                subjects.push(subject);
                 candidates.push(Candidate { der, source, parsed: OnceCell::new() });
             }
         }
-        Pool { candidates, by_subject }
+        Pool { candidates, subjects }
+    }
+
+    /// Indices of the certificates whose subject DN is `name`, in input order.
+    fn named(&self, name: &[u8]) -> Vec<usize> {
+        self.subjects.iter().enumerate().filter(|(_, s)| **s == name).map(|(i, _)| i).collect()
     }
 }
 
@@ -124,7 +129,7 @@ impl<'p, 'a> Search<'p, 'a, '_> {
             None => self.leaf,
         };
         let below = path.len();
-        let mut order: Vec<usize> = self.pool.by_subject.get(child.issuer_raw()).cloned().unwrap_or_default();
+        let mut order: Vec<usize> = self.pool.named(child.issuer_raw());
         // AKI/SKI matches first (RFC 4158 §3.5.12), then by source; the sort is stable.
         let aki = authority_key_id(child);
         order.sort_by_key(|&i| {

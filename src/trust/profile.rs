@@ -192,10 +192,8 @@ pub(crate) fn check_profile(cert: &ParsedCert<'_>, role: Role, self_signed: bool
                     return Err(bad("4.2.1.11", "its policyConstraints extension is an empty sequence".into()));
                 }
             }
-            ("2.5.29.54", _) => {
-                if !e.critical {
-                    return Err(bad("4.2.1.14", "its inhibitAnyPolicy extension is not marked critical".into()));
-                }
+            ("2.5.29.54", _) if !e.critical => {
+                return Err(bad("4.2.1.14", "its inhibitAnyPolicy extension is not marked critical".into()));
             }
             ("2.5.29.17", ParsedExtension::SubjectAlternativeName(names)) => {
                 if names.general_names.is_empty() {

@@ -55,6 +55,9 @@ impl Issued {
     }
 }
 
+/// A change to rcgen parameters.
+pub type Tweak = Box<dyn Fn(&mut CertificateParams)>;
+
 /// What to issue.
 pub struct Spec {
     pub dn: Vec<(DnType, String)>,
@@ -64,7 +67,7 @@ pub struct Spec {
     pub key_usages: Vec<KeyUsagePurpose>,
     pub alg: &'static SignatureAlgorithm,
     /// Further changes to the rcgen parameters (SANs, custom extensions, serials, …).
-    pub tweaks: Vec<Box<dyn Fn(&mut CertificateParams)>>,
+    pub tweaks: Vec<Tweak>,
 }
 
 impl Spec {
