@@ -42,6 +42,8 @@ pub mod reason {
     pub const UNSUPPORTED_CRITICAL_EXTENSION: &str = "UnsupportedCriticalExtension";
     /// A name of a certificate lies outside a CA's name constraints.
     pub const NAME_CONSTRAINT_VIOLATION: &str = "NameConstraintViolation";
+    /// The certificate policies of the path do not satisfy a CA's policy constraints.
+    pub const POLICY_CONSTRAINT_VIOLATION: &str = "PolicyConstraintViolation";
     /// The partner supplied more chain certificates than are accepted (after de-duplication).
     pub const CHAIN_TOO_LONG: &str = "ChainTooLong";
 }
@@ -238,6 +240,17 @@ pub enum CertError {
         /// Which name and which constraint.
         detail: String,
     },
+    /// The path's certificate policies do not satisfy policy constraints (RFC 5280 §6.1).
+    #[error(
+        "the path from \"{subject}\" to its root fails certificate policy processing: {detail}; \
+             have the certificates issued under the certificate policies the CAs require"
+    )]
+    PolicyViolation {
+        /// Subject DN of the partner certificate.
+        subject: String,
+        /// What failed.
+        detail: String,
+    },
     /// More partner-supplied chain certificates than accepted.
     #[error(
         "the partner-supplied chain holds {count} distinct certificates (after dropping \
@@ -272,6 +285,7 @@ impl CertError {
             CertError::NonConforming { .. } => reason::NON_CONFORMING_CERTIFICATE,
             CertError::UnsupportedCriticalExtension { .. } => reason::UNSUPPORTED_CRITICAL_EXTENSION,
             CertError::NameConstraintViolation { .. } => reason::NAME_CONSTRAINT_VIOLATION,
+            CertError::PolicyViolation { .. } => reason::POLICY_CONSTRAINT_VIOLATION,
             CertError::ChainTooLong { .. } => reason::CHAIN_TOO_LONG,
         }
     }

@@ -159,6 +159,14 @@ impl<'p, 'a> Search<'p, 'a, '_> {
                 continue;
             }
             if source == Source::TrustedRoot {
+                // Certificate policies (RFC 5280 §6.1) over the complete path, anchor excluded.
+                let mut below_anchor: Vec<&ParsedCert<'_>> = path.iter().rev().filter_map(|&j| self.cert(j)).collect();
+                below_anchor.push(self.leaf);
+                if let Err(detail) = profile::check_policies(&below_anchor) {
+                    let err = CertError::PolicyViolation { subject: self.leaf.subject.clone(), detail };
+                    self.record(below + 1, err);
+                    continue;
+                }
                 path.push(i);
                 return Ok(true);
             }

@@ -492,6 +492,143 @@ pub(crate) fn check_name_constraints(ca: &ParsedCert<'_>, cert: &ParsedCert<'_>)
     Ok(())
 }
 
+const ANY_POLICY: &str = "2.5.29.32.0";
+
+/// The policy-related extensions of one certificate.
+struct PolicyInfo {
+    policies: Option<Vec<String>>,
+    mappings: Vec<(String, String)>,
+    require_explicit: Option<u32>,
+    inhibit_mapping: Option<u32>,
+    inhibit_any: Option<u32>,
+}
+
+fn policy_info(cert: &ParsedCert<'_>) -> PolicyInfo {
+    let mut info = PolicyInfo {
+        policies: None,
+        mappings: vec![],
+        require_explicit: None,
+        inhibit_mapping: None,
+        inhibit_any: None,
+    };
+    for e in cert.x509.extensions() {
+        match e.parsed_extension() {
+            ParsedExtension::CertificatePolicies(cp) => {
+                info.policies = Some(cp.iter().map(|p| p.policy_id.to_id_string()).collect());
+            }
+            ParsedExtension::PolicyMappings(pm) => {
+                info.mappings = pm
+                    .mappings
+                    .iter()
+                    .map(|m| (m.issuer_domain_policy.to_id_string(), m.subject_domain_policy.to_id_string()))
+                    .collect();
+            }
+            ParsedExtension::PolicyConstraints(pc) => {
+                info.require_explicit = pc.require_explicit_policy;
+                info.inhibit_mapping = pc.inhibit_policy_mapping;
+            }
+            ParsedExtension::InhibitAnyPolicy(ia) => info.inhibit_any = Some(ia.skip_certs),
+            _ => {}
+        }
+    }
+    info
+}
+
+/// Certificate policy processing of RFC 5280 §6.1 (steps (d)–(f), (a)–(b) and (h)–(j) of
+/// §6.1.3/§6.1.4, wrap-up §6.1.5) with user-initial-policy-set = anyPolicy and no initial
+/// explicit-policy, mapping or any-policy inhibition. The valid policy tree is kept as the set
+/// of policies valid at the current depth (in the current certificate's domain), which is what
+/// the outcome depends on when every policy is acceptable to the user. `path` is ordered from
+/// the certificate below the trust anchor down to the partner certificate (the anchor itself is
+/// not processed, §6.1). `Err` says which certificate made the path fail.
+pub(crate) fn check_policies(path: &[&ParsedCert<'_>]) -> Result<(), String> {
+    use std::collections::BTreeSet;
+    let n = path.len() as u64;
+    let (mut explicit, mut mapping, mut inhibit_any) = (n + 1, n + 1, n + 1);
+    let mut valid: Option<BTreeSet<String>> = Some(BTreeSet::from([ANY_POLICY.to_string()]));
+    for (index, cert) in path.iter().enumerate() {
+        let last = index + 1 == path.len();
+        let self_issued = cert.subject_raw() == cert.issuer_raw();
+        let info = policy_info(cert);
+        // (d), (e): intersect with this certificate's policies.
+        valid = match (valid, &info.policies) {
+            (Some(set), Some(policies)) => {
+                let any_allowed = inhibit_any > 0 || (!last && self_issued);
+                let has_any = any_allowed && policies.iter().any(|p| p == ANY_POLICY);
+                let mut next = BTreeSet::new();
+                for p in policies.iter().filter(|p| *p != ANY_POLICY) {
+                    if set.contains(p) || set.contains(ANY_POLICY) {
+                        next.insert(p.clone());
+                    }
+                }
+                if has_any {
+                    next.extend(set.iter().cloned());
+                }
+                (!next.is_empty()).then_some(next)
+            }
+            _ => None,
+        };
+        // (f)
+        if explicit == 0 && valid.is_none() {
+            return Err(format!(
+                "an explicit certificate policy is required on this path (requireExplicitPolicy), \
+                 but no policy is valid through \"{}\"",
+                cert.subject
+            ));
+        }
+        if last {
+            break;
+        }
+        // §6.1.4 (a), (b): policy mappings.
+        if !info.mappings.is_empty() {
+            if info.mappings.iter().any(|(i, s)| i == ANY_POLICY || s == ANY_POLICY) {
+                return Err(format!("\"{}\" maps to or from anyPolicy, which is not allowed", cert.subject));
+            }
+            if let Some(set) = valid.as_mut() {
+                let had_any = set.contains(ANY_POLICY);
+                let mut added = Vec::new();
+                for (issuer_policy, subject_policy) in &info.mappings {
+                    let present = set.remove(issuer_policy);
+                    if mapping > 0 && (present || had_any) {
+                        added.push(subject_policy.clone());
+                    }
+                }
+                set.extend(added);
+            }
+            if valid.as_ref().is_some_and(BTreeSet::is_empty) {
+                valid = None;
+            }
+        }
+        // (h)
+        if !self_issued {
+            explicit = explicit.saturating_sub(1);
+            mapping = mapping.saturating_sub(1);
+            inhibit_any = inhibit_any.saturating_sub(1);
+        }
+        // (i), (j)
+        if let Some(r) = info.require_explicit {
+            explicit = explicit.min(u64::from(r));
+        }
+        if let Some(m) = info.inhibit_mapping {
+            mapping = mapping.min(u64::from(m));
+        }
+        if let Some(skip) = info.inhibit_any {
+            inhibit_any = inhibit_any.min(u64::from(skip));
+        }
+    }
+    // §6.1.5 (a), (b)
+    explicit = explicit.saturating_sub(1);
+    if path.last().is_some_and(|leaf| policy_info(leaf).require_explicit == Some(0)) {
+        explicit = 0;
+    }
+    if explicit == 0 && valid.is_none() {
+        return Err("an explicit certificate policy is required on this path (requireExplicitPolicy), but \
+                    no policy is valid for the partner certificate"
+            .into());
+    }
+    Ok(())
+}
+
 fn normalize(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }

@@ -331,7 +331,8 @@ fn policy_constraints_critical_ca_only_and_not_empty() {
     let pc = |cn: &str, critical: bool, value: Vec<u8>| {
         Spec::intermediate(cn).with(move |p| p.custom_extensions.push(custom(&[2, 5, 29, 36], critical, value.clone())))
     };
-    let good = pc("PC Int", true, vec![0x30, 0x03, 0x80, 0x01, 0x00]).signed_by(&root);
+    // inhibitPolicyMapping only (requireExplicitPolicy is exercised with policies below).
+    let good = pc("PC Int", true, vec![0x30, 0x03, 0x81, 0x01, 0x00]).signed_by(&root);
     Check::new(&Spec::leaf("p", "Acme").signed_by(&good), &[&root]).chain(&[&good]).run().expect("well-formed");
 
     let lax = pc("Lax PC", false, vec![0x30, 0x03, 0x80, 0x01, 0x00]).signed_by(&root);
@@ -511,4 +512,90 @@ fn version_field_0xffffffff_is_a_precise_error() {
     // Version 2 (field 1) reads "version 2 (version field 1)".
     let v2 = tamper(Spec::leaf("p", "Acme").signed_by(&root), key, |f| f[0] = tlv(0xa0, &[0x02, 0x01, 0x01]));
     assert!(Check::new(&v2, &[&root]).err().to_string().contains("version 2 (version field 1)"));
+}
+
+// ---- §6.1 certificate policies under policy constraints --------------------------------------
+
+fn oid(arcs: &[u64]) -> Vec<u8> {
+    let mut body = vec![(arcs[0] * 40 + arcs[1]) as u8];
+    for &arc in &arcs[2..] {
+        let mut bytes = vec![(arc & 0x7f) as u8];
+        let mut rest = arc >> 7;
+        while rest > 0 {
+            bytes.push(0x80 | (rest & 0x7f) as u8);
+            rest >>= 7;
+        }
+        body.extend(bytes.into_iter().rev());
+    }
+    tlv(0x06, &body)
+}
+
+const P1: &[u64] = &[1, 3, 6, 1, 4, 1, 55555, 10, 1];
+const P2: &[u64] = &[1, 3, 6, 1, 4, 1, 55555, 10, 2];
+const ANY: &[u64] = &[2, 5, 29, 32, 0];
+
+fn policies(list: &[&[u64]]) -> Vec<u8> {
+    tlv(0x30, &list.iter().map(|p| tlv(0x30, &oid(p))).collect::<Vec<_>>().concat())
+}
+
+fn with_policies(spec: Spec, list: &'static [&'static [u64]]) -> Spec {
+    spec.with(move |p| p.custom_extensions.push(custom(&[2, 5, 29, 32], false, policies(list))))
+}
+
+/// requireExplicitPolicy 0 in an intermediate: the partner certificate needs a policy valid
+/// through the path (RFC 5280 §6.1.3 (d)–(f), §6.1.5).
+#[test]
+fn require_explicit_policy_needs_a_valid_policy_on_the_path() {
+    let root = Spec::root("Root A").self_signed();
+    let int = with_policies(Spec::intermediate("Policy Int"), &[P1])
+        .with(|p| p.custom_extensions.push(custom(&[2, 5, 29, 36], true, vec![0x30, 0x03, 0x80, 0x01, 0x00])))
+        .signed_by(&root);
+    let check = |leaf: &Issued| Check::new(leaf, &[&root]).chain(&[&int]).run();
+    check(&with_policies(Spec::leaf("p", "Acme"), &[P1]).signed_by(&int)).expect("P1 throughout");
+    check(&with_policies(Spec::leaf("p", "Acme"), &[ANY]).signed_by(&int)).expect("anyPolicy in the leaf");
+    for leaf in [Spec::leaf("p", "Acme").signed_by(&int), with_policies(Spec::leaf("p", "Acme"), &[P2]).signed_by(&int)]
+    {
+        let err = check(&leaf).expect_err("no valid policy");
+        assert_eq!(err.reason(), reason::POLICY_CONSTRAINT_VIOLATION, "{err}");
+    }
+    // Without policy constraints, policies do not matter (user-initial-policy-set = anyPolicy).
+    let plain = with_policies(Spec::intermediate("Plain Int"), &[P1]).signed_by(&root);
+    let leaf = with_policies(Spec::leaf("p", "Acme"), &[P2]).signed_by(&plain);
+    Check::new(&leaf, &[&root]).chain(&[&plain]).run().expect("no explicit policy required");
+}
+
+#[test]
+fn policy_mappings_and_inhibit_any_policy() {
+    let root = Spec::root("Root A").self_signed();
+    // P1 in the issuer's domain is P2 in the subject's domain.
+    let mapping = tlv(0x30, &tlv(0x30, &[oid(P1), oid(P2)].concat()));
+    let mapper = with_policies(Spec::intermediate("Mapping Int"), &[P1])
+        .with(move |p| {
+            p.custom_extensions.push(custom(&[2, 5, 29, 36], true, vec![0x30, 0x03, 0x80, 0x01, 0x00]));
+            p.custom_extensions.push(custom(&[2, 5, 29, 33], true, mapping.clone()));
+        })
+        .signed_by(&root);
+    let check = |leaf: &Issued| Check::new(leaf, &[&root]).chain(&[&mapper]).run();
+    check(&with_policies(Spec::leaf("p", "Acme"), &[P2]).signed_by(&mapper)).expect("mapped policy");
+    let err = check(&with_policies(Spec::leaf("p", "Acme"), &[P1]).signed_by(&mapper)).expect_err("unmapped");
+    assert_eq!(err.reason(), reason::POLICY_CONSTRAINT_VIOLATION);
+
+    // inhibitAnyPolicy 0: anyPolicy in the partner certificate no longer counts.
+    let inhibit = with_policies(Spec::intermediate("Inhibit Int"), &[P1])
+        .with(|p| {
+            p.custom_extensions.push(custom(&[2, 5, 29, 36], true, vec![0x30, 0x03, 0x80, 0x01, 0x00]));
+            p.custom_extensions.push(custom(&[2, 5, 29, 54], true, vec![0x02, 0x01, 0x00]));
+        })
+        .signed_by(&root);
+    let check = |leaf: &Issued| Check::new(leaf, &[&root]).chain(&[&inhibit]).run();
+    check(&with_policies(Spec::leaf("p", "Acme"), &[P1]).signed_by(&inhibit)).expect("explicit P1");
+    let err =
+        check(&with_policies(Spec::leaf("p", "Acme"), &[ANY]).signed_by(&inhibit)).expect_err("anyPolicy inhibited");
+    assert_eq!(err.reason(), reason::POLICY_CONSTRAINT_VIOLATION);
+    // inhibitAnyPolicy must be critical (§4.2.1.14).
+    let lax = Spec::intermediate("Lax Inhibit")
+        .with(|p| p.custom_extensions.push(custom(&[2, 5, 29, 54], false, vec![0x02, 0x01, 0x00])))
+        .signed_by(&root);
+    let err = Check::new(&Spec::leaf("p", "Acme").signed_by(&lax), &[&root]).chain(&[&lax]).err();
+    assert_nonconforming(&err, "4.2.1.14", "inhibitAnyPolicy");
 }
