@@ -283,6 +283,24 @@ mod tests {
         assert_eq!((report.subject, report.not_after), (None, None));
     }
 
+    /// The bound on partner-supplied certificates applies to `--chain` exactly as to ca.crt.
+    #[test]
+    fn more_than_ten_chain_certificates_are_chain_too_long() {
+        let (dir, now) = files("2036-01-01T00:00:00Z".parse().expect("time"));
+        let day = SignedDuration::from_hours(24);
+        let noise: String = (0..11)
+            .map(|i| {
+                let key = KeyPair::generate().expect("key");
+                params(&format!("Noise {i}"), "CA Org", true, now - day, now + day).self_signed(&key).expect("cert").pem()
+            })
+            .collect();
+        std::fs::write(dir.path().join("noise.pem"), noise).expect("write");
+        let noise = dir.path().join("noise.pem").display().to_string();
+        let (report, _, code) = evaluate(&args(dir.path(), &["--chain", &noise]), now);
+        assert_eq!((code, report.reason.as_str()), (1, "ChainTooLong"), "{report:?}");
+        assert!(report.message.contains("11 distinct"), "{}", report.message);
+    }
+
     #[test]
     fn trust_roots_go_through_ca_evaluation() {
         // The root expires before --at: the controller would not mark it Ready, so neither do we.
