@@ -291,7 +291,10 @@ mod tests {
         let noise: String = (0..11)
             .map(|i| {
                 let key = KeyPair::generate().expect("key");
-                params(&format!("Noise {i}"), "CA Org", true, now - day, now + day).self_signed(&key).expect("cert").pem()
+                params(&format!("Noise {i}"), "CA Org", true, now - day, now + day)
+                    .self_signed(&key)
+                    .expect("cert")
+                    .pem()
             })
             .collect();
         std::fs::write(dir.path().join("noise.pem"), noise).expect("write");

@@ -35,7 +35,12 @@ fn megabyte_of_certificates(real_issuer: &pki::Ca) -> (String, usize) {
 async fn megabyte_ca_crt_gets_chain_too_long_while_others_proceed() {
     let mut env = TestEnv::new("hostile").await;
     env.start_operator(&[]);
-    let int = trust(&env, PartnerDomain::Device).await;
+    let root = pki::root("DEVICE Root", 3650);
+    let int = pki::intermediate(&root, "DEVICE Intermediate", 1825);
+    let capi: Api<CACertificate> = env.cluster_api();
+    env.apply(&capi, &crate::cacert::cacert(&env, "device-root", PartnerDomain::Device, &root.pem)).await;
+    env.apply(&capi, &crate::cacert::cacert(&env, "device-int", PartnerDomain::Device, &int.pem)).await;
+    crate::cacert::wait_ca(&env, "device-int", "True").await;
     let base = format!("http://127.0.0.1:{}", env.metrics_port);
     crate::common::eventually(CONVERGE, "/healthz up", || {
         let url = format!("{base}/healthz");
@@ -78,6 +83,33 @@ async fn megabyte_ca_crt_gets_chain_too_long_while_others_proceed() {
     assert!(message.contains(&format!("{count} distinct")) && message.contains("at most 10"), "{message}");
     wait_partner(&env, "good", READY, "True").await;
     let good_seconds = start.elapsed().as_secs_f64();
+
+    // `verify` reaches the same verdict on the same input.
+    let dir = tempfile::tempdir().expect("tmp");
+    for (file, text) in
+        [("root.pem", &root.pem), ("int.pem", &int.pem), ("leaf.pem", &leaf), ("chain.pem", &hostile_chain)]
+    {
+        std::fs::write(dir.path().join(file), text).expect("write");
+    }
+    let path = |f: &str| dir.path().join(f).display().to_string();
+    let out = env.cli(&[
+        "verify",
+        "--domain",
+        "DEVICE",
+        "--trust",
+        &path("root.pem"),
+        "--intermediate",
+        &path("int.pem"),
+        "--cert",
+        &path("leaf.pem"),
+        "--chain",
+        &path("chain.pem"),
+        "--organization",
+        "Hostile Org",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify prints JSON");
+    assert_eq!((out.status.code(), json["reason"].as_str()), (Some(1), Some("ChainTooLong")), "{json}");
+    assert_eq!(json["message"].as_str(), Some(message.as_str()));
 
     stop.store(true, Ordering::Relaxed);
     prober.await.expect("/healthz answered throughout");
