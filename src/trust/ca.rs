@@ -146,7 +146,14 @@ fn evaluate_uncached(cas: &[CaInput], now: Timestamp) -> (Vec<CaVerdict>, Vec<Op
         .min();
 
     // issuers[i]: the usable CAs of i's domain that name i's issuer and whose key verifies i's
-    // signature. Computed once: signature checks are the expensive part.
+    // signature. Computed once: signature checks are the expensive part; candidates are found
+    // by name through an index, so a large store costs no n² name comparisons.
+    let mut by_subject: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (j, cert) in parsed.iter().enumerate() {
+        if let Ok(cert) = cert {
+            by_subject.entry(cert.subject_key.as_str()).or_default().push(j);
+        }
+    }
     let issuers: Vec<Vec<usize>> = (0..cas.len())
         .map(|i| {
             let Ok(cert) = &parsed[i] else {
@@ -155,7 +162,11 @@ fn evaluate_uncached(cas: &[CaInput], now: Timestamp) -> (Vec<CaVerdict>, Vec<Op
             if !usable(i) || self_signed[i] {
                 return Vec::new();
             }
-            (0..cas.len())
+            by_subject
+                .get(cert.issuer_key.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
                 .filter(|&j| j != i && usable(j) && cas[j].domain == cas[i].domain)
                 .filter(|&j| matches!(&parsed[j], Ok(p) if cert.is_signed_by(p)))
                 .collect()
@@ -385,7 +396,7 @@ impl Context<'_, '_> {
             );
             (reason::UNTRUSTED_CHAIN, message)
         };
-        if cert.subject_raw() == cert.issuer_raw() {
+        if cert.is_self_issued() {
             return untrusted(format!(
                 "its issuer and subject are both \"{issuer}\" but its signature does not verify \
                  with its own key; the certificate is corrupt or was issued by another CA with \
@@ -394,7 +405,7 @@ impl Context<'_, '_> {
         }
         let named: Vec<usize> = (0..self.cas.len())
             .filter(|&j| j != i)
-            .filter(|&j| matches!(&self.parsed[j], Ok(p) if p.subject_raw() == cert.issuer_raw()))
+            .filter(|&j| matches!(&self.parsed[j], Ok(p) if cert.names_as_issuer(p)))
             .collect();
         let same_domain: Vec<usize> = named.iter().copied().filter(|&j| self.cas[j].domain == domain).collect();
         if same_domain.is_empty() {

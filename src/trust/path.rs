@@ -19,7 +19,7 @@
 //! certificate and a full parse only for certificates whose name matches. When every attempt
 //! fails, the reported reason is the one that got furthest up the path, then the most specific.
 
-use super::cert::ParsedCert;
+use super::cert::{ParsedCert, name_key};
 use super::der;
 use super::error::CertError;
 use super::profile::{self, Role};
@@ -28,6 +28,8 @@ use jiff::Timestamp;
 use rustls_pki_types::CertificateDer;
 use std::cell::OnceCell;
 use x509_parser::extensions::ParsedExtension;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::X509Name;
 
 /// The most CA certificates between the partner certificate and the root.
 pub const MAX_INTERMEDIATES: usize = 6;
@@ -80,9 +82,21 @@ impl<'a> Pool<'a> {
         Pool { candidates, subjects }
     }
 
-    /// Indices of the certificates whose subject DN is `name`, in input order.
-    fn named(&self, name: &[u8]) -> Vec<usize> {
-        self.subjects.iter().enumerate().filter(|(_, s)| **s == name).map(|(i, _)| i).collect()
+    /// Indices of the certificates whose subject DN is `name`, in input order: byte-identical
+    /// encodings, or when there are none, names equal under RFC 5280 §7.1 (then every subject
+    /// is read, which only happens on paths that would otherwise fail).
+    fn named(&self, name: &X509Name<'_>, key: &str) -> Vec<usize> {
+        let exact: Vec<usize> =
+            self.subjects.iter().enumerate().filter(|(_, s)| **s == name.as_raw()).map(|(i, _)| i).collect();
+        if !exact.is_empty() {
+            return exact;
+        }
+        self.subjects
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(X509Name::from_der(s), Ok((_, subject)) if name_key(&subject) == key))
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -129,7 +143,7 @@ impl<'p, 'a> Search<'p, 'a, '_> {
             None => self.leaf,
         };
         let below = path.len();
-        let mut order: Vec<usize> = self.pool.named(child.issuer_raw());
+        let mut order: Vec<usize> = self.pool.named(child.x509.issuer(), &child.issuer_key);
         // AKI/SKI matches first (RFC 4158 §3.5.12), then by source; the sort is stable.
         let aki = authority_key_id(child);
         order.sort_by_key(|&i| {
@@ -226,8 +240,8 @@ impl<'p, 'a> Search<'p, 'a, '_> {
         }
         // Name constraints apply to the partner certificate and to every CA below `issuer`
         // that is not self-issued (RFC 5280 §6.1.3 (b)); the anchor's constraints too.
-        let below_certs = std::iter::once(self.leaf)
-            .chain(path.iter().filter_map(|&j| self.cert(j)).filter(|c| c.subject_raw() != c.issuer_raw()));
+        let below_certs =
+            std::iter::once(self.leaf).chain(path.iter().filter_map(|&j| self.cert(j)).filter(|c| !c.is_self_issued()));
         for cert in below_certs {
             if let Err(detail) = profile::check_name_constraints(issuer, cert) {
                 return Err(CertError::NameConstraintViolation {
@@ -262,7 +276,7 @@ fn specificity(err: &CertError) -> u8 {
 }
 
 fn same_subject_and_key(a: &ParsedCert<'_>, b: &ParsedCert<'_>) -> bool {
-    a.subject_raw() == b.subject_raw() && a.spki_der() == b.spki_der()
+    a.spki_der() == b.spki_der() && a.subject_key == b.subject_key
 }
 
 fn authority_key_id<'a>(cert: &ParsedCert<'a>) -> Option<&'a [u8]> {

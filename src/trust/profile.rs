@@ -5,7 +5,7 @@
 //! validation. Each failure names the RFC 5280 section. `check_name_constraints` applies one
 //! CA's nameConstraints to a certificate below it (§4.2.1.10, §6.1.3 (b)).
 
-use super::cert::{ParsedCert, attribute_string};
+use super::cert::{ParsedCert, attribute_string, rdn_key};
 use super::der;
 use super::error::CertError;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -548,7 +548,7 @@ pub(crate) fn check_policies(path: &[&ParsedCert<'_>]) -> Result<(), String> {
     let mut valid: Option<BTreeSet<String>> = Some(BTreeSet::from([ANY_POLICY.to_string()]));
     for (index, cert) in path.iter().enumerate() {
         let last = index + 1 == path.len();
-        let self_issued = cert.subject_raw() == cert.issuer_raw();
+        let self_issued = cert.is_self_issued();
         let info = policy_info(cert);
         // (d), (e): intersect with this certificate's policies.
         valid = match (valid, &info.policies) {
@@ -629,10 +629,6 @@ pub(crate) fn check_policies(path: &[&ParsedCert<'_>]) -> Result<(), String> {
     Ok(())
 }
 
-fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-}
-
 /// The constraint's RDNs are a prefix of the name's RDNs (§4.2.1.10, directoryName); values are
 /// compared case-insensitively with whitespace collapsed (RFC 4518, simplified).
 fn dn_within(name: &X509Name<'_>, base: &GeneralName<'_>) -> bool {
@@ -642,19 +638,7 @@ fn dn_within(name: &X509Name<'_>, base: &GeneralName<'_>) -> bool {
     if constraint_rdns.len() > name_rdns.len() {
         return false;
     }
-    constraint_rdns.iter().zip(&name_rdns).all(|(c, n)| {
-        let (c, n): (Vec<_>, Vec<_>) = (c.iter().collect(), n.iter().collect());
-        c.len() == n.len()
-            && c.iter().all(|ca| {
-                n.iter().any(|na| {
-                    na.attr_type() == ca.attr_type()
-                        && match (attribute_string(na), attribute_string(ca)) {
-                            (Some(a), Some(b)) => normalize(&a) == normalize(&b),
-                            _ => na.attr_value().data == ca.attr_value().data,
-                        }
-                })
-            })
-    })
+    constraint_rdns.iter().zip(&name_rdns).all(|(c, n)| rdn_key(c) == rdn_key(n))
 }
 
 fn domain_within(host: &str, constraint: &str) -> bool {

@@ -141,3 +141,41 @@ fn a_megabyte_chain_is_refused_as_chain_too_long() {
     assert_eq!(err.reason(), reason::CHAIN_TOO_LONG);
     assert!(err.to_string().contains(&format!("{count} distinct")), "{err}");
 }
+
+/// RFC 5280 §7.1: an issuer name matches a subject that differs only in case, whitespace or
+/// string type (PrintableString vs UTF8String); a different value does not.
+#[test]
+fn issuer_names_match_under_rfc5280_comparison() {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, Issuer};
+    let root = Spec::root("Root A").self_signed();
+    // Subject O=Test CA Org, CN=Issuing  CA (UTF8String, two spaces).
+    let int = Spec::intermediate("Issuing  CA").signed_by(&root);
+    let int_key = int.key.as_ref().expect("key");
+    let leaf_naming = |cn: &str| {
+        let mut issuer_params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, DnValue::PrintableString("TEST CA ORG".try_into().expect("printable")));
+        dn.push(DnType::CommonName, DnValue::PrintableString(cn.try_into().expect("printable")));
+        issuer_params.distinguished_name = dn;
+        let issuer = Issuer::from_params(&issuer_params, int_key);
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Acme");
+        dn.push(DnType::CommonName, "p");
+        params.distinguished_name = dn;
+        let odt =
+            |t: jiff::Timestamp| x509_parser::time::ASN1Time::from_timestamp(t.as_second()).expect("t").to_datetime();
+        params.not_before = odt(at(-days(1)));
+        params.not_after = odt(at(days(700)));
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("sign");
+        Issued { der: cert.der().to_vec(), pem: cert.pem(), key: Some(key) }
+    };
+    let valid =
+        Check::new(&leaf_naming("issuing ca"), &[&root]).chain(&[&int]).run().expect("same name, other encoding");
+    assert_eq!(valid.path_der[0], int.der);
+    Check::new(&leaf_naming("issuing ca"), &[&root]).intermediates(&[&int]).run().expect("trusted intermediate");
+    let err = Check::new(&leaf_naming("issuing cb"), &[&root]).chain(&[&int]).err();
+    assert_eq!(err.reason(), reason::UNTRUSTED_CHAIN, "{err}");
+}
