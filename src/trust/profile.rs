@@ -459,13 +459,16 @@ pub(crate) fn check_name_constraints(ca: &ParsedCert<'_>, cert: &ParsedCert<'_>)
     // Every name of a form that has permitted subtrees must fall within one of them; no name
     // may fall within an excluded subtree.
     macro_rules! apply {
-        ($list:expr, $form:expr, $matches:expr, $show:expr) => {{
+        ($list:expr, $form:expr, $matches:expr, $show:expr) => {
+            apply!($list, $form, $matches, $matches, $show)
+        };
+        ($list:expr, $form:expr, $matches:expr, $overlaps:expr, $show:expr) => {{
             let perm: Vec<_> = permitted.iter().filter(|s| form(&s.base) == $form).collect();
             for name in $list {
                 if !perm.is_empty() && !perm.iter().any(|s| $matches(name, &s.base)) {
                     return Err(format!("{} is not within the permitted subtrees", $show(name)));
                 }
-                if let Some(s) = excluded.iter().filter(|s| form(&s.base) == $form).find(|s| $matches(name, &s.base)) {
+                if let Some(s) = excluded.iter().filter(|s| form(&s.base) == $form).find(|s| $overlaps(name, &s.base)) {
                     return Err(format!("{} is within the excluded subtree {}", $show(name), s.base));
                 }
             }
@@ -478,7 +481,7 @@ pub(crate) fn check_name_constraints(ca: &ParsedCert<'_>, cert: &ParsedCert<'_>)
     apply!(names.email.iter(), 1, |n: &String, b: &GeneralName<'_>| email_within(n, b), |n: &String| format!(
         "the e-mail address \"{n}\""
     ));
-    apply!(names.dns.iter().copied(), 2, dns_within, |n: &str| format!("the DNS name \"{n}\""));
+    apply!(names.dns.iter().copied(), 2, dns_within, dns_overlaps, |n: &str| format!("the DNS name \"{n}\""));
     apply!(names.ip.iter().copied(), 7, ip_within, |n: &[u8]| format!("the IP address {}", show_ip(n)));
     apply!(names.uri.iter().copied(), 6, uri_within, |n: &str| format!("the URI \"{n}\""));
     for f in &names.other {
@@ -651,6 +654,14 @@ fn dns_within(name: &str, base: &GeneralName<'_>) -> bool {
     domain_within(name.strip_prefix("*.").unwrap_or(name), c)
 }
 
+/// For excluded subtrees: a wildcard name is excluded when any name it stands for would be
+/// (`*.example.com` against an excluded `bad.example.com`).
+fn dns_overlaps(name: &str, base: &GeneralName<'_>) -> bool {
+    let GeneralName::DNSName(c) = base else { return false };
+    dns_within(name, base)
+        || name.strip_prefix("*.").is_some_and(|rest| domain_within(c, rest) && !c.eq_ignore_ascii_case(rest))
+}
+
 fn email_within(mailbox: &str, base: &GeneralName<'_>) -> bool {
     let GeneralName::RFC822Name(c) = base else { return false };
     let Some((local, host)) = mailbox.rsplit_once('@') else { return false };
@@ -718,6 +729,9 @@ mod tests {
         assert_eq!(uri_host("https://u@a.com:8/x"), Some("a.com"));
         assert_eq!(uri_host("urn:x"), None);
         assert!(domain_within("a.example.com", "example.com") && !domain_within("badexample.com", "example.com"));
+        let bad = GeneralName::DNSName("bad.example.com");
+        assert!(dns_overlaps("*.example.com", &bad) && !dns_within("*.example.com", &bad));
+        assert!(!dns_overlaps("*.other.com", &bad) && dns_overlaps("x.bad.example.com", &bad));
         let c = GeneralName::IPAddress(&[10, 0, 0, 0, 255, 0, 0, 0]);
         assert!(ip_within(&[10, 1, 2, 3], &c) && !ip_within(&[11, 1, 2, 3], &c));
         assert!(!ip_within(&[0; 16], &c));
