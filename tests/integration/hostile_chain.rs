@@ -1,5 +1,6 @@
 //! A Partner whose ca.crt is a megabyte of certificates (issue #11): it gets `ChainTooLong`,
-//! another Partner in the same namespace still becomes Ready, and /healthz answers throughout.
+//! another Partner in the same namespace still becomes Ready, a third one whose certificate
+//! breaks an RFC 5280 rule gets `NonConformingCertificate`, and /healthz answers throughout.
 //! The times are printed and written to target/hostile-chain.json (numbers, not pass/fail).
 
 use crate::common::{CONVERGE, TestEnv, http_get};
@@ -71,10 +72,22 @@ async fn megabyte_ca_crt_gets_chain_too_long_while_others_proceed() {
     let leaf = pki::leaf(&int, "hostile", "Hostile Org");
     env.put_secret("hostile-cert", &[("tls.crt", &leaf), ("ca.crt", &hostile_chain)]).await;
     cert_secret(&env, "good", &int, "Good Org").await;
+    // A certificate breaking an RFC 5280 rule (no authorityKeyIdentifier) in the same namespace.
+    let lax_leaf = {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name.push(rcgen::DnType::OrganizationName, "Lax Org");
+        p.distinguished_name.push(rcgen::DnType::CommonName, "lax");
+        p.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(730);
+        let key = rcgen::KeyPair::generate().expect("key");
+        p.signed_by(&key, &int.issuer()).expect("sign").pem()
+    };
+    env.put_secret("lax-cert", &[("tls.crt", &lax_leaf)]).await;
     let api: Api<Partner> = env.api();
     let start = Instant::now();
     env.apply(&api, &partner("hostile", PartnerType::DeviceProvider, "Hostile Org")).await;
     env.apply(&api, &partner("good", PartnerType::DeviceProvider, "Good Org")).await;
+    env.apply(&api, &partner("lax", PartnerType::DeviceProvider, "Lax Org")).await;
 
     let hostile = wait_partner_reason(&env, "hostile", CERTIFICATE_VALID, "False", Some("ChainTooLong")).await;
     let hostile_seconds = start.elapsed().as_secs_f64();
@@ -83,6 +96,10 @@ async fn megabyte_ca_crt_gets_chain_too_long_while_others_proceed() {
     assert!(message.contains(&format!("{count} distinct")) && message.contains("at most 10"), "{message}");
     wait_partner(&env, "good", READY, "True").await;
     let good_seconds = start.elapsed().as_secs_f64();
+    let lax = wait_partner_reason(&env, "lax", CERTIFICATE_VALID, "False", Some("NonConformingCertificate")).await;
+    let lax_message =
+        find(&lax.status.expect("status").conditions, CERTIFICATE_VALID).expect("condition").message.clone();
+    assert!(lax_message.contains("4.2.1.1") && lax_message.contains("CN=lax"), "{lax_message}");
 
     // `verify` reaches the same verdict on the same input.
     let dir = tempfile::tempdir().expect("tmp");
