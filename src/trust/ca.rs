@@ -116,13 +116,13 @@ fn evaluate_uncached(cas: &[CaInput], now: Timestamp) -> (Vec<CaVerdict>, Vec<Op
         .map(|(cert, &self_signed)| match cert {
             Ok(cert) => {
                 cert.check_v3()?;
-                structure(cert)?;
                 cert.check_signature_algorithm()?;
                 cert.check_key()?;
                 cert.check_validity(now)?;
                 cert.check_is_ca()?;
                 let role = if self_signed { Role::Anchor } else { Role::Intermediate };
-                profile::check_profile(cert, role, self_signed)
+                profile::check_profile(cert, role, self_signed)?;
+                structure(cert)
             }
             // Unreadable inputs are reported from `parsed`; nothing to check here.
             Err(_) => Ok(()),

@@ -7,16 +7,17 @@
 //! equals the certificate's authorityKeyIdentifier are tried first, then trusted roots, trusted
 //! intermediates and partner-supplied certificates in that order.
 //!
-//! For each candidate, in the order reported: X.509 v3; webpki's DER parser accepts it; signature
-//! algorithm and key; the child's signature verifies with its key; CA:TRUE with keyCertSign; the
-//! RFC 5280 profile (`profile::check_profile`, anchor rules for trusted roots); valid at `now`;
+//! For each candidate, in the order reported: X.509 v3; signature algorithm and key; the child's
+//! signature verifies with its key; CA:TRUE with keyCertSign; the RFC 5280 profile
+//! (`profile::check_profile`, anchor rules for trusted roots); webpki's DER parser accepts it;
+//! valid at `now`;
 //! pathLenConstraint; its name constraints hold for every certificate below it. A trusted root
 //! ends the path; partner-supplied certificates never do.
 //!
 //! Work is bounded whatever the input: at most [`MAX_INTERMEDIATES`] CAs between the partner
 //! certificate and the root, at most [`MAX_SIGNATURE_CHECKS`] signature verifications (Go's and
-//! webpki's budget), subject DNs found by a DER walk so that a large trust store costs one DER walk per
-//! certificate and a full parse only for certificates whose name matches. When every attempt
+//! webpki's budget), subject DNs found by a DER walk, so that a large trust store costs one DER
+//! walk per certificate and a full parse only for certificates whose name matches. When every attempt
 //! fails, the reported reason is the one that got furthest up the path, then the most specific.
 
 use super::cert::{ParsedCert, name_key};
@@ -219,7 +220,6 @@ impl<'p, 'a> Search<'p, 'a, '_> {
     ) -> Result<(), CertError> {
         let below = path.len();
         issuer.check_v3()?;
-        structure(issuer)?;
         issuer.check_signature_algorithm()?;
         issuer.check_key()?;
         self.signature_checks += 1;
@@ -229,6 +229,7 @@ impl<'p, 'a> Search<'p, 'a, '_> {
         issuer.check_is_ca()?;
         let role = if source == Source::TrustedRoot { Role::Anchor } else { Role::Intermediate };
         profile::check_profile(issuer, role, source == Source::TrustedRoot)?;
+        structure(issuer)?;
         issuer.check_validity(self.now)?;
         if let Some(limit) = issuer.path_len_constraint()
             && below as u64 > u64::from(limit)

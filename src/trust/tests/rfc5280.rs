@@ -72,6 +72,13 @@ fn serial_numbers_positive_and_at_most_20_octets() {
     let negative = tamper(negative, root.key.as_ref().expect("key"), |f| f[1] = vec![0x02, 0x02, 0xff, 0x01]);
     assert_nonconforming(&Check::new(&negative, &[&root]).err(), "4.1.2.2", "negative");
 
+    // A negative serial on an intermediate is named precisely too (not as malformed DER).
+    let neg_int = tamper(Spec::intermediate("Negative Int").signed_by(&root), root.key.as_ref().expect("key"), |f| {
+        f[1] = vec![0x02, 0x02, 0xff, 0x01]
+    });
+    let leaf = Spec::leaf("p", "Acme").signed_by(&neg_int);
+    assert_nonconforming(&Check::new(&leaf, &[&root]).chain(&[&neg_int]).err(), "4.1.2.2", "Negative Int");
+
     // On a CA too: CA evaluation refuses it.
     let int = Spec::intermediate("Long Serial Int")
         .with(|p| p.serial_number = Some(SerialNumber::from_slice(&[0xff; 20])))
