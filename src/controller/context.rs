@@ -1,7 +1,11 @@
 //! Shared state of the controllers.
 
+use super::backend::{KeySource, Standalone};
+use super::cache::{Backoff, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
+use super::partner::{CertContents, CertVerdicts};
 use super::scope::Scope;
-use crate::api::{CACertificate, Partner, PartnerPolicy};
+use super::secrets::SecretMeta;
+use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
 use kube::runtime::events::Recorder;
@@ -105,16 +109,93 @@ impl Default for OperatorConfig {
     }
 }
 
-/// What every reconcile gets.
+/// What every reconcile gets: the stores it reads instead of the API server, the indexes and
+/// caches over them, and the writers.
 pub struct Context {
     pub client: Client,
     pub config: OperatorConfig,
     pub recorder: Recorder,
     pub signing_ca: Arc<SigningCa>,
+    /// One reflector store per kind, shared by every controller.
     pub cacerts: Store<CACertificate>,
     pub policies: Store<PartnerPolicy>,
     pub partners: Store<Partner>,
+    pub licenses: Store<MispLicense>,
+    /// Metadata of the Secrets the operator needs: its own, and the certificate Secrets that
+    /// Partners name.
+    pub secrets: Store<SecretMeta>,
+    pub partner_index: Arc<PartnerIndex>,
+    pub owners: Arc<OwnerIndex>,
+    /// The trust store, compiled once per change of the CACertificate set.
+    pub trust: TrustCache,
+    /// Certificate Secret contents by resourceVersion, and verdicts on them.
+    pub cert_contents: CertContents,
+    pub cert_verdicts: CertVerdicts,
+    /// Owned Secrets' contents the operator wrote or read, by resourceVersion.
+    pub owned_contents: OwnedContents,
+    pub backoff: Backoff,
+    /// Where key material comes from.
+    pub keys: Arc<dyn KeySource>,
     pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Context {
+    /// A context over the given stores, with empty caches and the standalone key source.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        config: OperatorConfig,
+        recorder: Recorder,
+        signing_ca: Arc<SigningCa>,
+        stores: Stores,
+        partner_index: Arc<PartnerIndex>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        Self {
+            client,
+            config,
+            recorder,
+            signing_ca,
+            cacerts: stores.cacerts,
+            policies: stores.policies,
+            partners: stores.partners,
+            licenses: stores.licenses,
+            secrets: stores.secrets,
+            partner_index,
+            owners: Arc::new(OwnerIndex::default()),
+            trust: TrustCache::default(),
+            cert_contents: CertContents::default(),
+            cert_verdicts: CertVerdicts::default(),
+            owned_contents: OwnedContents::default(),
+            backoff: Backoff::default(),
+            keys: Arc::new(Standalone),
+            metrics,
+        }
+    }
+}
+
+impl Context {
+    /// Resolves once every store has been listed: reconciles never decide on a half-listed
+    /// cache (a CA store still empty would fail every certificate).
+    pub async fn wait_synced(&self) {
+        let _ = futures::join!(
+            self.cacerts.wait_until_ready(),
+            self.policies.wait_until_ready(),
+            self.partners.wait_until_ready(),
+            self.licenses.wait_until_ready(),
+            self.secrets.wait_until_ready(),
+        );
+    }
+}
+
+/// The reflector stores, one per kind.
+#[derive(Clone)]
+pub struct Stores {
+    pub cacerts: Store<CACertificate>,
+    pub policies: Store<PartnerPolicy>,
+    pub partners: Store<Partner>,
+    pub licenses: Store<MispLicense>,
+    pub secrets: Store<SecretMeta>,
 }
 
 #[cfg(test)]

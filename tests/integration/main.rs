@@ -11,6 +11,8 @@ mod chart;
 mod crds;
 mod examples;
 mod fixtures;
+mod hostile;
 mod keys;
 mod operations;
 mod partner;
+mod scale;
