@@ -1,7 +1,7 @@
 //! Shared state of the controllers.
 
 use super::backend::{KeySource, Standalone};
-use super::cache::{Backoff, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
+use super::cache::{Backoff, ContentCache, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
 use super::partner::{CertContents, CertVerdicts};
 use super::scope::Scope;
 use super::secrets::SecretMeta;
@@ -133,7 +133,12 @@ pub struct Context {
     pub cert_verdicts: CertVerdicts,
     /// Owned Secrets' contents the operator wrote or read, by resourceVersion.
     pub owned_contents: OwnedContents,
+    /// Names taken by Secrets that are neither the operator's nor certificate Secrets (so not
+    /// in the store), learnt from a failed create.
+    pub foreign_secrets: ContentCache<()>,
     pub backoff: Backoff,
+    /// Whether every store has been listed.
+    pub synced: Synced,
     /// Where key material comes from.
     pub keys: Arc<dyn KeySource>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -167,7 +172,9 @@ impl Context {
             cert_contents: CertContents::default(),
             cert_verdicts: CertVerdicts::default(),
             owned_contents: OwnedContents::default(),
+            foreign_secrets: ContentCache::default(),
             backoff: Backoff::default(),
+            synced: Synced::default(),
             keys: Arc::new(Standalone),
             metrics,
         }
@@ -178,13 +185,52 @@ impl Context {
     /// Resolves once every store has been listed: reconciles never decide on a half-listed
     /// cache (a CA store still empty would fail every certificate).
     pub async fn wait_synced(&self) {
-        let _ = futures::join!(
-            self.cacerts.wait_until_ready(),
-            self.policies.wait_until_ready(),
-            self.partners.wait_until_ready(),
-            self.licenses.wait_until_ready(),
-            self.secrets.wait_until_ready(),
-        );
+        self.synced.wait().await
+    }
+}
+
+/// Which stores have completed their first listing. (kube's `Store::wait_until_ready` wakes only
+/// the last of several concurrent waiters, so the operator keeps its own signal, set by the
+/// watches themselves.)
+pub struct Synced {
+    tx: tokio::sync::watch::Sender<u8>,
+}
+
+impl Default for Synced {
+    fn default() -> Self {
+        Self { tx: tokio::sync::watch::Sender::new(0) }
+    }
+}
+
+impl Synced {
+    pub const CACERTS: u8 = 1;
+    pub const POLICIES: u8 = 2;
+    pub const PARTNERS: u8 = 4;
+    pub const LICENSES: u8 = 8;
+    pub const SECRETS: u8 = 16;
+    const ALL: u8 = 31;
+
+    /// Records that the store of `kind` (one of the constants) has been listed.
+    pub fn mark(&self, kind: u8) {
+        self.tx.send_if_modified(|v| {
+            let before = *v;
+            *v |= kind;
+            *v != before
+        });
+    }
+
+    /// Whether every store has been listed.
+    pub fn is_synced(&self) -> bool {
+        *self.tx.borrow() == Self::ALL
+    }
+
+    /// Resolves once every store has been listed.
+    pub async fn wait(&self) {
+        if self.is_synced() {
+            return;
+        }
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|v| *v == Self::ALL).await;
     }
 }
 

@@ -1,26 +1,29 @@
 //! Wiring: one watch and one shared store per kind, one builder per controller, the metrics
 //! and probe server, shutdown.
 //!
-//! Every kind is watched once ([`Sources`]); each controller subscribes to the shared streams it
-//! needs (kube-runtime's `store_shared` / `for_shared_stream` / `watches_shared_stream`), and
-//! reconcilers read the same stores. Secrets are watched as metadata only and filtered before
+//! Every kind is watched once ([`Sources`]) into one store; each controller subscribes to the
+//! kinds it needs (`Controller::for_shared_stream` / `watches_shared_stream` over a fan-out of
+//! what the store applied), and reconcilers read the same stores. kube-runtime's own dispatcher
+//! (`store_shared`) is not used: its subscriber stream returns `Pending` without a waker when a
+//! reference is not in the store, which stalled controllers in the tests. Secrets are watched as metadata only and filtered before
 //! the store to those the operator needs. Indexes over the Partner store push the changes that
 //! other objects depend on (a policy's users, a partnerId's claimants), deletions included.
 
 use super::cache::{self, PartnerIndex};
-use super::context::{Context, OperatorConfig, Stores};
+use super::context::{Context, OperatorConfig, Stores, Synced};
 use super::error::Error;
 use super::secrets::SecretMeta;
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::metrics::Metrics;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
+use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt, future::BoxFuture};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store, store::Writer};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::future::Future;
@@ -74,11 +77,10 @@ pub async fn check_crds(client: &Client, scope: &super::scope::Scope) -> anyhow:
     Ok(())
 }
 
-/// Capacity of each shared stream's subscriber queue (object references, not objects).
-const SHARED_BUFFER: usize = 1024;
-
-/// The reflector of one kind: a store shared by every controller, and the writer its one
-/// watch feeds (subscribers are taken before the watch starts).
+/// The reflector of one kind: one watch feeding one store that every controller and reconciler
+/// reads, and a fan-out of what the store just applied to each controller that subscribed
+/// (kube-runtime's shared-stream idea, with plain channels: a subscriber that is momentarily
+/// behind never loses a reference and never stalls the watch).
 struct Shared<K>
 where
     K: reflector::Lookup + Clone + 'static,
@@ -86,28 +88,36 @@ where
 {
     store: Store<K>,
     writer: Writer<K>,
+    subscribers: Vec<UnboundedSender<ObjectRef<K>>>,
 }
 
 impl<K> Shared<K>
 where
-    K: reflector::Lookup + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+    K: reflector::Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
 {
     fn new() -> Self {
-        let (store, writer) = reflector::store_shared(SHARED_BUFFER);
-        Self { store, writer }
+        let (store, writer) = reflector::store();
+        Self { store, writer, subscribers: Vec::new() }
     }
 
-    fn subscribe(&self) -> anyhow::Result<ReflectHandle<K>> {
-        self.writer.subscribe().ok_or_else(|| anyhow::anyhow!("reflector store is not shared"))
+    /// A stream of the objects the store applies from now on (and all of them after each
+    /// listing), as the store holds them.
+    fn subscribe(&mut self) -> BoxStream<'static, Arc<K>> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        self.subscribers.push(tx);
+        let store = self.store.clone();
+        rx.filter_map(move |r| futures::future::ready(store.get(&r))).boxed()
     }
 }
 
 /// Drives one kind's watch into its shared store: strips what no reconciler reads, then calls
-/// `observe` with each event once the store has applied it (indexes follow the store).
+/// `observe` with each event once the store has applied it (indexes follow the store), then
+/// tells the subscribers.
 fn drive<K, S>(
     shared: Shared<K>,
     watch: S,
+    synced: (Arc<Context>, u8),
     stop: impl Future<Output = ()> + Send + 'static,
     mut observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
 ) -> BoxFuture<'static, ()>
@@ -116,14 +126,29 @@ where
     S: futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
 {
     let kind = std::any::type_name::<K>();
-    watch
-        .default_backoff()
-        .modify(cache::strip::<K>)
-        .reflect_shared(shared.writer)
+    let Shared { store, writer, subscribers } = shared;
+    let notify = move |r: ObjectRef<K>| {
+        for s in &subscribers {
+            let _ = s.unbounded_send(r.clone());
+        }
+    };
+    reflector::reflector(writer, watch.default_backoff().modify(cache::strip::<K>))
         .take_until(stop)
         .for_each(move |ev| {
             match ev {
-                Ok(ev) => observe(&ev),
+                Ok(ev) => {
+                    observe(&ev);
+                    match &ev {
+                        watcher::Event::Apply(o) => notify(ObjectRef::from_obj(o)),
+                        watcher::Event::InitDone => {
+                            synced.0.synced.mark(synced.1);
+                            for o in store.state() {
+                                notify(ObjectRef::from_obj(o.as_ref()));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with back-off"),
             }
             futures::future::ready(())
@@ -184,7 +209,9 @@ where
     move |obj, ctx| {
         let key = cache::object_key(kind, obj.as_ref());
         async move {
+            tracing::trace!(object = %key, "reconcile queued");
             ctx.wait_synced().await;
+            tracing::trace!(object = %key, "reconcile starts");
             match std::panic::AssertUnwindSafe(reconcile(obj, ctx.clone())).catch_unwind().await {
                 Ok(Ok(action)) => {
                     ctx.backoff.succeeded(&key);
@@ -270,24 +297,38 @@ impl Sources {
 
         let pctx = ctx.clone();
         let pt = triggers.clone();
-        let partners = drive(self.partners, scope.watch::<Partner>(client, wc.clone()), stop.clone(), move |ev| {
-            pctx.partner_index.observe(ev, &pctx.partners);
-            if let watcher::Event::Delete(p) = ev {
-                // Its licences lose their partner.
-                let ns = p.namespace();
-                let name = p.name_any();
-                for l in pctx.licenses.state().iter().filter(|l| l.namespace() == ns && l.spec.partner_name == name) {
-                    pt.license(ObjectRef::from_obj(l.as_ref()));
+        let partners = drive(
+            self.partners,
+            scope.watch::<Partner>(client, wc.clone()),
+            (ctx.clone(), Synced::PARTNERS),
+            stop.clone(),
+            move |ev| {
+                pctx.partner_index.observe(ev, &pctx.partners);
+                if let watcher::Event::Delete(p) = ev {
+                    // Its licences lose their partner.
+                    let ns = p.namespace();
+                    let name = p.name_any();
+                    for l in pctx.licenses.state().iter().filter(|l| l.namespace() == ns && l.spec.partner_name == name)
+                    {
+                        pt.license(ObjectRef::from_obj(l.as_ref()));
+                    }
                 }
-            }
-        });
-        let licenses = drive(self.licenses, scope.watch::<MispLicense>(client, wc.clone()), stop.clone(), |_| {});
+            },
+        );
+        let licenses = drive(
+            self.licenses,
+            scope.watch::<MispLicense>(client, wc.clone()),
+            (ctx.clone(), Synced::LICENSES),
+            stop.clone(),
+            |_| {},
+        );
 
         let cctx = ctx.clone();
         let ct = triggers.clone();
         let cacerts = drive(
             self.cacerts,
             watcher::watcher(Api::<CACertificate>::all(client.clone()), cwc.clone()),
+            (ctx.clone(), Synced::CACERTS),
             stop.clone(),
             move |ev| {
                 if let watcher::Event::Delete(ca) = ev {
@@ -309,6 +350,7 @@ impl Sources {
         let policies = drive(
             self.policies,
             watcher::watcher(Api::<PartnerPolicy>::all(client.clone()), cwc),
+            (ctx.clone(), Synced::POLICIES),
             stop.clone(),
             move |ev| {
                 if let watcher::Event::Delete(pol) = ev {
@@ -329,7 +371,7 @@ impl Sources {
         let st = triggers;
         let secret_watch =
             scope.watch_metadata::<Secret>(client, wc).filter_map(needed_secrets(ctx.partner_index.clone()));
-        let secrets = drive(self.secrets, secret_watch, stop, move |ev| {
+        let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
             sctx.owners.observe(ev, || sctx.secrets.state());
             match ev {
                 watcher::Event::Delete(s) => {
@@ -337,6 +379,7 @@ impl Sources {
                     let name = s.name_any();
                     sctx.cert_contents.evict(&ns, &name);
                     sctx.owned_contents.evict(&ns, &name);
+                    sctx.foreign_secrets.evict(&ns, &name);
                     // Whoever names it or owns it looks again.
                     for p in sctx.partner_index.naming_secret(&ns, &name) {
                         st.partner(p);
@@ -406,16 +449,16 @@ impl Triggers {
 
 /// CACertificates: any change re-evaluates every CA of the same domain.
 fn cacert_controller(
-    src: &Sources,
+    src: &mut Sources,
     ctx: Arc<Context>,
     deleted: UnboundedReceiver<ObjectRef<CACertificate>>,
     cc: ControllerConfig,
     stop: Stop,
 ) -> anyhow::Result<BoxFuture<'static, ()>> {
     let same_domain = ctx.cacerts.clone();
-    Ok(Controller::for_shared_stream(src.cacerts.subscribe()?, ctx.cacerts.clone())
+    Ok(Controller::for_shared_stream(src.cacerts.subscribe(), ctx.cacerts.clone())
         .reconcile_on(deleted)
-        .watches_shared_stream(src.cacerts.subscribe()?, move |changed: Arc<CACertificate>| {
+        .watches_shared_stream(src.cacerts.subscribe(), move |changed: Arc<CACertificate>| {
             same_domain
                 .state()
                 .iter()
@@ -433,13 +476,13 @@ fn cacert_controller(
 /// PartnerPolicies: their own changes, and Partners starting or stopping to request them
 /// (pushed by the Partner index, deletions included).
 fn policy_controller(
-    src: &Sources,
+    src: &mut Sources,
     ctx: Arc<Context>,
     users_changed: UnboundedReceiver<ObjectRef<PartnerPolicy>>,
     cc: ControllerConfig,
     stop: Stop,
 ) -> anyhow::Result<BoxFuture<'static, ()>> {
-    Ok(Controller::for_shared_stream(src.policies.subscribe()?, ctx.policies.clone())
+    Ok(Controller::for_shared_stream(src.policies.subscribe(), ctx.policies.clone())
         .reconcile_on(users_changed)
         .with_config(cc)
         .graceful_shutdown_on(stop)
@@ -452,7 +495,7 @@ fn policy_controller(
 /// the policies they request, and the other claimants of their partnerId (pushed by the
 /// Partner index), deletions of any of these included.
 fn partner_controller(
-    src: &Sources,
+    src: &mut Sources,
     ctx: Arc<Context>,
     claims_changed: UnboundedReceiver<ObjectRef<Partner>>,
     cc: ControllerConfig,
@@ -461,8 +504,8 @@ fn partner_controller(
     let by_domain = ctx.partners.clone();
     let by_policy = ctx.partner_index.clone();
     let by_secret = ctx.partner_index.clone();
-    Ok(Controller::for_shared_stream(src.partners.subscribe()?, ctx.partners.clone())
-        .watches_shared_stream(src.secrets.subscribe()?, move |s: Arc<SecretMeta>| {
+    Ok(Controller::for_shared_stream(src.partners.subscribe(), ctx.partners.clone())
+        .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
             let ns = s.metadata.namespace.clone().unwrap_or_default();
             let mut refs = by_secret.naming_secret(&ns, &s.name_any());
             refs.extend(
@@ -475,7 +518,7 @@ fn partner_controller(
             );
             refs
         })
-        .watches_shared_stream(src.cacerts.subscribe()?, move |ca: Arc<CACertificate>| {
+        .watches_shared_stream(src.cacerts.subscribe(), move |ca: Arc<CACertificate>| {
             by_domain
                 .state()
                 .iter()
@@ -483,7 +526,7 @@ fn partner_controller(
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .watches_shared_stream(src.policies.subscribe()?, move |pol: Arc<PartnerPolicy>| {
+        .watches_shared_stream(src.policies.subscribe(), move |pol: Arc<PartnerPolicy>| {
             by_policy.requesting(&pol.name_any())
         })
         .reconcile_on(claims_changed)
@@ -496,7 +539,7 @@ fn partner_controller(
 
 /// MispLicenses: their partner, their policy and their own Secrets.
 fn license_controller(
-    src: &Sources,
+    src: &mut Sources,
     ctx: Arc<Context>,
     deleted: UnboundedReceiver<ObjectRef<MispLicense>>,
     cc: ControllerConfig,
@@ -504,9 +547,9 @@ fn license_controller(
 ) -> anyhow::Result<BoxFuture<'static, ()>> {
     let by_partner = ctx.licenses.clone();
     let by_policy = ctx.licenses.clone();
-    Ok(Controller::for_shared_stream(src.licenses.subscribe()?, ctx.licenses.clone())
+    Ok(Controller::for_shared_stream(src.licenses.subscribe(), ctx.licenses.clone())
         .reconcile_on(deleted)
-        .watches_shared_stream(src.partners.subscribe()?, move |p: Arc<Partner>| {
+        .watches_shared_stream(src.partners.subscribe(), move |p: Arc<Partner>| {
             let ns = p.namespace();
             let name = p.name_any();
             by_partner
@@ -516,7 +559,7 @@ fn license_controller(
                 .map(|l| ObjectRef::from_obj(l.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .watches_shared_stream(src.policies.subscribe()?, move |pol: Arc<PartnerPolicy>| {
+        .watches_shared_stream(src.policies.subscribe(), move |pol: Arc<PartnerPolicy>| {
             let name = pol.name_any();
             by_policy
                 .state()
@@ -525,7 +568,7 @@ fn license_controller(
                 .map(|l| ObjectRef::from_obj(l.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .owns_shared_stream(src.secrets.subscribe()?)
+        .owns_shared_stream(src.secrets.subscribe())
         .with_config(cc)
         .graceful_shutdown_on(stop)
         .run(guarded("MispLicense", license::reconcile), error_policy("MispLicense"), ctx)
@@ -562,7 +605,7 @@ pub async fn run(
     let controller_config = ControllerConfig::default().concurrency(options.concurrency);
 
     // One watch and one store per kind, shared by every controller.
-    let sources = Sources::new();
+    let mut sources = Sources::new();
     let (triggers, trigger_streams) = Triggers::new();
     let index = Arc::new(PartnerIndex::new(Some(triggers.policies.clone()), Some(triggers.partners.clone())));
     let recorder = Recorder::new(
@@ -582,10 +625,11 @@ pub async fn run(
 
     let TriggerStreams { partners: partner_rx, policies: policy_rx, cacerts: ca_rx, licenses: license_rx } =
         trigger_streams;
-    let ca_run = cacert_controller(&sources, ctx.clone(), ca_rx, controller_config.clone(), stop.clone())?;
-    let policy_run = policy_controller(&sources, ctx.clone(), policy_rx, controller_config.clone(), stop.clone())?;
-    let partner_run = partner_controller(&sources, ctx.clone(), partner_rx, controller_config.clone(), stop.clone())?;
-    let license_run = license_controller(&sources, ctx.clone(), license_rx, controller_config, stop.clone())?;
+    let ca_run = cacert_controller(&mut sources, ctx.clone(), ca_rx, controller_config.clone(), stop.clone())?;
+    let policy_run = policy_controller(&mut sources, ctx.clone(), policy_rx, controller_config.clone(), stop.clone())?;
+    let partner_run =
+        partner_controller(&mut sources, ctx.clone(), partner_rx, controller_config.clone(), stop.clone())?;
+    let license_run = license_controller(&mut sources, ctx.clone(), license_rx, controller_config, stop.clone())?;
     let watches = sources.drive(&client, &config, ctx.clone(), triggers, stop.clone());
 
     let ready = Arc::new(AtomicBool::new(false));
@@ -628,16 +672,7 @@ pub async fn run(
         tracing::info!("became the leader");
         ready.store(false, Ordering::SeqCst);
     }
-    let readiness = watch_readiness(
-        ready,
-        vec![
-            wait_ready(stores.partners.clone()),
-            wait_ready(stores.licenses.clone()),
-            wait_ready(stores.cacerts.clone()),
-            wait_ready(stores.policies.clone()),
-            wait_ready(stores.secrets.clone()),
-        ],
-    );
+    let readiness = watch_readiness(ready, ctx.clone());
     tracing::info!(scope = ?config.scope, namespace = %config.operator_namespace, "mosip-partner-operator started");
     futures::join!(watches, ca_run, policy_run, partner_run, license_run, readiness);
     let lost_leadership = leader.as_ref().is_some_and(|rx| !*rx.borrow());
@@ -669,19 +704,8 @@ async fn leadership_lost(leader: Option<tokio::sync::watch::Receiver<bool>>) {
     tracing::warn!("leadership lost");
 }
 
-fn wait_ready<K>(store: Store<K>) -> BoxFuture<'static, ()>
-where
-    K: kube::runtime::reflector::Lookup + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    async move {
-        let _ = store.wait_until_ready().await;
-    }
-    .boxed()
-}
-
-async fn watch_readiness(ready: Arc<AtomicBool>, stores: Vec<BoxFuture<'static, ()>>) {
-    futures::future::join_all(stores).await;
+async fn watch_readiness(ready: Arc<AtomicBool>, ctx: Arc<Context>) {
+    ctx.wait_synced().await;
     ready.store(true, Ordering::SeqCst);
     tracing::info!("caches synced; ready");
 }

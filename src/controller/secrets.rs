@@ -98,6 +98,8 @@ impl Slot {
                 .map(|c| Arc::new(c.value.metadata.clone().into_response_partial::<Secret>()))
         });
         let observed = match meta {
+            // Not ours and named by no Partner, so not in the store, but known to exist.
+            None if ctx.foreign_secrets.get(namespace, name).is_some() => Observed::Foreign,
             None => Observed::Missing,
             Some(m) if meta_owned_by(&m.metadata, owner_uid) => Observed::Owned(m),
             Some(_) => Observed::Foreign,
@@ -178,6 +180,23 @@ impl Slot {
             }
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 ctx.owned_contents.evict(&self.namespace, &self.name);
+                if matches!(self.observed, Observed::Missing) {
+                    // The name is taken by a Secret the store does not hold (the store keeps
+                    // only the operator's own and certificate Secrets): look once, and remember
+                    // a foreign one so the next pass reports the conflict without writing.
+                    if let Some(mut existing) = api.get_opt(&self.name).await? {
+                        if is_owned_by(&existing, &self.owner_uid) {
+                            strip(&mut existing);
+                            self.remember(ctx, Arc::new(existing));
+                        } else {
+                            ctx.foreign_secrets.put(
+                                &self.namespace,
+                                &self.name,
+                                Content { uid: existing.metadata.uid.clone(), resource_version: None, value: () },
+                            );
+                        }
+                    }
+                }
                 Ok(WriteOutcome::Lost)
             }
             Err(e) => Err(e.into()),

@@ -189,7 +189,10 @@ impl TestEnv {
         let child = Command::new(OPERATOR)
             .args(args)
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,mosip_partner_operator=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("OPERATOR_RUST_LOG").unwrap_or_else(|_| "info,mosip_partner_operator=debug".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -205,7 +208,10 @@ impl TestEnv {
         let child = Command::new(OPERATOR)
             .args(args)
             .env("KUBECONFIG", kubeconfig())
-            .env("RUST_LOG", "info,mosip_partner_operator=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("OPERATOR_RUST_LOG").unwrap_or_else(|_| "info,mosip_partner_operator=debug".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
