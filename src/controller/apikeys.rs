@@ -60,13 +60,17 @@ pub fn facts_from_secret(s: &Secret) -> KeyFacts {
 }
 
 /// What is known about the key in `slot` without reading the API server: the content the
-/// operator wrote or read at the current resourceVersion, else its status record plus the
-/// Secret's annotations. None when the Secret exists but nothing is recorded about it.
+/// operator wrote at the current resourceVersion, else its status record plus the Secret's
+/// annotations, else content it read. None when the Secret exists but nothing is known.
 pub fn known_facts(ctx: &Context, slot: &Slot, recorded: Option<&ApiKeyStatus>) -> Option<KeyFacts> {
-    if let Some(content) = slot.known_content(ctx) {
+    // What the operator wrote itself is newer than a status that may lag behind it.
+    if let Some(content) = slot.own_write(ctx) {
         return Some(facts_from_secret(&content));
     }
-    let recorded = recorded?;
+    // Otherwise its status record, never values an editor may have changed in the Secret.
+    let Some(recorded) = recorded else {
+        return slot.known_content(ctx).map(|c| facts_from_secret(&c));
+    };
     let previous_until = slot.observed.annotation(PREVIOUS_UNTIL_ANNOTATION).map(String::from);
     Some(KeyFacts {
         valid_until: recorded.secret_name.as_ref().and(recorded.valid_until.clone()),

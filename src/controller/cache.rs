@@ -412,8 +412,8 @@ impl<T: Clone> ContentCache<T> {
     }
 }
 
-/// A Secret's full content, for owned Secrets the operator wrote or read.
-pub type OwnedContents = ContentCache<Arc<Secret>>;
+/// A Secret's full content, for owned Secrets the operator wrote (true) or read (false).
+pub type OwnedContents = ContentCache<(Arc<Secret>, bool)>;
 
 // ---------------------------------------------------------------------------------------------
 // Owned Secrets by owner

@@ -79,7 +79,7 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     let partner = ctx.partners.get(&ObjectRef::new(&spec.partner_name).within(&namespace));
     let secret_name = mosip::license_secret_name(&name);
     let slot = Slot::observe(&ctx, &namespace, &secret_name, &uid);
-    let mut known = slot.known_content(&ctx).map(|c| facts_from_secret(&c));
+    let mut known = slot.own_write(&ctx).map(|c| facts_from_secret(&c));
     if known.is_none() && slot.observed.meta().is_some() {
         known = match previous.secret_name.as_deref() {
             // What the operator recorded when it issued (or withdrew) the licence.

@@ -812,6 +812,7 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     for ((gathered, plans), approved) in g.requests.iter().zip(&plan.keys).zip(&plan.approved) {
         let why = suspend_reason(plan.active, *approved);
         for (key, key_plan) in gathered.keys.iter().zip(plans) {
+            tracing::debug!(secret = %key.target.secret_name, plan = ?key_plan, facts = ?key.facts, "API key");
             let result =
                 apikeys::apply(ctx, partner, &g.partner_id, &key.target, &key.slot, *key_plan, rotate_token, why)
                     .await?;

@@ -95,7 +95,7 @@ impl Slot {
             // Created by this process a moment ago; the watch has not delivered it yet.
             ctx.owned_contents
                 .get(namespace, name)
-                .map(|c| Arc::new(c.value.metadata.clone().into_response_partial::<Secret>()))
+                .map(|c| Arc::new(c.value.0.metadata.clone().into_response_partial::<Secret>()))
         });
         let observed = match meta {
             // Not ours and named by no Partner, so not in the store, but known to exist.
@@ -111,8 +111,19 @@ impl Slot {
         Api::namespaced(ctx.client.clone(), &self.namespace)
     }
 
-    /// The content, when the operator knows it at the resourceVersion the store shows.
+    /// The content, when the operator knows it (wrote or read it) at the resourceVersion the
+    /// store shows.
     pub fn known_content(&self, ctx: &Context) -> Option<Arc<Secret>> {
+        self.known(ctx).map(|(s, _)| s)
+    }
+
+    /// The content, when the operator itself wrote what the store shows: believed over status,
+    /// which may lag behind the write.
+    pub fn own_write(&self, ctx: &Context) -> Option<Arc<Secret>> {
+        self.known(ctx).filter(|(_, written)| *written).map(|(s, _)| s)
+    }
+
+    fn known(&self, ctx: &Context) -> Option<(Arc<Secret>, bool)> {
         let meta = self.observed.meta()?;
         let cached = ctx.owned_contents.get(&self.namespace, &self.name)?;
         let same_object = cached.uid.is_some() && cached.uid == meta.metadata.uid;
@@ -131,18 +142,18 @@ impl Slot {
         }
         strip(&mut secret);
         let secret = Arc::new(secret);
-        self.remember(ctx, secret.clone());
+        self.remember(ctx, secret.clone(), false);
         Ok(Some(secret))
     }
 
-    fn remember(&self, ctx: &Context, secret: Arc<Secret>) {
+    fn remember(&self, ctx: &Context, secret: Arc<Secret>, written: bool) {
         ctx.owned_contents.put(
             &self.namespace,
             &self.name,
             Content {
                 uid: secret.metadata.uid.clone(),
                 resource_version: secret.metadata.resource_version.clone(),
-                value: secret,
+                value: (secret, written),
             },
         );
     }
@@ -154,7 +165,13 @@ impl Slot {
             Observed::Foreign => return Ok(WriteOutcome::Lost),
             Observed::Missing => api.create(&post_params(), &desired.build(None)).await,
             Observed::Owned(meta) => {
-                if desired.matches_meta(&meta.metadata) {
+                // With the content at hand compare it (an editor may change data and leave the
+                // hash annotation alone); otherwise the hash annotation says.
+                let unchanged = match self.known_content(ctx) {
+                    Some(current) => desired.matches(&current),
+                    None => desired.matches_meta(&meta.metadata),
+                };
+                if unchanged {
                     return Ok(WriteOutcome::Unchanged);
                 }
                 // Our own last write may be newer than what the store shows.
@@ -175,7 +192,7 @@ impl Slot {
             Ok(mut written) => {
                 tracing::debug!(secret = %desired.name, "secret written");
                 strip(&mut written);
-                self.remember(ctx, Arc::new(written));
+                self.remember(ctx, Arc::new(written), true);
                 Ok(WriteOutcome::Written)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => {
@@ -187,7 +204,7 @@ impl Slot {
                     if let Some(mut existing) = api.get_opt(&self.name).await? {
                         if is_owned_by(&existing, &self.owner_uid) {
                             strip(&mut existing);
-                            self.remember(ctx, Arc::new(existing));
+                            self.remember(ctx, Arc::new(existing), false);
                         } else {
                             ctx.foreign_secrets.put(
                                 &self.namespace,
@@ -279,6 +296,16 @@ impl DesiredSecret {
             data: Some(self.data.clone()),
             ..Default::default()
         }
+    }
+
+    /// Whether `existing` has exactly this content, labels and annotations.
+    pub fn matches(&self, existing: &Secret) -> bool {
+        let built = self.build(None);
+        let labels = existing.metadata.labels.as_ref();
+        let annotations = existing.metadata.annotations.as_ref();
+        existing.data.as_ref() == built.data.as_ref()
+            && built.annotations().iter().all(|(k, v)| annotations.and_then(|a| a.get(k)) == Some(v))
+            && built.labels().iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
     }
 
     /// Whether an object with `meta` already has this content hash and these annotations.

@@ -676,8 +676,10 @@ mod tests {
             plan_resign(&ResignInput { recorded_not_after: Some("2026-07-01T00:00:01Z"), ..base }),
             ResignPlan::Keep { .. }
         ));
-        // Editor-written not-after: garbage, year 99999, or beyond the validity → re-sign.
-        for bad in ["garbage", "99999-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+        // Editor-written not-after: garbage, year 99999, beyond the validity, or so early that
+        // subtracting renew-before leaves the representable range (this used to panic) → re-sign.
+        assert!("-009999-01-03T00:00:00Z".parse::<Timestamp>().is_ok());
+        for bad in ["garbage", "99999-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "-009999-01-03T00:00:00Z"] {
             assert_eq!(
                 plan_resign(&ResignInput { recorded_not_after: Some(bad), ..base }),
                 ResignPlan::Resign,

@@ -65,9 +65,10 @@ async fn editor_written_timestamps_cannot_crash_the_operator() {
     let alice = common::client_as("alice", &[]).await;
     let secrets: Api<Secret> = Api::namespaced(alice, &env.ns);
 
-    // Out of range at both ends of what jiff accepts, beyond it, and garbage. Before the fix,
-    // `not_after - renew_before` on year -9999 panicked and the process exited on every restart.
-    for value in ["-009999-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "99999-01-01T00:00:00Z", "garbage"] {
+    // At both ends of what a timestamp can hold, beyond them, and garbage. Before the fix,
+    // `not_after - renew_before` on the earliest representable day panicked (signing.rs) and
+    // the process exited on every restart.
+    for value in ["-009999-01-03T00:00:00Z", "9999-12-31T23:59:59Z", "99999-01-01T00:00:00Z", "garbage"] {
         let b64 = |s: &str| {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(s)
