@@ -62,11 +62,22 @@ pub fn operator_metric(metrics: &str, prefix: &str) -> f64 {
         .sum()
 }
 
+/// Auth-domain CA trust applied while no operator runs yet: the CACertificates become Ready once
+/// it starts. Returns the intermediate that signs partner certificates.
+pub async fn trust_later(env: &TestEnv) -> crate::pki::Ca {
+    let root = crate::pki::root("AUTH Root", 3650);
+    let int = crate::pki::intermediate(&root, "AUTH Intermediate", 1825);
+    let api: Api<CACertificate> = env.cluster_api();
+    env.apply(&api, &crate::cacert::cacert(env, "auth-root", PartnerDomain::Auth, &root.pem)).await;
+    env.apply(&api, &crate::cacert::cacert(env, "auth-int", PartnerDomain::Auth, &int.pem)).await;
+    int
+}
+
 #[tokio::test]
 async fn many_partners_converge_with_bounded_api_reads() {
     let n: usize = std::env::var("SCALE_PARTNERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let mut env = TestEnv::alone("scale").await;
-    let auth = trust(&env, PartnerDomain::Auth).await;
+    let auth = trust_later(&env).await;
     let papi: Api<PartnerPolicy> = env.cluster_api();
     env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
     // Unrelated Secrets in the namespace: the operator must neither cache nor read them.
