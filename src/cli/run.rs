@@ -76,6 +76,86 @@ pub struct RunArgs {
     /// This replica's identity (default: POD_NAME or the hostname).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+
+    // ---- MOSIP backend (one block) ------------------------------------------------------------
+    /// standalone: the operator re-signs certificates and mints keys and licences itself.
+    /// mosip: it drives MOSIP's own PMS (policies, partners, certificates, Keycloak users, API
+    /// keys, MISP licences), as MOSIP's partner-onboarder does; needs the three flags below.
+    #[arg(long, value_enum, default_value = "standalone")]
+    pub backend: Backend,
+    /// MOSIP internal API host (mosip mode): the operator calls URL/v1/authmanager/...,
+    /// URL/v1/partnermanager/... and URL/v1/policymanager/... HTTPS; http:// only for loopback.
+    #[arg(long, env = "MOSIP_API_URL")]
+    pub mosip_api_url: Option<String>,
+    /// Keycloak base URL including any /auth prefix (mosip mode): the operator calls
+    /// KC/realms/master/protocol/openid-connect/token and KC/admin/realms/REALM/...
+    #[arg(long, env = "KEYCLOAK_URL")]
+    pub keycloak_url: Option<String>,
+    /// Secret in the operator namespace with keys pms-client-secret, partner-admin-username,
+    /// partner-admin-password, keycloak-admin-username, keycloak-admin-password and optional
+    /// pms-client-id (default mosip-pms-client) and keycloak-realm (default mosip).
+    #[arg(long)]
+    pub mosip_credentials_secret: Option<String>,
+    /// PEM file of CA certificates trusted for the MOSIP and Keycloak URLs, besides the system
+    /// roots.
+    #[arg(long)]
+    pub mosip_ca_file: Option<std::path::PathBuf>,
+}
+
+/// Which system makes partners, keys and licences real.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The operator itself (default).
+    #[default]
+    Standalone,
+    /// MOSIP's PMS, authmanager and Keycloak.
+    Mosip,
+}
+
+/// The validated `mosip` backend settings (before the credentials Secret is read).
+#[derive(Clone, Debug)]
+pub struct MosipSettings {
+    pub endpoints: crate::pms::PmsEndpoints,
+    pub credentials_secret: String,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl RunArgs {
+    /// Checks the MOSIP flags: None in standalone mode, the parsed settings in mosip mode.
+    pub fn mosip_settings(&self) -> anyhow::Result<Option<MosipSettings>> {
+        if self.backend == Backend::Standalone {
+            return Ok(None);
+        }
+        let need = |v: &Option<String>, flag: &str| -> anyhow::Result<String> {
+            v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| anyhow::anyhow!("--backend mosip needs --{flag}"))
+        };
+        let api = need(&self.mosip_api_url, "mosip-api-url (or MOSIP_API_URL)")?;
+        let kc = need(&self.keycloak_url, "keycloak-url (or KEYCLOAK_URL)")?;
+        let credentials_secret = need(&self.mosip_credentials_secret, "mosip-credentials-secret")?;
+        let endpoints = crate::pms::PmsEndpoints::parse(&api, &kc).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ca_pem = match &self.mosip_ca_file {
+            Some(path) => {
+                Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("--mosip-ca-file {}: {e}", path.display()))?)
+            }
+            None => None,
+        };
+        Ok(Some(MosipSettings { endpoints, credentials_secret, ca_pem }))
+    }
+
+    /// Builds the PMS client: reads the credentials Secret from the operator namespace.
+    pub async fn mosip_client(
+        &self,
+        client: kube::Client,
+        metrics: std::sync::Arc<crate::metrics::PmsMetrics>,
+    ) -> anyhow::Result<Option<crate::pms::PmsClient>> {
+        let Some(settings) = self.mosip_settings()? else { return Ok(None) };
+        let creds = crate::pms::MosipCredentials::load(client, &self.operator_namespace, &settings.credentials_secret)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pms = crate::pms::PmsClient::new(settings.endpoints, creds, settings.ca_pem.as_deref(), metrics)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Some(pms))
+    }
 }
 
 fn duration(flag: &str, value: &str) -> anyhow::Result<jiff::SignedDuration> {
@@ -166,6 +246,12 @@ pub async fn shutdown_signal() {
 pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     init_logging(&args.log_level, &args.log_format);
     let config = args.config()?;
+    if args.mosip_settings()?.is_some() {
+        anyhow::bail!(
+            "--backend mosip: the PMS client is built (src/pms) but not yet wired into the reconcilers in this \
+             build; run with --backend standalone"
+        );
+    }
     let metrics_addr = if args.metrics_addr == "off" {
         None
     } else {

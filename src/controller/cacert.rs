@@ -58,6 +58,7 @@ pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Acti
         not_before: summary.map(|s| s.not_before.to_string()),
         not_after: summary.map(|s| s.not_after.to_string()),
         fingerprint_sha256: summary.map(|s| s.fingerprint_sha256.clone()),
+        mosip: None,
     };
     let api: Api<CACertificate> = Api::all(ctx.client.clone());
     status::apply_status(&api, ca.as_ref(), &desired, desired == previous).await?;

@@ -317,6 +317,7 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
         ),
         certificate: cert_status,
         policies: request_statuses,
+        mosip: None,
     };
     // Only the operator-owned projection of the previous status is compared.
     let unchanged = desired == owned_projection(&previous);

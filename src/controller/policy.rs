@@ -83,6 +83,7 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
         observed_generation: policy.metadata.generation,
         conditions: api::merge_conditions(&previous.conditions, desired_conditions, policy.metadata.generation, &now),
         used_by,
+        mosip: None,
     };
     status::apply_status(&api, policy.as_ref(), &desired, desired == previous).await?;
     if let Some(ready) = api::find(&desired.conditions, READY) {
