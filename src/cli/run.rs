@@ -292,3 +292,57 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     result?;
     Ok(0)
 }
+
+#[cfg(test)]
+mod mosip_flag_tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> Box<super::RunArgs> {
+        let mut argv = vec!["mosip-partner-operator", "run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn standalone_is_the_default_and_mosip_needs_its_flags() {
+        assert!(args(&[]).mosip_settings().unwrap().is_none());
+        let e = args(&["--backend", "mosip", "--keycloak-url", "https://iam.example.org/auth"])
+            .mosip_settings()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--mosip-api-url"), "{e}");
+        let ok = args(&[
+            "--backend",
+            "mosip",
+            "--mosip-api-url",
+            "https://api-internal.example.org",
+            "--keycloak-url",
+            "https://iam.example.org/auth",
+            "--mosip-credentials-secret",
+            "mosip-credentials",
+        ])
+        .mosip_settings()
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.endpoints.keycloak.join("/realms/master"), "https://iam.example.org/auth/realms/master");
+        assert_eq!(ok.credentials_secret, "mosip-credentials");
+        let e = args(&[
+            "--backend",
+            "mosip",
+            "--mosip-api-url",
+            "http://api-internal.example.org",
+            "--keycloak-url",
+            "https://iam.example.org/auth",
+            "--mosip-credentials-secret",
+            "c",
+        ])
+        .mosip_settings()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("loopback"), "{e}");
+    }
+}

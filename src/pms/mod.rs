@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod error;
 pub mod keycloak;
 pub mod ops;
+pub mod plan;
 pub mod secret;
 mod transport;
 pub mod wire;
