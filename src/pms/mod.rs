@@ -19,6 +19,7 @@ pub mod keycloak;
 pub mod ops;
 pub mod plan;
 pub mod secret;
+pub mod sync;
 mod transport;
 pub mod wire;
 

@@ -16,3 +16,4 @@ mod keys;
 mod operations;
 mod partner;
 mod pms_client;
+mod pms_sync;
