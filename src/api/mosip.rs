@@ -16,7 +16,8 @@ pub const MOSIP_SYNCED: &str = "MosipSynced";
 /// `pms.mosip.io/accept-exports-from`.
 pub const EXPORT_NOT_ALLOWED: &str = "ExportNotAllowed";
 /// The label a namespace carries to accept consumer copies from a source namespace (value: that
-/// namespace, or `*` for any).
+/// namespace). Accepting every namespace (`*`) or a list takes the annotation of the same name,
+/// because `*` is not a valid label value.
 pub const ACCEPT_EXPORTS_LABEL: &str = "pms.mosip.io/accept-exports-from";
 
 /// A copy of a key into another namespace, for a consumer that reads it under its own Secret
@@ -25,7 +26,8 @@ pub const ACCEPT_EXPORTS_LABEL: &str = "pms.mosip.io/accept-exports-from";
 #[serde(rename_all = "camelCase")]
 pub struct Export {
     /// Target namespace. It must carry the label `pms.mosip.io/accept-exports-from` with this
-    /// object's namespace (or `*`) as value; otherwise nothing is written and the condition
+    /// object's namespace as value (or the annotation of that name with `*` or a comma-separated
+    /// list of namespaces); otherwise nothing is written and the condition
     /// ExportNotAllowed says so.
     pub namespace: String,
     /// Name of the Secret in the target namespace. Created when absent; an existing Secret is

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod exports;
 pub mod keycloak;
 pub mod ops;
 pub mod plan;

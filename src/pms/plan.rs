@@ -5,8 +5,8 @@
 use super::ops::{PartnerRegistration, PolicyDefinition, api_key_label};
 use crate::api::{ACCEPT_EXPORTS_LABEL, MosipApiKeyStatus, Partner, PartnerPolicySpec, PolicyType};
 use crate::mosip::partner_type::PartnerTypeExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// PMS's limits for policy and group descriptions (`policy_group.descr`, `auth_policy.descr`).
 const DESCRIPTION_MAX: usize = 256;
@@ -93,26 +93,31 @@ pub enum ExportDenied {
     #[error("namespace {target:?} does not exist")]
     NoNamespace { target: String },
     #[error(
-        "namespace {target:?} does not accept copies from {from:?}: label it {ACCEPT_EXPORTS_LABEL}={from} (or *) to opt in"
+        "namespace {target:?} does not accept copies from {from:?}: label it {ACCEPT_EXPORTS_LABEL}={from} (or annotate it {ACCEPT_EXPORTS_LABEL}: \"*\") to opt in"
     )]
     NotOptedIn { target: String, from: String },
 }
 
-/// Whether `source` may write into `target`, given `target`'s labels (None: no such namespace).
-/// Only the target's own label opts in — an editor of `source` cannot grant itself access.
-pub fn export_allowed(
-    source: &str,
-    target: &str,
-    target_labels: Option<&BTreeMap<String, String>>,
-) -> Result<(), ExportDenied> {
+/// Whether `source` may write into `target`, given `target`'s metadata (None: no such
+/// namespace). Only the target's own metadata opts in — an editor of `source` cannot grant
+/// itself access:
+/// - the label `pms.mosip.io/accept-exports-from=<source>`, or
+/// - the annotation `pms.mosip.io/accept-exports-from` with `*` or a comma-separated list of
+///   namespaces (a label value cannot be `*`: Kubernetes label values must start and end with
+///   an alphanumeric character).
+pub fn export_allowed(source: &str, target: &str, target_meta: Option<&ObjectMeta>) -> Result<(), ExportDenied> {
     if source == target {
         return Ok(());
     }
-    let labels = target_labels.ok_or_else(|| ExportDenied::NoNamespace { target: target.to_string() })?;
-    match labels.get(ACCEPT_EXPORTS_LABEL).map(String::as_str) {
-        Some("*") => Ok(()),
-        Some(v) if v == source => Ok(()),
-        _ => Err(ExportDenied::NotOptedIn { target: target.to_string(), from: source.to_string() }),
+    let meta = target_meta.ok_or_else(|| ExportDenied::NoNamespace { target: target.to_string() })?;
+    let label = meta.labels.as_ref().and_then(|l| l.get(ACCEPT_EXPORTS_LABEL)).map(String::as_str);
+    let annotation = meta.annotations.as_ref().and_then(|a| a.get(ACCEPT_EXPORTS_LABEL)).map(String::as_str);
+    let by_label = label == Some(source);
+    let by_annotation = annotation.is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == source));
+    if by_label || by_annotation {
+        Ok(())
+    } else {
+        Err(ExportDenied::NotOptedIn { target: target.to_string(), from: source.to_string() })
     }
 }
 
@@ -181,14 +186,22 @@ mod tests {
 
     #[test]
     fn exports_need_the_targets_own_opt_in() {
-        let lbl = |v: &str| BTreeMap::from([(ACCEPT_EXPORTS_LABEL.to_string(), v.to_string())]);
+        use std::collections::BTreeMap;
+        let meta = |labels: &[(&str, &str)], annotations: &[(&str, &str)]| ObjectMeta {
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()),
+            annotations: Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..Default::default()
+        };
         assert!(export_allowed("a", "a", None).is_ok());
-        assert!(export_allowed("a", "esignet", Some(&lbl("a"))).is_ok());
-        assert!(export_allowed("a", "esignet", Some(&lbl("*"))).is_ok());
-        assert!(matches!(export_allowed("a", "esignet", Some(&lbl("b"))), Err(ExportDenied::NotOptedIn { .. })));
-        assert!(matches!(export_allowed("a", "esignet", Some(&BTreeMap::new())), Err(ExportDenied::NotOptedIn { .. })));
+        assert!(export_allowed("a", "esignet", Some(&meta(&[(ACCEPT_EXPORTS_LABEL, "a")], &[]))).is_ok());
+        assert!(export_allowed("a", "esignet", Some(&meta(&[], &[(ACCEPT_EXPORTS_LABEL, "*")]))).is_ok());
+        assert!(export_allowed("a", "esignet", Some(&meta(&[], &[(ACCEPT_EXPORTS_LABEL, "b, a")]))).is_ok());
+        for m in [meta(&[(ACCEPT_EXPORTS_LABEL, "b")], &[]), meta(&[], &[]), meta(&[], &[(ACCEPT_EXPORTS_LABEL, "b")])]
+        {
+            assert!(matches!(export_allowed("a", "esignet", Some(&m)), Err(ExportDenied::NotOptedIn { .. })));
+        }
         assert!(matches!(export_allowed("a", "esignet", None), Err(ExportDenied::NoNamespace { .. })));
-        let msg = export_allowed("a", "esignet", Some(&BTreeMap::new())).unwrap_err().to_string();
+        let msg = export_allowed("a", "esignet", Some(&meta(&[], &[]))).unwrap_err().to_string();
         assert!(msg.contains("pms.mosip.io/accept-exports-from=a"), "{msg}");
     }
 

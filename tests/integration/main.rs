@@ -10,6 +10,7 @@ mod cacert;
 mod chart;
 mod crds;
 mod examples;
+mod exports;
 mod fake_pms;
 mod fixtures;
 mod keys;
