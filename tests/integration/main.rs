@@ -14,6 +14,7 @@ mod exports;
 mod fake_pms;
 mod fixtures;
 mod keys;
+mod mosip_live;
 mod operations;
 mod partner;
 mod pms_client;

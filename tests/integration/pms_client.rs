@@ -389,3 +389,39 @@ async fn outage_and_refused_connections_heal_and_wrong_passwords_are_clear() {
     let e = pms.get_partner("nobody").await.unwrap_err();
     assert_eq!(e.reason(), "MosipAuthFailed", "{e}");
 }
+
+#[test]
+fn run_with_backend_mosip_names_missing_flags_and_refuses_plain_http() {
+    let bin = env!("CARGO_BIN_EXE_mosip-partner-operator");
+    let out = std::process::Command::new(bin)
+        .args(["run", "--backend", "mosip", "--metrics-addr", "off"])
+        .env_remove("MOSIP_API_URL")
+        .env_remove("KEYCLOAK_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--mosip-api-url"), "{err}");
+    let out = std::process::Command::new(bin)
+        .args(["run", "--backend", "mosip", "--metrics-addr", "off", "--mosip-credentials-secret", "c"])
+        .env("MOSIP_API_URL", "http://pms.example.org")
+        .env("KEYCLOAK_URL", "https://iam.example.org/auth")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback"), "{err}");
+    let help = std::process::Command::new(bin).args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--backend",
+        "--mosip-api-url",
+        "--keycloak-url",
+        "--mosip-credentials-secret",
+        "--mosip-ca-file",
+        "MOSIP_API_URL",
+        "KEYCLOAK_URL",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
