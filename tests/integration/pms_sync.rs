@@ -305,3 +305,124 @@ async fn misp_licence_sync_issues_once_and_deactivates() {
     let e = sync_license(&w.pms, "mpartner-default-esignet", true, Some(&off), &store).await.unwrap_err();
     assert_eq!(e.reason(), "MosipMismatch");
 }
+
+/// Every partner type of examples/ through the sync layer against the fake: CAs uploaded,
+/// policies published, partners registered with their MOSIP-signed certificate, requests mapped
+/// and approved, one key per label, the MISP licence; a second pass writes nothing.
+#[tokio::test]
+async fn every_example_partner_type_syncs_and_a_second_pass_writes_nothing() {
+    use mosip_partner_operator::api::{CACertificate, MispLicense, PartnerPolicy};
+    let mut files = Vec::new();
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)
+            } else if p.extension().is_some_and(|e| e == "yaml") {
+                out.push(p)
+            }
+        }
+    }
+    walk(&crate::common::repo_root().join("examples"), &mut files);
+    let (mut cas, mut policies, mut partners, mut licenses, mut certs) =
+        (vec![], vec![], vec![], vec![], BTreeMap::new());
+    for f in files {
+        for doc in serde_yaml::Deserializer::from_str(&std::fs::read_to_string(&f).unwrap()) {
+            let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+            match v["kind"].as_str() {
+                Some("CACertificate") => cas.push(serde_json::from_value::<CACertificate>(v).unwrap()),
+                Some("PartnerPolicy") => policies.push(serde_json::from_value::<PartnerPolicy>(v).unwrap()),
+                Some("Partner") => partners.push(serde_json::from_value::<Partner>(v).unwrap()),
+                Some("MispLicense") => licenses.push(serde_json::from_value::<MispLicense>(v).unwrap()),
+                Some("Secret") => {
+                    if let Some(crt) = v["stringData"]["tls.crt"].as_str() {
+                        certs.insert(v["metadata"]["name"].as_str().unwrap().to_string(), crt.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(partners.len() >= 12, "one partner per type");
+    let fake = FakeMosip::start().await;
+    let pms = client(&fake);
+    let stores: BTreeMap<String, MemStore> = partners.iter().map(|p| (p.partner_id(), MemStore::default())).collect();
+
+    let pass = |prev: Option<(BTreeMap<String, _>, BTreeMap<String, _>, BTreeMap<String, _>, BTreeMap<String, _>)>| {
+        let pms = pms.clone();
+        let (cas, policies, partners, licenses, certs, stores) =
+            (&cas, &policies, &partners, &licenses, &certs, &stores);
+        async move {
+            let prev = prev.unwrap_or_default();
+            let mut ca_st = BTreeMap::new();
+            for (i, ca) in cas.iter().enumerate() {
+                let name = ca.metadata.name.clone().unwrap();
+                let fp = format!("fp-{i}");
+                let s =
+                    sync_ca(&pms, ca.spec.domain.as_str(), &ca.spec.certificate, &fp, prev.0.get(&name)).await.unwrap();
+                ca_st.insert(name, s);
+            }
+            let mut pol_st = BTreeMap::new();
+            for p in policies {
+                let name = p.metadata.name.clone().unwrap();
+                let s = sync_policy(&pms, &name, &p.spec, prev.1.get(&name)).await.unwrap();
+                pol_st.insert(name, s);
+            }
+            let mut partner_st = BTreeMap::new();
+            for p in partners {
+                let pid = p.partner_id();
+                let cert_ref = p.spec.certificate.as_ref().unwrap();
+                let pem = certs.get(&cert_ref.secret_name).unwrap();
+                let requests = p
+                    .spec
+                    .policies
+                    .iter()
+                    .map(|r| RequestInput {
+                        name: r.name.clone(),
+                        policy_id: pol_st
+                            .get(&r.name)
+                            .and_then(|s: &mosip_partner_operator::api::PolicyMosipStatus| s.policy_id.clone()),
+                        use_case: r.use_case.clone().unwrap_or_else(|| "example".into()),
+                        decision: Decision::Approved,
+                        api_key_labels: r.api_keys.iter().map(|k| k.label.clone()).collect(),
+                    })
+                    .collect();
+                let uid = format!("uid-{pid}");
+                let input = PartnerInput { partner: p, uid: &uid, certificate: Some((pem, "fp-leaf")), requests };
+                let s = sync_partner(&pms, &input, prev.2.get(&pid), &stores[&pid])
+                    .await
+                    .unwrap_or_else(|e| panic!("{pid} ({:?}): {e}", p.spec.partner_type));
+                partner_st.insert(pid, s);
+            }
+            let mut lic_st = BTreeMap::new();
+            for l in licenses {
+                let p =
+                    partners.iter().find(|p| p.metadata.name.as_deref() == Some(l.spec.partner_name.as_str())).unwrap();
+                let pid = p.partner_id();
+                let s = sync_license(&pms, &pid, true, prev.3.get(&pid), &stores[&pid]).await.unwrap();
+                lic_st.insert(pid, s);
+            }
+            (ca_st, pol_st, partner_st, lic_st)
+        }
+    };
+    let first = pass(None).await;
+    for p in &partners {
+        let st = &first.2[&p.partner_id()];
+        assert!(st.registered && st.active == Some(true), "{}: {st:?}", p.partner_id());
+        assert!(stores[&p.partner_id()].signed.lock().unwrap().is_some());
+        let labels: usize = p.spec.policies.iter().map(|r| r.api_keys.len()).sum();
+        assert_eq!(stores[&p.partner_id()].keys.lock().unwrap().len(), labels, "{}", p.partner_id());
+    }
+    assert_eq!(first.3.len(), licenses.len());
+    let minted = {
+        let st = fake.state.lock().unwrap();
+        (st.api_keys.len(), st.licenses.len())
+    };
+    let writes = fake.writes();
+    let second = pass(Some(first.clone())).await;
+    assert_eq!(second, first);
+    assert_eq!(fake.writes(), writes, "a second pass wrote: {:?}", fake.all_calls());
+    let st = fake.state.lock().unwrap();
+    assert_eq!((st.api_keys.len(), st.licenses.len()), minted);
+}
