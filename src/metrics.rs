@@ -28,6 +28,8 @@ pub struct Metrics {
     pub failures: Family<FailureLabels, Counter>,
     pub duration: Family<KindLabels, Histogram>,
     pub panics: Family<KindLabels, Counter>,
+    /// Requests to MOSIP (backend `mosip`).
+    pub pms: std::sync::Arc<PmsMetrics>,
 }
 
 impl Default for Metrics {
@@ -39,6 +41,7 @@ impl Default for Metrics {
                 Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
             }),
             panics: Family::default(),
+            pms: Default::default(),
         }
     }
 }
@@ -46,6 +49,7 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers the metrics under the `mosip_partner_` prefix.
     pub fn register(&self, registry: &mut Registry) {
+        self.pms.register(registry);
         registry.register("mosip_partner_reconciles", "Reconciles started, by kind", self.reconciles.clone());
         registry.register(
             "mosip_partner_reconcile_failures",

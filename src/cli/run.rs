@@ -141,21 +141,6 @@ impl RunArgs {
         };
         Ok(Some(MosipSettings { endpoints, credentials_secret, ca_pem }))
     }
-
-    /// Builds the PMS client: reads the credentials Secret from the operator namespace.
-    pub async fn mosip_client(
-        &self,
-        client: kube::Client,
-        metrics: std::sync::Arc<crate::metrics::PmsMetrics>,
-    ) -> anyhow::Result<Option<crate::pms::PmsClient>> {
-        let Some(settings) = self.mosip_settings()? else { return Ok(None) };
-        let creds = crate::pms::MosipCredentials::load(client, &self.operator_namespace, &settings.credentials_secret)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let pms = crate::pms::PmsClient::new(settings.endpoints, creds, settings.ca_pem.as_deref(), metrics)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Some(pms))
-    }
 }
 
 fn duration(flag: &str, value: &str) -> anyhow::Result<jiff::SignedDuration> {
@@ -246,12 +231,7 @@ pub async fn shutdown_signal() {
 pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     init_logging(&args.log_level, &args.log_format);
     let config = args.config()?;
-    if args.mosip_settings()?.is_some() {
-        anyhow::bail!(
-            "--backend mosip: the PMS client is built (src/pms) but not yet wired into the reconcilers in this \
-             build; run with --backend standalone"
-        );
-    }
+    let mosip_settings = args.mosip_settings()?;
     let metrics_addr = if args.metrics_addr == "off" {
         None
     } else {
@@ -283,7 +263,17 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let options = RunOptions { metrics_addr, instance: Some(identity), concurrency: args.concurrency, leader };
+    let mosip = match mosip_settings {
+        Some(s) => {
+            let credentials =
+                crate::pms::MosipCredentials::load(client.clone(), &config.operator_namespace, &s.credentials_secret)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(crate::pms::PmsConfig { endpoints: s.endpoints, credentials, ca_pem: s.ca_pem })
+        }
+        None => None,
+    };
+    let options = RunOptions { metrics_addr, instance: Some(identity), concurrency: args.concurrency, leader, mosip };
     let result = controller::run(client, config, options, shutdown_signal().boxed()).await;
     if let Some(task) = lease_task {
         // Dropping the receiver makes the lease manager release the Lease for a fast hand-over.

@@ -45,6 +45,15 @@ impl PmsEndpoints {
     }
 }
 
+/// Everything needed to build a [`PmsClient`] (`--backend mosip`).
+#[derive(Clone, Debug)]
+pub struct PmsConfig {
+    pub endpoints: PmsEndpoints,
+    pub credentials: MosipCredentials,
+    /// Extra trust anchors (PEM, `--mosip-ca-file`).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
 /// Who makes a PMS call.
 #[derive(Clone, Copy, Debug)]
 pub enum Caller<'a> {

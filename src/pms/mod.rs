@@ -24,7 +24,7 @@ pub mod sync;
 mod transport;
 pub mod wire;
 
-pub use client::{Caller, PmsClient, PmsEndpoints};
+pub use client::{Caller, PmsClient, PmsConfig, PmsEndpoints};
 pub use credentials::MosipCredentials;
 pub use error::PmsError;
 pub use secret::SecretString;

@@ -17,6 +17,7 @@ mod hostile;
 mod hostile_chain;
 mod keys;
 mod mosip_live;
+mod mosip_mode;
 mod operations;
 mod partner;
 mod pms_client;
