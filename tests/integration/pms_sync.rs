@@ -349,7 +349,13 @@ async fn every_example_partner_type_syncs_and_a_second_pass_writes_nothing() {
     let pms = client(&fake);
     let stores: BTreeMap<String, MemStore> = partners.iter().map(|p| (p.partner_id(), MemStore::default())).collect();
 
-    let pass = |prev: Option<(BTreeMap<String, _>, BTreeMap<String, _>, BTreeMap<String, _>, BTreeMap<String, _>)>| {
+    type Statuses = (
+        BTreeMap<String, mosip_partner_operator::api::CaMosipStatus>,
+        BTreeMap<String, mosip_partner_operator::api::PolicyMosipStatus>,
+        BTreeMap<String, PartnerMosipStatus>,
+        BTreeMap<String, mosip_partner_operator::api::LicenseMosipStatus>,
+    );
+    let pass = |prev: Option<Statuses>| {
         let pms = pms.clone();
         let (cas, policies, partners, licenses, certs, stores) =
             (&cas, &policies, &partners, &licenses, &certs, &stores);
