@@ -12,5 +12,6 @@ mod crds;
 mod examples;
 mod fixtures;
 mod keys;
+mod node;
 mod operations;
 mod partner;
