@@ -3,7 +3,7 @@
 #
 # Usage: hack/image.sh [OUT]      prints the archive's path on stdout
 #
-#   OUT         default target/image/mosip-partner-operator-VERSION.oci.tar
+#   OUT         default target/image/mosip-partner-operator.oci.tar
 #   IMAGE       image reference, default mosip-partner-operator:VERSION (the chart's default)
 #   IMAGE_LIBC  musl (static binary; `rustup target add x86_64-unknown-linux-musl` if needed),
 #               gnu (the glibc binary plus the libraries ldd names) or auto (default: musl if the
@@ -23,7 +23,7 @@ die() { log "error: $*"; exit 1; }
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 [[ -n $version ]] || die "no version in Cargo.toml"
 readonly IMAGE=${IMAGE:-mosip-partner-operator:$version}
-OUT=${1:-target/image/mosip-partner-operator-$version.oci.tar}
+OUT=${1:-target/image/mosip-partner-operator.oci.tar}
 mkdir -p "$(dirname "$OUT")"
 CARGO=${CARGO:-cargo}
 libc=${IMAGE_LIBC:-auto}
