@@ -28,7 +28,8 @@ readonly K8S_VERSION=1.20.2
 readonly K8S_SRC_VERSION=1.20.5+really1.20.2-1.1+deb12u1
 readonly GO_MINOR=1.19
 readonly REFLECT2_VERSION=1.0.2-2
-readonly HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly HACK_DIR
 readonly DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 readonly DEBIAN_SUITE=bookworm
 readonly CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/mosip-partner-operator"
@@ -537,6 +538,7 @@ cmd_up() {
       # Pods get their ServiceAccount token mounted; Services (and the `kubernetes` Service,
       # 203.0.113.1, which hack/node.sh forwards to this server) live in TEST-NET-3; the kubelet
       # is reached as "localhost" (its serving address).
+      # shellcheck disable=SC2054 # the commas belong to --enable-admission-plugins
       api_args+=(--service-cluster-ip-range=203.0.113.0/24
         --enable-admission-plugins=NamespaceLifecycle,ServiceAccount
         --kubelet-preferred-address-types=Hostname)

@@ -12,6 +12,8 @@
 #               the bridge, the nftables table, sysctls, cgroups and folders it created.
 #   import DIR ARCHIVE...  import OCI/Docker image archives into the node's containerd.
 #   status DIR  print each component's state.
+#   leftovers   exit 1, listing them, if anything of a node is still on this machine (CI uses it
+#               after `make test`).
 #
 # Needs root, overlayfs, network namespaces, nf_tables and the cgroup memory controller. Binaries:
 # kubelet and kube-scheduler built from the same Debian kubernetes source as the control plane,
@@ -43,6 +45,7 @@ readonly HOST_PATHS=(/run/containerd /run/netns /var/lib/cni /var/lib/kubelet /v
 readonly CGROUP_NAMES=(kubepods k8s.io default)
 readonly RT="$NODE_CACHE/runtime"
 
+# shellcheck disable=SC2031 # PATH is only changed in control-plane.sh's build subshell
 rt_env() {
   env LD_LIBRARY_PATH="$RT/usr/lib/x86_64-linux-gnu:$RT/lib/x86_64-linux-gnu" \
     PATH="$RT/usr/bin:$RT/usr/sbin:$PATH" "$@"
@@ -242,7 +245,10 @@ EOF
   read -r kubelet_port healthz_port < <(free_ports 2)
   write_configs "$kubelet_port" "$healthz_port"
 
-  start_proc "$DIR" containerd "$RT/usr/bin/containerd" --config "$ND/containerd.toml"
+  # PATH: containerd finds containerd-shim-runc-v2 there.
+  # shellcheck disable=SC2031
+  start_proc "$DIR" containerd env PATH="$RT/usr/bin:$RT/usr/sbin:$PATH" \
+    "$RT/usr/bin/containerd" --config "$ND/containerd.toml"
   local rc=0
   wait_for "$DIR" containerd 30 ctr version || rc=$?
   ((rc == 0)) || { tail -n 30 "$DIR/logs/containerd.log" >&2 || true; die "containerd did not start"; }
@@ -401,12 +407,34 @@ cmd_status() {
   return "$ok"
 }
 
+cmd_leftovers() {
+  local found=()
+  [[ -e $HOST_STATE/node.owner ]] && found+=("$HOST_STATE/node.owner ($(cat "$HOST_STATE/node.owner"))")
+  ip link show "$BRIDGE" >/dev/null 2>&1 && found+=("bridge $BRIDGE")
+  if node_cache_complete && nft list table ip "$NFT_TABLE" >/dev/null 2>&1; then
+    found+=("nftables table ip $NFT_TABLE")
+  fi
+  local m
+  while read -r m; do found+=("mount $m"); done < <(findmnt -rn -o TARGET | grep -E '^/run/netns/cni-|^/run/containerd/|/node/(kubelet|containerd)/' || true)
+  local c
+  for c in /sys/fs/cgroup/*/kubepods; do [[ -d $c ]] && found+=("cgroup $c"); done
+  if pgrep -x kubelet >/dev/null || pgrep -f 'containerd-shim-runc-v2' >/dev/null; then
+    found+=("kubelet or containerd-shim processes")
+  fi
+  if ((${#found[@]})); then
+    printf 'left over: %s\n' "${found[@]}"
+    return 1
+  fi
+  echo "no node leftovers"
+}
+
 node_main() {
   (($# >= 1)) || usage
   local cmd=$1
   shift
   case $cmd in
     check) cmd_check ;;
+    leftovers) cmd_leftovers ;;
     up | down | status | import)
       (($# >= 1)) && [[ -n $1 ]] || usage
       DIR=$(realpath -m -- "$1")
