@@ -40,7 +40,7 @@ readonly NODE_CACHE="$CACHE_ROOT/bin/k8s-$K8S_VERSION-node"
 readonly NODE_DEBS=(containerd runc containernetworking-plugins nftables libnftables1 libjansson4
   libnftnl11 libmnl0 libxtables12 libedit2 libbsd0 libmd0)
 readonly READY_TIMEOUT=${CONTROL_PLANE_READY_TIMEOUT:-60}
-# Fixed fds for the locks, so that they can be closed in the daemons we start.
+# Fixed fds for the locks (7: hack/node.sh), so that they can be closed in the daemons we start.
 readonly DIR_LOCK_FD=8 BUILD_LOCK_FD=9
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
@@ -313,7 +313,7 @@ start_proc() {
   [[ -f $logf ]] && mv -f "$logf" "$logf.prev"
   # shellcheck disable=SC2016 # expanded by the inner shell
   setsid bash -c 'echo $$ >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' "$pidfile" "$bin" "$@" \
-    </dev/null >"$logf" 2>&1 8>&- 9>&- &
+    </dev/null >"$logf" 2>&1 7>&- 8>&- 9>&- &
   for ((i = 0; i < 50; i++)); do
     [[ -s $pidfile ]] && return 0
     sleep 0.1

@@ -98,10 +98,14 @@ cmd_check() {
   fi
 }
 
+# node_lock [up|down]: one node operation at a time on this machine. `down` goes ahead after
+# ${NODE_LOCK_WAIT:-120} s (undoing must not hang), `up` gives up.
 node_lock() {
   mkdir -p "$HOST_STATE"
   eval "exec $NODE_LOCK_FD>\"\$HOST_STATE/node.lock\""
-  flock "$NODE_LOCK_FD"
+  flock -w "${NODE_LOCK_WAIT:-120}" "$NODE_LOCK_FD" && return 0
+  [[ ${1:-} == down ]] || die "another node operation holds $HOST_STATE/node.lock"
+  log "warning: $HOST_STATE/node.lock is still held; going ahead"
 }
 
 api_port() { sed -n 's|^API_SERVER=https://127.0.0.1:||p' "$DIR/tokens.env"; }
@@ -338,9 +342,9 @@ teardown() {
       case $m in
         "$ND"/*) echo "$m" ;;
         /run/netns/cni-*) echo "$m" ;;
-        *) for p in "${created[@]}"; do [[ $m == "$p"/* ]] && echo "$m"; done ;;
+        *) for p in "${created[@]}"; do if [[ $m == "$p"/* ]]; then echo "$m"; fi; done ;;
       esac
-    done | sort -r)
+    done | sort -r || true)
     [[ -z $targets ]] && break
     while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done <<<"$targets"
   done
@@ -381,7 +385,7 @@ teardown() {
 
 cmd_down() {
   [[ -d $ND ]] || return 0
-  node_lock
+  node_lock down
   teardown
 }
 
