@@ -8,6 +8,8 @@
 #   IMAGE_LIBC  musl (static binary; `rustup target add x86_64-unknown-linux-musl` if needed),
 #               gnu (the glibc binary plus the libraries ldd names) or auto (default: musl if the
 #               target can be had, else gnu)
+#   IMAGE_BINARY  use this operator binary instead of building one (e.g. target/debug/… for a
+#               quick try; its libraries are added when it is dynamic)
 #
 # The image holds /mosip-partner-operator, /etc/passwd and /etc/group (nonroot = 65532) and
 # /tmp; it runs as 65532:65532 with ENTRYPOINT ["/mosip-partner-operator"] CMD ["run"] — the
@@ -36,7 +38,13 @@ have_musl() {
   rustup target add "$musl" >&2
 }
 
+if [[ -n ${IMAGE_BINARY:-} ]]; then
+  [[ -x $IMAGE_BINARY ]] || die "no executable $IMAGE_BINARY"
+  if ldd "$IMAGE_BINARY" >/dev/null 2>&1; then libc=gnu-prebuilt; else libc=static-prebuilt; fi
+fi
+
 case $libc in
+  *-prebuilt) ;;
   auto)
     if have_musl; then libc=musl; else
       log "the $musl target cannot be had; using the glibc binary and its libraries"
@@ -50,7 +58,18 @@ esac
 
 start=$SECONDS
 entries=()
-if [[ $libc == musl ]]; then
+add_libs() {
+  # The libraries the dynamic loader needs, at the paths it looks for them.
+  local lib real
+  while read -r lib; do
+    real=$(readlink -f "$lib")
+    entries+=("$real:$lib:0755")
+  done < <(ldd "$1" | grep -o '/[^ ]*' | sort -u)
+}
+if [[ -n ${IMAGE_BINARY:-} ]]; then
+  bin=$IMAGE_BINARY
+  [[ $libc == gnu-prebuilt ]] && add_libs "$bin"
+elif [[ $libc == musl ]]; then
   log "cargo build --release --target $musl"
   # No musl-tools needed: ring's C code builds with the system gcc for this target.
   CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-gcc} \
@@ -61,11 +80,7 @@ else
   log "cargo build --release"
   "$CARGO" build --release --locked --bin mosip-partner-operator >&2
   bin=target/release/mosip-partner-operator
-  # The libraries the dynamic loader needs, at the paths it looks for them.
-  while read -r lib; do
-    real=$(readlink -f "$lib")
-    entries+=("$real:$lib:0755")
-  done < <(ldd "$bin" | grep -o '/[^ ]*' | sort -u)
+  add_libs "$bin"
 fi
 entries+=("$bin:/mosip-partner-operator:0755")
 

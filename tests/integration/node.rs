@@ -54,13 +54,19 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// `helm install|upgrade RELEASE chart -n NS` with the test's scope and the local image.
-fn helm_release(verb: &str, env: &TestEnv, sets: &[String]) {
+/// `helm install|upgrade RELEASE chart -n NS` with the test's scope and the local image. With
+/// `crds`, the release also owns the CRDs (taken over from the harness, which applied the same
+/// files), installed the way docs/operations.md says for servers older than 1.25.
+fn helm_release(verb: &str, env: &TestEnv, crds: bool, sets: &[String]) {
     let (repo, tag) = image();
     let chart = common::repo_root().join("charts/mosip-partner-operator");
     let mut cmd = Command::new(helm());
-    cmd.args([verb, &env.ns]).arg(&chart).args(["-n", &env.ns, "--wait=false"]);
+    cmd.args([verb, &env.ns]).arg(&chart).args(["-n", &env.ns]);
+    if crds {
+        cmd.args(["--take-ownership", "--server-side=false", "--disable-openapi-validation"]);
+    }
     let mut all = vec![
+        format!("crds.enabled={crds}"),
         format!("image.repository={repo}"),
         format!("image.tag={tag}"),
         "image.pullPolicy=Never".to_string(),
@@ -179,7 +185,7 @@ fn all_logs(env: &TestEnv) -> String {
 #[ignore = "needs a node with the operator image: run by `make test` when `hack/node.sh check` passes"]
 async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
     let env = TestEnv::new("node").await;
-    helm_release("install", &env, &[]);
+    helm_release("install", &env, true, &[]);
 
     // Ready through its own probes; the kubelet has not restarted it (liveness holds).
     let pods = wait_deployment(&env, 1).await;
@@ -286,6 +292,7 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
     helm_release(
         "upgrade",
         &env,
+        true,
         &[
             "logLevel=debug".into(),
             "operatorConfig.apiKeyValidity=60d".into(),
@@ -339,7 +346,15 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
         "name",
     ]));
     assert!(left.trim().is_empty(), "left after uninstall: {left}");
-    run(Command::new("kubectl").args(["get", "crd", "partners.pms.mosip.io"]));
+    // The CRDs the release owned are kept (crds.keep, the default).
+    let crd = run(Command::new("kubectl").args([
+        "get",
+        "crd",
+        "partners.pms.mosip.io",
+        "-o",
+        "jsonpath={.metadata.annotations.meta\\.helm\\.sh/release-name}",
+    ]));
+    assert_eq!(crd.trim(), env.ns, "the CRDs were not part of the release");
     assert!(api.get("dev").await.is_ok(), "the Partner went with the release");
 }
 
@@ -449,7 +464,7 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
         })
     };
 
-    helm_release("install", &env, &["replicas=2".into()]);
+    helm_release("install", &env, false, &["replicas=2".into()]);
     let pods = wait_deployment(&env, 2).await;
     let leases: Api<Lease> = env.api();
     let holder = || {
