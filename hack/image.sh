@@ -38,9 +38,12 @@ have_musl() {
   rustup target add "$musl" >&2
 }
 
+# ldd says "statically linked" (and exits 0) for static-pie binaries.
+is_dynamic() { ldd "$1" 2>/dev/null | grep -q '=>'; }
+
 if [[ -n ${IMAGE_BINARY:-} ]]; then
   [[ -x $IMAGE_BINARY ]] || die "no executable $IMAGE_BINARY"
-  if ldd "$IMAGE_BINARY" >/dev/null 2>&1; then libc=gnu-prebuilt; else libc=static-prebuilt; fi
+  if is_dynamic "$IMAGE_BINARY"; then libc=gnu-prebuilt; else libc=static-prebuilt; fi
 fi
 
 case $libc in
@@ -75,7 +78,7 @@ elif [[ $libc == musl ]]; then
   CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-gcc} \
     "$CARGO" build --release --locked --target "$musl" --bin mosip-partner-operator >&2
   bin=target/$musl/release/mosip-partner-operator
-  if ldd "$bin" >/dev/null 2>&1; then die "$bin is not static"; fi
+  if is_dynamic "$bin"; then die "$bin is not static"; fi
 else
   log "cargo build --release"
   "$CARGO" build --release --locked --bin mosip-partner-operator >&2

@@ -107,7 +107,10 @@ async fn wait_deployment(env: &TestEnv, n: i32) -> Vec<Pod> {
     eventually(POD_READY, &format!("{n} Ready operator Pod(s)"), || {
         let deps = deps.clone();
         async move {
-            let list = deps.list(&ListParams::default().labels(&release_pods_selector(env))).await.map_err(|e| e.to_string())?;
+            let list = deps
+                .list(&ListParams::default().labels(&release_pods_selector(env)))
+                .await
+                .map_err(|e| e.to_string())?;
             let d = list.items.first().ok_or("no Deployment")?;
             let st = d.status.clone().unwrap_or_default();
             let pods = ready_pods(env).await;
@@ -192,8 +195,18 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
     let pod = &pods[0];
     let spec = pod.spec.clone().expect("spec");
     let c = &spec.containers[0];
-    assert!(c.readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()).is_some_and(|g| g.path.as_deref() == Some("/readyz")));
-    assert!(c.liveness_probe.as_ref().and_then(|p| p.http_get.as_ref()).is_some_and(|g| g.path.as_deref() == Some("/healthz")));
+    assert!(
+        c.readiness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .is_some_and(|g| g.path.as_deref() == Some("/readyz"))
+    );
+    assert!(
+        c.liveness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .is_some_and(|g| g.path.as_deref() == Some("/healthz"))
+    );
     let started = Instant::now();
 
     // The ServiceAccount token is mounted (ServiceAccount admission) and is the only credential:
@@ -293,11 +306,7 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
         "upgrade",
         &env,
         true,
-        &[
-            "logLevel=debug".into(),
-            "operatorConfig.apiKeyValidity=60d".into(),
-            "resources.limits.memory=200Mi".into(),
-        ],
+        &["logLevel=debug".into(), "operatorConfig.apiKeyValidity=60d".into(), "resources.limits.memory=200Mi".into()],
     );
     let pods = eventually(POD_READY, "the upgraded Pod", || {
         let env = &env;
@@ -306,7 +315,12 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
             let upgraded = pods.iter().filter(|p| {
                 let c = &p.spec.as_ref().expect("spec").containers[0];
                 let args = c.args.clone().unwrap_or_default();
-                let mem = c.resources.as_ref().and_then(|r| r.limits.as_ref()).and_then(|l| l.get("memory")).map(|q| q.0.clone());
+                let mem = c
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.limits.as_ref())
+                    .and_then(|l| l.get("memory"))
+                    .map(|q| q.0.clone());
                 args.iter().any(|a| a == "--log-level=debug")
                     && args.iter().any(|a| a == "--api-key-validity=60d")
                     && mem.as_deref() == Some("200Mi")
@@ -330,7 +344,12 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
         let env = &env;
         async move {
             let api: Api<Pod> = env.api();
-            let n = api.list(&ListParams::default().labels(&release_pods_selector(env))).await.map_err(|e| e.to_string())?.items.len();
+            let n = api
+                .list(&ListParams::default().labels(&release_pods_selector(env)))
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .len();
             if n == 0 { Ok(()) } else { Err(format!("{n} Pods")) }
         }
     })
@@ -414,13 +433,16 @@ fn sample_cgroups(peaks: Arc<Mutex<Peaks>>, stop: Arc<std::sync::atomic::AtomicB
                 last.insert(cg.clone(), (usage, now));
             }
             for cg in pod_cgroups("cpu,cpuacct").into_iter().chain(pod_cgroups("cpu")) {
-                if let (Some(q), Some(per)) = (read_u64(&cg.join("cpu.cfs_quota_us")), read_u64(&cg.join("cpu.cfs_period_us"))) {
-                    if per > 0 && q < u64::MAX / 2 {
-                        p.cpu_quota_millicores = q * 1000 / per;
-                    }
+                let quota = read_u64(&cg.join("cpu.cfs_quota_us"));
+                let period = read_u64(&cg.join("cpu.cfs_period_us")).filter(|p| *p > 0);
+                // An unlimited quota reads -1, which does not parse as u64.
+                if let (Some(q), Some(per)) = (quota, period) {
+                    p.cpu_quota_millicores = q * 1000 / per;
                 }
                 let stat = std::fs::read_to_string(cg.join("cpu.stat")).unwrap_or_default();
-                if let Some(n) = stat.lines().find_map(|l| l.strip_prefix("nr_throttled ")).and_then(|v| v.trim().parse().ok()) {
+                if let Some(n) =
+                    stat.lines().find_map(|l| l.strip_prefix("nr_throttled ")).and_then(|v| v.trim().parse().ok())
+                {
                     p.cpu_throttled_periods = p.cpu_throttled_periods.max(n);
                 }
             }
@@ -457,7 +479,12 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
                 for s in objs {
                     let name = s.metadata.name.clone().unwrap_or_default();
                     if let Some(v) = s.data.as_ref().and_then(|d| d.get("apiKey")) {
-                        minted.lock().expect("lock").entry(name).or_default().insert(String::from_utf8_lossy(&v.0).into_owned());
+                        minted
+                            .lock()
+                            .expect("lock")
+                            .entry(name)
+                            .or_default()
+                            .insert(String::from_utf8_lossy(&v.0).into_owned());
                     }
                 }
             }
@@ -471,7 +498,11 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
         let leases = leases.clone();
         async move {
             let list = leases.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-            let l = list.items.into_iter().find(|l| l.metadata.name.as_deref().is_some_and(|n| n.contains("mosip-partner"))).ok_or("no Lease")?;
+            let l = list
+                .items
+                .into_iter()
+                .find(|l| l.metadata.name.as_deref().is_some_and(|n| n.contains("mosip-partner")))
+                .ok_or("no Lease")?;
             l.spec.and_then(|s| s.holder_identity).filter(|h| !h.is_empty()).ok_or_else(|| "no holder".to_string())
         }
     };
@@ -479,10 +510,11 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
     let leader = eventually(Duration::from_secs(60), "a leader", || {
         let env = &env;
         let pods = pods.clone();
-        let holder = holder.clone();
+        let holder = holder;
         async move {
             let h = holder().await?;
-            let leading: Vec<String> = pods.iter().map(pod_name).filter(|p| pod_logs(env, p, false).contains("became the leader")).collect();
+            let leading: Vec<String> =
+                pods.iter().map(pod_name).filter(|p| pod_logs(env, p, false).contains("became the leader")).collect();
             if leading == vec![h.clone()] { Ok(h) } else { Err(format!("holder {h}, leading per logs {leading:?}")) }
         }
     })
@@ -525,10 +557,10 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
         }
     };
     let wait_ready_at_least = |n: usize, what: &'static str| {
-        let ready_count = ready_count.clone();
+        let ready_count = ready_count;
         async move {
             eventually(Duration::from_secs(600), what, || {
-                let ready_count = ready_count.clone();
+                let ready_count = ready_count;
                 async move {
                     let r = ready_count().await?;
                     if r >= n { Ok(r) } else { Err(format!("{r}/{total} Ready")) }
@@ -540,17 +572,13 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
 
     // 1. Mid-onboarding, the leader Pod is deleted: the follower takes over with no key changed.
     let at = wait_ready_at_least(total / 4, "a quarter Ready").await;
-    let keys_before: BTreeMap<String, String> = minted
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.iter().next()?.clone())))
-        .collect();
+    let keys_before: BTreeMap<String, String> =
+        minted.lock().expect("lock").iter().filter_map(|(k, v)| Some((k.clone(), v.iter().next()?.clone()))).collect();
     assert!(at < total, "onboarding finished before the leader could be deleted; raise NODE_DEVICES");
     let deleted = Instant::now();
     run(Command::new("kubectl").args(["delete", "pod", &leader, "-n", &env.ns, "--wait=false"]));
     let new_leader = eventually(Duration::from_secs(60), "a new leader", || {
-        let holder = holder.clone();
+        let holder = holder;
         let leader = leader.clone();
         async move {
             let h = holder().await?;
@@ -560,7 +588,9 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
     .await;
     let handover = deleted.elapsed();
     // The follower, or the Pod that replaced the deleted one: whichever got the Lease first.
-    println!("leader Pod deleted with {at}/{total} Ready; {new_leader} (follower: {follower}) leads after {handover:?}");
+    println!(
+        "leader Pod deleted with {at}/{total} Ready; {new_leader} (follower: {follower}) leads after {handover:?}"
+    );
 
     // 2. Later, the leading container is killed outright (SIGKILL from the host): it restarts
     // or the other replica takes over, and onboarding converges.
@@ -568,15 +598,13 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
     let mut killed = None;
     if node_dir().is_some() && at2 < total {
         let pod = ready_pods(&env).await.into_iter().find(|p| pod_name(p) == new_leader);
-        if let Some(pod) = pod {
-            if let Some(pid) = container_pid(&container_id(&pod)) {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                killed = Some((new_leader.clone(), at2));
-            }
+        if let Some(pid) = pod.and_then(|pod| container_pid(&container_id(&pod))) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            killed = Some((new_leader.clone(), at2));
         }
     }
     eventually(Duration::from_secs(600), "every partner Ready", || {
-        let ready_count = ready_count.clone();
+        let ready_count = ready_count;
         async move {
             let r = ready_count().await?;
             if r == total { Ok(()) } else { Err(format!("{r}/{total} Ready")) }
@@ -629,8 +657,11 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
             "samples": p.samples,
         });
         println!("{}", serde_json::to_string_pretty(&result).expect("json"));
-        std::fs::write(common::repo_root().join("target/node-load.json"), serde_json::to_string_pretty(&result).expect("json"))
-            .expect("write");
+        std::fs::write(
+            common::repo_root().join("target/node-load.json"),
+            serde_json::to_string_pretty(&result).expect("json"),
+        )
+        .expect("write");
         assert!(p.samples > 0 && p.memory_limit_bytes > 0, "no Pod cgroup sampled");
         assert_eq!(p.memory_limit_bytes, 256 * 1024 * 1024, "the chart's memory limit is not the cgroup's");
         assert_eq!(p.cpu_quota_millicores, 500, "the chart's CPU limit is not the cgroup's quota");
