@@ -340,7 +340,8 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
 
     // `helm uninstall`: the operator and its RBAC go, the CRDs and the partners stay.
     run(Command::new(helm()).args(["uninstall", &env.ns, "-n", &env.ns, "--wait"]));
-    eventually(Duration::from_secs(60), "operator Pods gone", || {
+    let uninstalled = Instant::now();
+    eventually(Duration::from_secs(150), "operator Pods gone", || {
         let env = &env;
         async move {
             let api: Api<Pod> = env.api();
@@ -354,6 +355,7 @@ async fn chart_runs_as_a_pod_with_its_probes_token_rbac_and_security_context() {
         }
     })
     .await;
+    println!("operator Pod gone {:?} after helm uninstall", uninstalled.elapsed());
     let left = run(Command::new("kubectl").args([
         "get",
         "deployments,serviceaccounts,roles,rolebindings,services",
