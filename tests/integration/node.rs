@@ -512,7 +512,6 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
     let leader = eventually(Duration::from_secs(60), "a leader", || {
         let env = &env;
         let pods = pods.clone();
-        let holder = holder;
         async move {
             let h = holder().await?;
             let leading: Vec<String> =
@@ -558,18 +557,12 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
             )
         }
     };
-    let wait_ready_at_least = |n: usize, what: &'static str| {
-        let ready_count = ready_count;
-        async move {
-            eventually(Duration::from_secs(600), what, || {
-                let ready_count = ready_count;
-                async move {
-                    let r = ready_count().await?;
-                    if r >= n { Ok(r) } else { Err(format!("{r}/{total} Ready")) }
-                }
-            })
-            .await
-        }
+    let wait_ready_at_least = |n: usize, what: &'static str| async move {
+        eventually(Duration::from_secs(600), what, || async move {
+            let r = ready_count().await?;
+            if r >= n { Ok(r) } else { Err(format!("{r}/{total} Ready")) }
+        })
+        .await
     };
 
     // 1. Mid-onboarding, the leader Pod is deleted: the follower takes over with no key changed.
@@ -580,7 +573,6 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
     let deleted = Instant::now();
     run(Command::new("kubectl").args(["delete", "pod", &leader, "-n", &env.ns, "--wait=false"]));
     let new_leader = eventually(Duration::from_secs(60), "a new leader", || {
-        let holder = holder;
         let leader = leader.clone();
         async move {
             let h = holder().await?;
@@ -605,12 +597,9 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
             killed = Some((new_leader.clone(), at2));
         }
     }
-    eventually(Duration::from_secs(600), "every partner Ready", || {
-        let ready_count = ready_count;
-        async move {
-            let r = ready_count().await?;
-            if r == total { Ok(()) } else { Err(format!("{r}/{total} Ready")) }
-        }
+    eventually(Duration::from_secs(600), "every partner Ready", || async move {
+        let r = ready_count().await?;
+        if r == total { Ok(()) } else { Err(format!("{r}/{total} Ready")) }
     })
     .await;
     let converged = start.elapsed();
