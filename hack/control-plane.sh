@@ -85,11 +85,14 @@ node_cache_complete() {
     -x $NODE_CACHE/pause && -x $NODE_CACHE/runtime/usr/bin/containerd ]]
 }
 
+# The control plane's binaries are there (or come from KUBEBUILDER_ASSETS).
+cp_ready() { [[ -n ${KUBEBUILDER_ASSETS:-} ]] || cache_complete; }
+
 # ensure_built [node]: the control-plane binaries (and with "node" the node's too) are cached.
 # Whatever is missing is built in one pass over the source tree.
 ensure_built() {
   local want_node=${1:-}
-  cache_complete && { [[ -z $want_node ]] || node_cache_complete; } && return 0
+  cp_ready && { [[ -z $want_node ]] || node_cache_complete; } && return 0
   mkdir -p "$CACHE_ROOT"
   eval "exec $BUILD_LOCK_FD>\"\$CACHE_ROOT/build.lock\""
   if ! flock -n "$BUILD_LOCK_FD"; then
@@ -97,13 +100,13 @@ ensure_built() {
     flock "$BUILD_LOCK_FD"
   fi
   local cp=0 node=0
-  cache_complete || cp=1
+  cp_ready || cp=1
   [[ -n $want_node ]] && ! node_cache_complete && node=1
   if ((cp || node)); then
     build_binaries "$cp" "$node"
   fi
   eval "exec $BUILD_LOCK_FD>&-"
-  cache_complete || die "build finished but $BIN_CACHE is incomplete"
+  cp_ready || die "build finished but $BIN_CACHE is incomplete"
   [[ -z $want_node ]] || node_cache_complete || die "build finished but $NODE_CACHE is incomplete"
 }
 
