@@ -586,16 +586,28 @@ async fn two_replicas_one_leader_kills_mid_onboarding_and_keys_minted_once() {
         "leader Pod deleted with {at}/{total} Ready; {new_leader} (follower: {follower}) leads after {handover:?}"
     );
 
-    // 2. Later, the leading container is killed outright (SIGKILL from the host): it restarts
-    // or the other replica takes over, and onboarding converges.
-    let at2 = wait_ready_at_least((total / 2).max(at + 1), "half Ready").await;
+    // 2. Right after, the new leader's container is killed outright (SIGKILL from the host): it
+    // restarts or the other replica takes over, and onboarding converges.
+    let at2 = ready_count().await.unwrap_or(0);
     let mut killed = None;
-    if node_dir().is_some() && at2 < total {
-        let pod = ready_pods(&env).await.into_iter().find(|p| pod_name(p) == new_leader);
-        if let Some(pid) = pod.and_then(|pod| container_pid(&container_id(&pod))) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            killed = Some((new_leader.clone(), at2));
-        }
+    if node_dir().is_some() {
+        assert!(at2 < total, "onboarding finished before the container could be killed; raise NODE_DEVICES");
+        let pods_api: Api<Pod> = env.api();
+        let pid = eventually(Duration::from_secs(60), "the new leader's process", || {
+            let pods_api = pods_api.clone();
+            let new_leader = new_leader.clone();
+            async move {
+                let pod = pods_api.get(&new_leader).await.map_err(|e| e.to_string())?;
+                let id = container_id(&pod);
+                if id.is_empty() {
+                    return Err("no container yet".to_string());
+                }
+                container_pid(&id).ok_or_else(|| format!("no process for {id}"))
+            }
+        })
+        .await;
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        killed = Some((new_leader.clone(), at2));
     }
     eventually(Duration::from_secs(600), "every partner Ready", || async move {
         let r = ready_count().await?;
