@@ -3,14 +3,19 @@
 #
 # Usage: hack/control-plane.sh up DIR | down DIR | status DIR | env DIR | build
 #
-#   up DIR      start etcd, kube-apiserver and kube-controller-manager with their state in DIR
+#   up DIR [--with-node]
+#               start etcd, kube-apiserver and kube-controller-manager with their state in DIR
 #               (no-op if already running); prints `export KUBECONFIG=DIR/kubeconfig` on stdout.
 #               DIR also gets kubeconfig-alice, kubeconfig-bob (unprivileged users), tokens.csv,
 #               tokens.env (ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, API_SERVER, CA_FILE), certs/, logs/.
-#   down DIR    stop the processes recorded in DIR (idempotent); keeps logs.
+#               --with-node: also a node that runs Pods (hack/node.sh: containerd, kubelet,
+#               kube-scheduler); the API server then mounts ServiceAccount tokens, Services
+#               live in 203.0.113.0/24 and the controller-manager runs Deployments.
+#   down DIR    stop the processes recorded in DIR (idempotent), the node's first (undoing all
+#               it did to the host); keeps logs.
 #   status DIR  print each component's state and /readyz; exit 0 only if everything is up.
 #   env DIR     print the export line.
-#   build       make sure the binaries are cached; prints their folder on stdout.
+#   build [--with-node]  make sure the binaries (and the node's) are cached; prints their folder.
 #
 # Binaries: $KUBEBUILDER_ASSETS (kube-apiserver, etcd, optional kube-controller-manager) if set;
 # otherwise kube-apiserver/kube-controller-manager v1.20.2 built from Debian bookworm's source
@@ -23,12 +28,19 @@ readonly K8S_VERSION=1.20.2
 readonly K8S_SRC_VERSION=1.20.5+really1.20.2-1.1+deb12u1
 readonly GO_MINOR=1.19
 readonly REFLECT2_VERSION=1.0.2-2
+HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly HACK_DIR
 readonly DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 readonly DEBIAN_SUITE=bookworm
 readonly CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/mosip-partner-operator"
 readonly BIN_CACHE="$CACHE_ROOT/bin/k8s-$K8S_VERSION"
+# kubelet, kube-scheduler, a static pause and containerd/runc/CNI plugins/nft from Debian
+# (--with-node).
+readonly NODE_CACHE="$CACHE_ROOT/bin/k8s-$K8S_VERSION-node"
+readonly NODE_DEBS=(containerd runc containernetworking-plugins nftables libnftables1 libjansson4
+  libnftnl11 libmnl0 libxtables12 libedit2 libbsd0 libmd0)
 readonly READY_TIMEOUT=${CONTROL_PLANE_READY_TIMEOUT:-60}
-# Fixed fds for the locks, so that they can be closed in the daemons we start.
+# Fixed fds for the locks (7: hack/node.sh), so that they can be closed in the daemons we start.
 readonly DIR_LOCK_FD=8 BUILD_LOCK_FD=9
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
@@ -68,19 +80,34 @@ resolve_bins() {
   fi
 }
 
+node_cache_complete() {
+  [[ -f $NODE_CACHE/.complete && -x $NODE_CACHE/kubelet && -x $NODE_CACHE/kube-scheduler &&
+    -x $NODE_CACHE/pause && -x $NODE_CACHE/runtime/usr/bin/containerd ]]
+}
+
+# The control plane's binaries are there (or come from KUBEBUILDER_ASSETS).
+cp_ready() { [[ -n ${KUBEBUILDER_ASSETS:-} ]] || cache_complete; }
+
+# ensure_built [node]: the control-plane binaries (and with "node" the node's too) are cached.
+# Whatever is missing is built in one pass over the source tree.
 ensure_built() {
-  cache_complete && return 0
+  local want_node=${1:-}
+  cp_ready && { [[ -z $want_node ]] || node_cache_complete; } && return 0
   mkdir -p "$CACHE_ROOT"
   eval "exec $BUILD_LOCK_FD>\"\$CACHE_ROOT/build.lock\""
   if ! flock -n "$BUILD_LOCK_FD"; then
     log "another process is building the binaries; waiting for it"
     flock "$BUILD_LOCK_FD"
   fi
-  if ! cache_complete; then
-    build_binaries
+  local cp=0 node=0
+  cp_ready || cp=1
+  [[ -n $want_node ]] && ! node_cache_complete && node=1
+  if ((cp || node)); then
+    build_binaries "$cp" "$node"
   fi
   eval "exec $BUILD_LOCK_FD>&-"
-  cache_complete || die "build finished but $BIN_CACHE is incomplete"
+  cp_ready || die "build finished but $BIN_CACHE is incomplete"
+  [[ -z $want_node ]] || node_cache_complete || die "build finished but $NODE_CACHE is incomplete"
 }
 
 # apt-get with a private sources list, lists and cache: the system's apt state is untouched.
@@ -95,18 +122,23 @@ papt() {
   apt-get -q "${opts[@]}" "$@"
 }
 
-# Runs in a subshell: its own EXIT trap removes the build tree.
+# build_binaries CP NODE (each 0 or 1): builds the control plane's binaries into $BIN_CACHE and/or
+# the node's into $NODE_CACHE. Runs in a subshell: its own EXIT trap removes the build tree.
 build_binaries() (
+  local cp=$1 node=$2
   local start=$SECONDS blog="$CACHE_ROOT/build.log"
   if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
     die "building needs apt-get and dpkg (Debian); or set KUBEBUILDER_ASSETS"
   fi
   # Leftovers of an interrupted build (we hold the lock, so nobody else uses them).
-  rm -rf "$CACHE_ROOT"/tmp-build.* "$BIN_CACHE.tmp"
+  rm -rf "$CACHE_ROOT"/tmp-build.* "$BIN_CACHE.tmp" "$NODE_CACHE.tmp"
   WORK=$(mktemp -d "$CACHE_ROOT/tmp-build.XXXXXX")
   trap 'rm -rf "$WORK"' EXIT
   : >"$blog"
-  log "building kube-apiserver/kube-controller-manager v$K8S_VERSION and fetching etcd (~4 min, log: $blog)"
+  local what=()
+  ((cp)) && what+=(cmd/kube-apiserver cmd/kube-controller-manager)
+  ((node)) && what+=(cmd/kubelet cmd/kube-scheduler)
+  log "building ${what[*]} v$K8S_VERSION (~4 min, log: $blog)"
 
   fail() {
     log "build failed: $*; last lines of $blog:"
@@ -136,7 +168,8 @@ build_binaries() (
 
   # 3. Go toolchain, reflect2 1.0.2, etcd, and rsync/make if missing, all unpacked with dpkg -x.
   local pkgs=("golang-$GO_MINOR-go" "golang-$GO_MINOR-src"
-    "golang-github-modern-go-reflect2-dev=$REFLECT2_VERSION" etcd-server)
+    "golang-github-modern-go-reflect2-dev=$REFLECT2_VERSION")
+  ((cp)) && pkgs+=(etcd-server)
   command -v rsync >/dev/null || pkgs+=(rsync libpopt0 libxxhash0)
   command -v make >/dev/null || pkgs+=(make)
   log "downloading ${pkgs[*]}"
@@ -178,20 +211,52 @@ build_binaries() (
   printf "KUBE_GIT_VERSION='v%s'\nKUBE_GIT_MAJOR='%s'\nKUBE_GIT_MINOR='%s'\nKUBE_GIT_TREE_STATE='clean'\nKUBE_GIT_COMMIT=''\n" \
     "$K8S_VERSION" "$major" "$minor" >"$WORK/version.env"
 
+  # 3b. The node's runtime, unpacked apart from the build tools.
+  if ((node)); then
+    mkdir -p "$WORK/node-debs" "$NODE_CACHE.tmp/runtime"
+    log "downloading ${NODE_DEBS[*]}"
+    (cd "$WORK/node-debs" && papt download "${NODE_DEBS[@]}") >>"$blog" 2>&1 ||
+      fail "apt-get download (node runtime)"
+    for deb in "$WORK"/node-debs/*.deb; do
+      dpkg -x "$deb" "$NODE_CACHE.tmp/runtime" || fail "dpkg -x $deb"
+    done
+    rm -rf "$NODE_CACHE.tmp/runtime/usr/share"
+    gcc -static -O2 -o "$NODE_CACHE.tmp/pause" "$HACK_DIR/pause.c" >>"$blog" 2>&1 ||
+      fail "gcc -static pause.c (is gcc with libc6-dev installed?)"
+  fi
+
   # 5. Build.
-  log "make WHAT=\"cmd/kube-apiserver cmd/kube-controller-manager\" (Go $GO_MINOR; ~3.5 min)"
+  log "make WHAT=\"${what[*]}\" (Go $GO_MINOR; ~3.5 min)"
   (
     cd "$tree"
     unset GOFLAGS GOPATH GO111MODULE GOBIN GOENV GOTOOLCHAIN
     export GOROOT="$goroot" PATH="$goroot/bin:$WORK/tools:$PATH" HOME="$WORK/home" CGO_ENABLED=0 \
       GOPROXY=off GOCACHE="$WORK/gocache" KUBE_GIT_VERSION_FILE="$WORK/version.env"
-    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager"
+    make WHAT="${what[*]}"
   ) >>"$blog" 2>&1 || fail "make"
 
   # 6. Keep only the binaries.
-  mkdir -p "$BIN_CACHE.tmp"
   local b out="$tree/_output/local/bin/linux/amd64"
   [[ -d $out ]] || out="$tree/_output/bin"
+  if ((node)); then
+    for b in kubelet kube-scheduler; do
+      cp "$out/$b" "$NODE_CACHE.tmp/$b" || fail "no $b in $out"
+    done
+    {
+      "$NODE_CACHE.tmp/kubelet" --version
+      printf 'built %s from kubernetes source %s; runtime: %s\n' "$(date -u +%FT%TZ)" \
+        "$(basename "$orig")" "$(cd "$WORK/node-debs" && echo *.deb)"
+    } >"$NODE_CACHE.tmp/.complete" || fail "kubelet does not run"
+    rm -rf "$NODE_CACHE"
+    mkdir -p "$(dirname "$NODE_CACHE")"
+    mv "$NODE_CACHE.tmp" "$NODE_CACHE"
+    log "node binaries cached in $NODE_CACHE"
+  fi
+  if ((!cp)); then
+    log "built in $((SECONDS - start)) s; removing the build tree"
+    return 0
+  fi
+  mkdir -p "$BIN_CACHE.tmp"
   for b in kube-apiserver kube-controller-manager; do
     cp "$out/$b" "$BIN_CACHE.tmp/$b" || fail "no $b in $out"
   done
@@ -220,6 +285,9 @@ bin_name() {
     etcd) echo etcd ;;
     apiserver) echo kube-apiserver ;;
     controller-manager) echo kube-controller-manager ;;
+    containerd) echo containerd ;;
+    kubelet) echo kubelet ;;
+    scheduler) echo kube-scheduler ;;
   esac
 }
 
@@ -248,7 +316,7 @@ start_proc() {
   [[ -f $logf ]] && mv -f "$logf" "$logf.prev"
   # shellcheck disable=SC2016 # expanded by the inner shell
   setsid bash -c 'echo $$ >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' "$pidfile" "$bin" "$@" \
-    </dev/null >"$logf" 2>&1 8>&- 9>&- &
+    </dev/null >"$logf" 2>&1 7>&- 8>&- 9>&- &
   for ((i = 0; i < 50; i++)); do
     [[ -s $pidfile ]] && return 0
     sleep 0.1
@@ -386,10 +454,23 @@ cmd_up() {
   if [[ -f $dir/controller-manager.pid ]]; then
     if live_pid "$dir" controller-manager >/dev/null; then any=1; else all=0; fi
   fi
-  if ((all)) && [[ -f $dir/kubeconfig ]]; then
+  local mode=plain
+  [[ -n $WITH_NODE ]] && mode=node
+  if ((all)) && [[ -f $dir/kubeconfig ]] && { [[ $mode == plain ]] || [[ $(cat "$dir/mode" 2>/dev/null) == node ]]; }; then
     log "control plane in $dir is already running"
+    if [[ $mode == node ]]; then
+      "$HACK_DIR/node.sh" up "$dir" || exit 1
+    fi
     print_export "$dir/kubeconfig"
     return 0
+  fi
+  if [[ $mode == node ]]; then
+    local why
+    why=$("$HACK_DIR/node.sh" check) || die "--with-node: no node can run here: $why"
+  fi
+  if [[ -d $dir/node ]]; then
+    stop_proc "$dir" controller-manager
+    "$HACK_DIR/node.sh" down "$dir"
   fi
   if ((any)); then
     log "control plane in $dir is partly running; restarting it"
@@ -397,6 +478,8 @@ cmd_up() {
   stop_all "$dir"
 
   resolve_bins
+  [[ $mode == node ]] && ensure_built node
+  echo "$mode" >"$dir/mode"
   local start=$SECONDS version minor
   version=$("$APISERVER_BIN" --version 2>/dev/null | awk '{print $2}')
   minor=$(sed -E 's/^v[0-9]+\.([0-9]+).*/\1/' <<<"$version")
@@ -448,13 +531,24 @@ cmd_up() {
     local api_args=(
       --etcd-servers="http://127.0.0.1:$etcd_port" --cert-dir="$dir/certs"
       --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$api_port"
-      --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true
+      --allow-privileged=true
       --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv"
       --service-account-issuer=https://kubernetes.default.svc.cluster.local
       --service-account-key-file="$dir/certs/sa.pub"
       --service-account-signing-key-file="$dir/certs/sa.key"
-      --enable-admission-plugins=NamespaceLifecycle --disable-admission-plugins=ServiceAccount
     )
+    if [[ $mode == node ]]; then
+      # Pods get their ServiceAccount token mounted; Services (and the `kubernetes` Service,
+      # 203.0.113.1, which hack/node.sh forwards to this server) live in TEST-NET-3; the kubelet
+      # is reached as "localhost" (its serving address).
+      # shellcheck disable=SC2054 # the commas belong to --enable-admission-plugins
+      api_args+=(--service-cluster-ip-range=203.0.113.0/24
+        --enable-admission-plugins=NamespaceLifecycle,ServiceAccount
+        --kubelet-preferred-address-types=Hostname)
+    else
+      api_args+=(--service-cluster-ip-range=10.0.0.0/24
+        --enable-admission-plugins=NamespaceLifecycle --disable-admission-plugins=ServiceAccount)
+    fi
     ((minor < 24)) && api_args+=(--insecure-port=0)
     start_proc "$dir" apiserver "$APISERVER_BIN" "${api_args[@]}"
     server="https://127.0.0.1:$api_port"
@@ -495,7 +589,7 @@ cmd_up() {
     local cm_args=(
       --kubeconfig="$dir/kubeconfig" --authentication-kubeconfig="$dir/kubeconfig"
       --authorization-kubeconfig="$dir/kubeconfig" --leader-elect=false
-      --controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token
+      --controllers="garbagecollector,namespace,serviceaccount,serviceaccount-token${WITH_NODE:+,deployment,replicaset}"
       --service-account-private-key-file="$dir/certs/sa.key"
       --root-ca-file="$dir/certs/apiserver.crt"
       --bind-address=127.0.0.1 --secure-port=0
@@ -513,6 +607,12 @@ cmd_up() {
       log "warning: kube-controller-manager has not created default/default after 30 s"
     fi
   fi
+  if [[ $mode == node ]]; then
+    [[ -n $CM_BIN ]] || die "--with-node needs kube-controller-manager (Deployments make no Pods without it)"
+    # shellcheck disable=SC2064 # expand $dir now
+    trap "log 'start failed; stopping what was started'; $(printf %q "$HACK_DIR/node.sh") down $(printf %q "$dir"); stop_all $(printf %q "$dir")" EXIT
+    "$HACK_DIR/node.sh" up "$dir"
+  fi
   trap - EXIT
   log "control plane up in $((SECONDS - start)) s (logs: $dir/logs)"
   print_export "$dir/kubeconfig"
@@ -527,7 +627,13 @@ cmd_down() {
   [[ -d $dir ]] || return 0
   eval "exec $DIR_LOCK_FD>\"\$dir/.lock\""
   flock "$DIR_LOCK_FD"
+  if [[ -d $dir/node ]]; then
+    # No new Pods while the node removes its own.
+    stop_proc "$dir" controller-manager
+    "$HACK_DIR/node.sh" down "$dir"
+  fi
   stop_all "$dir"
+  rm -f "$dir/mode"
   log "control plane in $dir is down"
 }
 
@@ -559,6 +665,9 @@ cmd_status() {
     printf '%-24s not ok\n' readyz
     ok=1
   fi
+  if [[ -d $dir/node ]]; then
+    "$HACK_DIR/node.sh" status "$dir" || ok=1
+  fi
   return "$ok"
 }
 
@@ -576,15 +685,24 @@ cmd_build() {
     echo "$KUBEBUILDER_ASSETS"
     return 0
   fi
-  ensure_built
+  ensure_built "$WITH_NODE"
   log "binaries: $(head -n 1 "$BIN_CACHE/.complete") in $BIN_CACHE"
+  if [[ -n $WITH_NODE ]]; then
+    log "node binaries: $(head -n 1 "$NODE_CACHE/.complete") in $NODE_CACHE"
+  fi
   echo "$BIN_CACHE"
 }
 
+WITH_NODE=
 main() {
   (($# >= 1)) || usage
   local cmd=$1
   shift
+  local args=() a
+  for a in "$@"; do
+    if [[ $a == --with-node ]]; then WITH_NODE=node; else args+=("$a"); fi
+  done
+  set -- "${args[@]}"
   case $cmd in
     build)
       (($# == 0)) || usage
@@ -601,4 +719,7 @@ main() {
   esac
 }
 
-main "$@"
+# hack/node.sh sources this file for its helpers.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

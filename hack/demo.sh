@@ -21,7 +21,8 @@ readonly MANAGED_BY=app.kubernetes.io/managed-by=mosip-partner-operator
 
 [[ $# -eq 1 ]] || { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 DIR=$(cd "$1" && pwd) || exit 2
-readonly DIR LOG=$DIR/operator.log
+readonly DIR
+LOG=$DIR/operator.log
 export KUBECONFIG=$DIR/kubeconfig
 [[ -f $KUBECONFIG ]] || { echo "demo: no kubeconfig at $KUBECONFIG; run 'make demo'" >&2; exit 2; }
 cd "$REPO_ROOT"
@@ -62,7 +63,10 @@ fail() {
         if ($3 == "") { printf "  %s%s: no Ready condition (not reconciled yet)\n", $1, where; next }
         printf "  %s%s: Ready=%s reason=%s message=%s\n", $1, where, $3, $4, $5
       }' >&2 || true
-  if [[ -f $LOG ]]; then
+  if [[ -f $DIR/in-cluster ]]; then
+    echo "Last lines of the operator Pod's log:" >&2
+    kubectl logs -n mosip-partner-operator deployment/mosip-partner-operator --tail=40 2>&1 | sed 's/^/  /' >&2 || true
+  elif [[ -f $LOG ]]; then
     echo "Last lines of $LOG:" >&2
     tail -n 40 "$LOG" | sed 's/^/  /' >&2
   else
@@ -100,6 +104,7 @@ Everything is onboarded except $PENDING_PARTNER, which waits for an approver (Pe
   target/debug/mosip-partner-operator approve $PENDING_PARTNER --policy $PENDING_POLICY -n $NS
 EOF
 fi
+[[ -f $DIR/in-cluster ]] && LOG="kubectl logs -n mosip-partner-operator deployment/mosip-partner-operator (the operator runs as a Pod)"
 cat <<EOF
 
 Operator log: $LOG

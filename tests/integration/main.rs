@@ -18,6 +18,7 @@ mod hostile_chain;
 mod keys;
 mod mosip_live;
 mod mosip_mode;
+mod node;
 mod operations;
 mod partner;
 mod pms_client;
