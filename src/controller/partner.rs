@@ -837,7 +837,7 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
 
     // 2. Status, only when it changed.
     let previous = partner.status.clone().unwrap_or_default();
-    let unchanged = plan.status == owned_projection(&previous);
+    let unchanged = normalized(plan.status.clone()) == normalized(owned_projection(&previous));
     let api: Api<Partner> = Api::namespaced(ctx.client.clone(), &g.namespace);
     remove_withdrawn_requests(&api, partner).await?;
     status::apply_status(&api, partner, &plan.status, unchanged).await?;
@@ -882,6 +882,16 @@ async fn remove_withdrawn_requests(api: &Api<Partner>, partner: &Partner) -> Res
     }
 }
 
+/// Conditions in a fixed order: server-side apply merges list-map entries into the existing
+/// order, so the stored order may differ from the written one without any difference.
+fn normalized(mut status: PartnerStatus) -> PartnerStatus {
+    status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    for entry in &mut status.policies {
+        entry.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    }
+    status
+}
+
 /// The previous status without the approver-owned parts, to compare with what the operator
 /// would write.
 fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
@@ -920,6 +930,20 @@ mod tests {
         assert_eq!(stalled.status, api::Status::False);
         let [ready, _] = summarize(&problems, true, 1);
         assert_eq!(ready.reason, "OrganizationMismatch");
+    }
+
+    #[test]
+    fn condition_order_is_no_change() {
+        let mut a = PartnerStatus::default();
+        a.policies.push(PolicyRequestStatus {
+            name: "p".into(),
+            conditions: vec![cond(APPROVED, AUTO_APPROVED_REASON), cond(REQUEST_READY, "Issued")],
+            ..Default::default()
+        });
+        let mut b = a.clone();
+        b.policies[0].conditions.reverse();
+        assert_ne!(a, b);
+        assert_eq!(normalized(a), normalized(b));
     }
 
     #[test]

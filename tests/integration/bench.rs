@@ -39,7 +39,7 @@ const WRITE_VERBS: &[&str] = &["POST", "PUT", "PATCH", "DELETE", "APPLY", "CREAT
 const READ_VERBS: &[&str] = &["GET", "LIST"];
 
 fn total(d: &BTreeMap<(String, String), f64>, verbs: &[&str]) -> f64 {
-    d.iter().filter(|((v, _), _)| verbs.contains(&v.as_str())).map(|(_, n)| n).sum()
+    d.iter().filter(|((v, _), _)| verbs.contains(&v.as_str())).map(|(_, n)| n).sum::<f64>() + 0.0
 }
 
 fn by_verb_resource(d: &BTreeMap<(String, String), f64>) -> serde_json::Value {
@@ -154,7 +154,8 @@ async fn bench_onboarding() {
     // Idle.
     let idle_before = api_requests(&env);
     tokio::time::sleep(idle).await;
-    let idle_writes = total(&delta(&idle_before, &api_requests(&env)), WRITE_VERBS);
+    let idle_delta = delta(&idle_before, &api_requests(&env));
+    let idle_writes = total(&idle_delta, WRITE_VERBS);
     let rss_idle = rss_kib(pid, "VmRSS:");
 
     // Restart.
@@ -202,8 +203,10 @@ async fn bench_onboarding() {
         "idleRssMiB": rss_idle as f64 / 1024.0,
         "idleWindowSeconds": idle.as_secs(),
         "idleWrites": idle_writes,
+        "idleRequestsByVerbAndResource": by_verb_resource(&idle_delta),
         "afterRestartWindowSeconds": after_restart.as_secs(),
         "afterRestartWrites": restart_writes,
+        "afterRestartRequestsByVerbAndResource": by_verb_resource(&restart_delta),
         "afterRestartReads": restart_reads,
         "afterRestartKeysChanged": keys_changed,
         "keys": keys_after.len(),

@@ -11,8 +11,8 @@ use mosip_partner_operator::api::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The kinds the operator reads.
-pub const RESOURCES: &[&str] = &["secrets", "partners", "partnerpolicies", "cacertificates", "misplicenses"];
+/// The kinds the operator reads and writes (Events are only written).
+pub const RESOURCES: &[&str] = &["secrets", "partners", "partnerpolicies", "cacertificates", "misplicenses", "events"];
 
 /// `apiserver_request_total` summed by (verb, resource) for the operator's resources.
 pub fn api_requests(env: &TestEnv) -> BTreeMap<(String, String), f64> {
@@ -49,7 +49,7 @@ pub fn delta(
 }
 
 pub fn sum(counts: &BTreeMap<(String, String), f64>, verb: &str) -> f64 {
-    counts.iter().filter(|((v, _), _)| v == verb).map(|(_, n)| n).sum()
+    counts.iter().filter(|((v, _), _)| v == verb).map(|(_, n)| n).sum::<f64>() + 0.0
 }
 
 /// A counter of the operator's own /metrics, summed over the series whose line starts with
