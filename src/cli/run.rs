@@ -30,6 +30,17 @@ pub struct RunArgs {
     /// Also re-sign FTM_Provider certificates (MOSIP's default: no).
     #[arg(long)]
     pub resign_ftm: bool,
+    /// basicConstraints and keyUsage of re-signed certificates: "mirror" the submitted
+    /// certificate (an end entity stays CA:FALSE; a DEVICE/FTM partner CA keeps CA:TRUE with
+    /// pathLen 0), or "mosip": CA:TRUE for every partner, as MOSIP does. UNSAFE: with "mosip"
+    /// any partner can mint certificates that chain to the MOSIP root.
+    #[arg(long, default_value = "mirror")]
+    pub resigned_basic_constraints: String,
+    /// Keep the generated MOSIP root private key in the signing CA Secret (root.key) and load a
+    /// root.key found there. Default: the root key is discarded after signing the PMS
+    /// intermediate, so it is never online.
+    #[arg(long)]
+    pub keep_root_key: bool,
     /// Validity of API keys (MOSIP: 90d).
     #[arg(long, default_value = "90d")]
     pub api_key_validity: String,
@@ -96,6 +107,11 @@ impl RunArgs {
             resigned_validity: duration("resigned-validity", &self.resigned_validity)?,
             resigned_renew_before: duration("resigned-renew-before", &self.resigned_renew_before)?,
             resign_ftm: self.resign_ftm,
+            resigned_basic_constraints: self
+                .resigned_basic_constraints
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--resigned-basic-constraints: {e}"))?,
+            keep_root_key: self.keep_root_key,
             api_key_validity: duration("api-key-validity", &self.api_key_validity)?,
             api_key_renew_before: duration("api-key-renew-before", &self.api_key_renew_before)?,
             api_key_grace: duration("api-key-grace", &self.api_key_grace)?,

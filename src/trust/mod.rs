@@ -16,4 +16,4 @@ pub use ca::{CaInput, CaVerdict, ca_inputs_from_bundle, evaluate_cas, trusted_se
 pub use cert::{CertSummary, SubjectParts, parse_pem_certificates, summarize};
 pub use error::{CertError, reason};
 pub use partner::{DEFAULT_MIN_VALIDITY, PartnerCertInput, ValidatedCertificate, validate_partner_certificate};
-pub use resign::{ResignedCertificate, SigningCa, SigningError, generate_signing_ca, resign};
+pub use resign::{ResignedBasicConstraints, ResignedCertificate, SigningCa, SigningError, generate_signing_ca, resign};

@@ -14,3 +14,4 @@ mod fixtures;
 mod keys;
 mod operations;
 mod partner;
+mod security;
