@@ -425,9 +425,12 @@ fn mosip_subject(parts: &SubjectParts) -> Result<DistinguishedName, SigningError
     let mut dn = DistinguishedName::new();
     if let Some(c) = &parts.c {
         // RFC 5280 wants countryName as PrintableString; fall back to UTF-8 for odd values.
-        match rcgen::string::PrintableString::try_from(c.as_str()) {
-            Ok(printable) => dn.push(DnType::CountryName, DnValue::PrintableString(printable)),
-            Err(_) => dn.push(DnType::CountryName, c.as_str()),
+        // rcgen accepts '?' (X.680 allows it) but its DER writer (yasna) panics on it, so only
+        // the characters both accept become a PrintableString (found by `fuzz::signed_partner_certificates`).
+        let writable = c.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=".contains(&b));
+        match rcgen::string::PrintableString::try_from(c.as_str()).ok().filter(|_| writable) {
+            Some(printable) => dn.push(DnType::CountryName, DnValue::PrintableString(printable)),
+            None => dn.push(DnType::CountryName, c.as_str()),
         }
     }
     let rest = [
