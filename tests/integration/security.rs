@@ -28,6 +28,13 @@ fn ca_leaf(issuer: &Ca, cn: &str, org: &str) -> String {
     p.signed_by(&key, &issuer.issuer()).expect("signed").pem()
 }
 
+/// An AUTH partner with no policy requests (its certificate is re-signed all the same).
+fn auth_partner(name: &str) -> Partner {
+    let mut p = partner(name, PartnerType::AuthPartner, "Auth Org");
+    p.spec.policy_group = Some("grp".into());
+    p
+}
+
 /// The basicConstraints of the re-signed certificate of `partner`, as openssl prints them.
 async fn resigned_basic_constraints(env: &TestEnv, partner: &str) -> String {
     let api: Api<Partner> = env.api();
@@ -75,7 +82,7 @@ async fn resigned_certificates_mirror_the_submitted_one_and_the_root_key_is_offl
     cert_secret(&env, "rp", &auth, "Auth Org").await;
     env.put_secret("dev-cert", &[("tls.crt", &ca_leaf(&device, "dev", "Dev Org"))]).await;
     let api: Api<Partner> = env.api();
-    env.apply(&api, &partner("rp", PartnerType::AuthPartner, "Auth Org")).await;
+    env.apply(&api, &auth_partner("rp")).await;
     env.apply(&api, &partner("dev", PartnerType::DeviceProvider, "Dev Org")).await;
 
     let rp = resigned_basic_constraints(&env, "rp").await;
@@ -98,7 +105,7 @@ async fn mosip_profile_and_keep_root_key_are_explicit_opt_ins() {
     let auth = trust(&env, PartnerDomain::Auth).await;
     cert_secret(&env, "rp", &auth, "Auth Org").await;
     let api: Api<Partner> = env.api();
-    env.apply(&api, &partner("rp", PartnerType::AuthPartner, "Auth Org")).await;
+    env.apply(&api, &auth_partner("rp")).await;
     let rp = resigned_basic_constraints(&env, "rp").await;
     assert!(rp.contains("CA:TRUE") && !rp.contains("pathlen") && rp.contains("Certificate Sign"), "{rp}");
     assert!(signing_ca_keys(&env).await.contains(&"root.key".to_string()));
@@ -116,7 +123,11 @@ fn chart_template(template: &str, sets: &[&str]) -> String {
     let mut cmd = Command::new(helm());
     cmd.args(["template", "mosip-partner-operator"]).arg(common::repo_root().join("charts/mosip-partner-operator"));
     for s in sets {
-        cmd.args(["--set", s]);
+        if s.starts_with("--") {
+            cmd.arg(s);
+        } else {
+            cmd.args(["--set", s]);
+        }
     }
     let out = cmd.args(["--show-only", template]).output().expect("helm");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -137,6 +148,43 @@ fn kubectl_apply(env: &TestEnv, yaml: &str, extra: &[&str]) {
     child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write");
     let out = child.wait_with_output().expect("kubectl");
     assert!(out.status.success(), "kubectl apply in {}: {}", env.ns, String::from_utf8_lossy(&out.stderr));
+}
+
+/// The cluster's own ClusterRole aggregation controller (kube-controller-manager with only
+/// `clusterrole-aggregation`): the test control plane does not run it. Stopped on drop.
+struct AggregationController(std::process::Child);
+
+impl AggregationController {
+    fn start() -> Self {
+        let out = Command::new(common::repo_root().join("hack/control-plane.sh")).arg("build").output().expect("build");
+        let bin = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("kube-controller-manager");
+        let kc = common::kubeconfig().to_str().expect("path").to_string();
+        let log = std::fs::File::create(common::repo_root().join("target/test-logs/aggregation-controller.log"))
+            .expect("log");
+        let child = Command::new(bin)
+            .args([
+                &format!("--kubeconfig={kc}"),
+                &format!("--authentication-kubeconfig={kc}"),
+                &format!("--authorization-kubeconfig={kc}"),
+                "--controllers=clusterrole-aggregation",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--port=0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kube-controller-manager");
+        AggregationController(child)
+    }
+}
+
+impl Drop for AggregationController {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Whether `user` may `verb` `resource` (`subresource`) in `ns`, asked of the API server.
@@ -184,6 +232,7 @@ async fn namespace_admins_approve_only_when_aggregation_is_opted_in() {
         }]),
     };
     env.apply(&rb, &binding).await;
+    let _aggregation = AggregationController::start();
     let manager = ["--server-side", "--force-conflicts", "--field-manager=mosip-tests-aggregation"];
 
     // deploy/roles.yaml (what clusters without the chart apply) and the chart's default agree.
@@ -227,8 +276,9 @@ async fn the_metrics_network_policy_selects_the_operator_pods() {
         "metrics.networkPolicy.enabled=true",
         "metrics.networkPolicy.from[0].namespaceSelector.matchLabels.team=monitoring",
     ];
-    let policy = chart_template("templates/networkpolicy.yaml", &sets);
-    kubectl_apply(&env, &policy, &["-n", &env.ns]);
+    let ns = format!("--namespace={}", env.ns);
+    let policy = chart_template("templates/networkpolicy.yaml", &[&sets[..], &[ns.as_str()]].concat());
+    kubectl_apply(&env, &policy, &[]);
     let out = env.kubectl(&["get", "networkpolicy", "-n", &env.ns, "-o", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let spec = &json["items"][0]["spec"];
