@@ -9,6 +9,8 @@
 //! - [`keys`]: API keys and MISP licence keys.
 //! - [`duration`]: validity periods such as `90d`.
 //! - [`names`]: names of the Secrets the operator writes, and label values.
+//! - [`tenancy`]: tenant-safety rules (partnerId claims, licence validity, renewal floor,
+//!   issued-key records).
 //!
 //! Every error type has a `reason()` that is used as the condition reason, and a message that
 //! says what to change.
@@ -20,6 +22,7 @@ pub mod partner_type;
 pub mod policy;
 pub mod registration;
 pub mod request;
+pub mod tenancy;
 
 pub use duration::{DurationError, MAX_VALIDITY_SECS, parse_validity};
 pub use keys::{

@@ -1,0 +1,281 @@
+//! Tenant-safety rules (issue #10): who holds a partnerId, when a licence may be issued and for
+//! how long, how often a key may be renewed. Pure: the reconcilers gather the inputs from their
+//! stores and apply the verdicts.
+//!
+//! The principle: anything a namespace editor can write (specs, annotations, Secrets) is a
+//! request; only what the operator recorded in status is believed.
+
+use jiff::{SignedDuration, Timestamp};
+
+/// One Partner as the partnerId rule sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimView {
+    /// namespace/name, for messages and to order claimants.
+    pub key: String,
+    /// metadata.uid.
+    pub uid: String,
+    /// creationTimestamp, seconds (i64::MAX when unknown).
+    pub created: i64,
+    /// The partnerId the spec asks for (spec.partnerId or the name).
+    pub requested: String,
+    /// The partnerId the operator registered for it (status.registeredPartnerId), if any.
+    pub registered: Option<String>,
+    /// Being deleted: its claim is released.
+    pub deleting: bool,
+}
+
+/// Who holds a partnerId.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimVerdict {
+    /// This Partner holds (or now registers) the id; record it in status.registeredPartnerId.
+    Holds(String),
+    /// Another Partner holds it (namespace/name).
+    TakenBy { id: String, holder: String },
+    /// The spec asks for another id than the one registered: partnerId is immutable once
+    /// registered. The registered id stays this Partner's.
+    Immutable { registered: String, requested: String },
+}
+
+impl ClaimVerdict {
+    /// The condition reason of a refusal.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            ClaimVerdict::Holds(_) => None,
+            ClaimVerdict::TakenBy { .. } => Some("DuplicatePartnerId"),
+            ClaimVerdict::Immutable { .. } => Some("ImmutableFieldChanged"),
+        }
+    }
+
+    /// An actionable message for a refusal.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            ClaimVerdict::Holds(_) => None,
+            ClaimVerdict::TakenBy { id, holder } => {
+                Some(format!("partnerId {id:?} is registered by Partner {holder}; choose another spec.partnerId"))
+            }
+            ClaimVerdict::Immutable { registered, requested } => Some(format!(
+                "spec.partnerId changed from {registered:?} to {requested:?}; partnerId is immutable once \
+                 registered: restore {registered:?} or create a new Partner"
+            )),
+        }
+    }
+}
+
+/// Who holds `me.requested`, given the other Partners of the cluster.
+///
+/// A claim belongs to the Partner that registered it first (recorded in its status) and never
+/// moves while that Partner lives: age, a changed spec or another namespace cannot take it.
+/// Only among Partners that registered the same id at the same moment (a race of two
+/// reconciles) or that have not registered yet does the older one (creation time, then
+/// namespace/name) win, so every reconcile agrees.
+pub fn partner_id_claim(me: &ClaimView, others: &[ClaimView]) -> ClaimVerdict {
+    if let Some(registered) = &me.registered
+        && registered != &me.requested
+    {
+        return ClaimVerdict::Immutable { registered: registered.clone(), requested: me.requested.clone() };
+    }
+    let id = &me.requested;
+    let order = |c: &ClaimView| (c.created, c.key.clone());
+    let rivals = others.iter().filter(|o| o.uid != me.uid && !o.deleting);
+    let registered_rivals: Vec<&ClaimView> = rivals.clone().filter(|o| o.registered.as_ref() == Some(id)).collect();
+    let i_registered = me.registered.as_ref() == Some(id);
+    let holder = if i_registered {
+        // Two registrations of one id can only come from a race; the older keeps it.
+        registered_rivals.into_iter().filter(|o| order(o) < order(me)).min_by_key(|o| order(o))
+    } else if let Some(first) = registered_rivals.into_iter().min_by_key(|o| order(o)) {
+        Some(first)
+    } else {
+        // Nobody registered it: the oldest unregistered claimant registers first.
+        rivals.filter(|o| o.registered.is_none() && &o.requested == id && order(o) < order(me)).min_by_key(|o| order(o))
+    };
+    match holder {
+        Some(h) => ClaimVerdict::TakenBy { id: id.clone(), holder: h.key.clone() },
+        None => ClaimVerdict::Holds(id.clone()),
+    }
+}
+
+/// The default `--max-license-validity`: one year.
+pub const DEFAULT_MAX_LICENSE_VALIDITY: SignedDuration = SignedDuration::from_hours(365 * 24);
+
+/// The shortest time between two renewals of one key, whatever the settings say: a backstop
+/// against renewal loops (#10 finding 8).
+pub const MIN_RENEW_INTERVAL: SignedDuration = SignedDuration::from_secs(10);
+
+/// Why a licence validity cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidityError {
+    /// The validity does not exceed the renew-before window: the key would be renewed on every
+    /// pass.
+    #[error(
+        "validity {validity} is not longer than the renewal window {renew_before} (the key is renewed \
+         that long before it expires), so it would be renewed continuously; use a validity longer than \
+         {renew_before}"
+    )]
+    NotLongerThanRenewal {
+        /// The validity asked for.
+        validity: SignedDuration,
+        /// The operator's renew-before setting.
+        renew_before: SignedDuration,
+    },
+}
+
+impl ValidityError {
+    /// The condition reason.
+    pub fn reason(&self) -> &'static str {
+        "InvalidValidity"
+    }
+}
+
+/// The validity a licence is issued with: `requested` (or the default) capped at `max`, and
+/// longer than `renew_before`. Returns the validity and whether it was capped.
+pub fn license_validity(
+    requested: Option<SignedDuration>,
+    default: SignedDuration,
+    max: SignedDuration,
+    renew_before: SignedDuration,
+) -> Result<(SignedDuration, bool), ValidityError> {
+    let wanted = requested.unwrap_or(default);
+    let (validity, capped) = if wanted > max { (max, true) } else { (wanted, false) };
+    if validity <= renew_before {
+        return Err(ValidityError::NotLongerThanRenewal { validity, renew_before });
+    }
+    Ok((validity, capped))
+}
+
+/// When a key issued at `issued_at`, valid until `valid_until`, is due for renewal: at
+/// `valid_until - renew_before`, but never sooner than [`MIN_RENEW_INTERVAL`] after it was
+/// issued. Overflow (an absurd `valid_until`) is treated as "due now": a corrupt record is
+/// replaced, never trusted.
+pub fn renew_at(issued_at: Timestamp, valid_until: Timestamp, renew_before: SignedDuration) -> Timestamp {
+    let due = valid_until.checked_sub(renew_before).unwrap_or(Timestamp::MIN);
+    let earliest = issued_at.checked_add(MIN_RENEW_INTERVAL).unwrap_or(Timestamp::MAX);
+    due.max(earliest)
+}
+
+/// What the operator recorded about a key it issued (in status, which editors cannot write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedRecord {
+    /// [`super::key_fingerprint`] of the key.
+    pub fingerprint: String,
+    /// End of validity as issued.
+    pub valid_until: Timestamp,
+}
+
+/// How a Secret found under an issued key's name compares with the operator's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretTrust {
+    /// Holds exactly what the operator issued.
+    Matches,
+    /// No record yet: the Secret was not issued by this operator (or predates the record).
+    Unrecorded,
+    /// The key or its validity differs from the record: written by someone else.
+    Tampered,
+}
+
+/// Compares what a Secret says (its key's fingerprint and its validUntil, as read, possibly
+/// unparsable) with the record.
+pub fn secret_trust(
+    record: Option<&IssuedRecord>,
+    fingerprint: Option<&str>,
+    valid_until: Option<&str>,
+) -> SecretTrust {
+    let Some(record) = record else { return SecretTrust::Unrecorded };
+    let until = valid_until.and_then(|v| v.parse::<Timestamp>().ok());
+    if fingerprint == Some(record.fingerprint.as_str()) && until == Some(record.valid_until) {
+        SecretTrust::Matches
+    } else {
+        SecretTrust::Tampered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(key: &str, created: i64, requested: &str, registered: Option<&str>) -> ClaimView {
+        ClaimView {
+            key: key.into(),
+            uid: key.into(),
+            created,
+            requested: requested.into(),
+            registered: registered.map(String::from),
+            deleting: false,
+        }
+    }
+
+    #[test]
+    fn a_registered_claim_never_moves() {
+        let victim = claim("b/victim", 200, "acme", Some("acme"));
+        // The thief is older and switches its spec to the victim's id: it was registered as
+        // "thief" already, so the change is refused and the victim keeps its id.
+        let thief = claim("a/thief", 100, "acme", Some("thief"));
+        assert!(matches!(partner_id_claim(&thief, std::slice::from_ref(&victim)), ClaimVerdict::Immutable { .. }));
+        assert_eq!(partner_id_claim(&victim, std::slice::from_ref(&thief)), ClaimVerdict::Holds("acme".into()));
+        // An older Partner that never registered cannot take it either.
+        let old = claim("a/old", 50, "acme", None);
+        assert_eq!(
+            partner_id_claim(&old, std::slice::from_ref(&victim)),
+            ClaimVerdict::TakenBy { id: "acme".into(), holder: "b/victim".into() }
+        );
+        assert_eq!(partner_id_claim(&victim, &[old.clone(), thief]), ClaimVerdict::Holds("acme".into()));
+        // Once the holder is being deleted, the id is free.
+        let leaving = ClaimView { deleting: true, ..victim };
+        assert_eq!(partner_id_claim(&old, &[leaving]), ClaimVerdict::Holds("acme".into()));
+    }
+
+    #[test]
+    fn unregistered_and_racing_claimants_are_ordered_by_age() {
+        let a = claim("x/a", 1, "id", None);
+        let b = claim("y/b", 2, "id", None);
+        assert_eq!(partner_id_claim(&a, std::slice::from_ref(&b)), ClaimVerdict::Holds("id".into()));
+        assert!(matches!(partner_id_claim(&b, std::slice::from_ref(&a)), ClaimVerdict::TakenBy { .. }));
+        // Both registered in a race: the older keeps it, everyone agrees.
+        let a = claim("x/a", 1, "id", Some("id"));
+        let b = claim("y/b", 2, "id", Some("id"));
+        assert_eq!(partner_id_claim(&a, std::slice::from_ref(&b)), ClaimVerdict::Holds("id".into()));
+        assert!(matches!(partner_id_claim(&b, std::slice::from_ref(&a)), ClaimVerdict::TakenBy { .. }));
+        // Same time: namespace/name decides.
+        let c = claim("a/c", 2, "id", None);
+        let d = claim("b/d", 2, "id", None);
+        assert_eq!(partner_id_claim(&c, std::slice::from_ref(&d)), ClaimVerdict::Holds("id".into()));
+        let v = partner_id_claim(&d, std::slice::from_ref(&c));
+        assert_eq!(v.reason(), Some("DuplicatePartnerId"));
+        assert!(v.message().is_some_and(|m| m.contains("a/c")));
+    }
+
+    #[test]
+    fn licence_validity_is_capped_and_must_exceed_the_renewal_window() {
+        let d = |h: i64| SignedDuration::from_hours(h);
+        let max = DEFAULT_MAX_LICENSE_VALIDITY;
+        assert_eq!(license_validity(None, d(90 * 24), max, d(15 * 24)), Ok((d(90 * 24), false)));
+        assert_eq!(license_validity(Some(d(100 * 365 * 24)), d(90 * 24), max, d(15 * 24)), Ok((max, true)));
+        let err = license_validity(Some(SignedDuration::from_secs(60)), d(90 * 24), max, d(15 * 24)).unwrap_err();
+        assert_eq!(err.reason(), "InvalidValidity");
+        assert!(err.to_string().contains("renewed continuously"));
+        assert!(license_validity(Some(d(15 * 24)), d(90 * 24), max, d(15 * 24)).is_err(), "equal is not longer");
+    }
+
+    #[test]
+    fn renewals_are_never_closer_than_the_minimum_interval() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let day = SignedDuration::from_hours(24);
+        assert_eq!(renew_at(t0, t0 + day * 90, day * 15), t0 + day * 75);
+        // A window longer than the validity would be due at once; the floor holds it back.
+        assert_eq!(renew_at(t0, t0 + SignedDuration::from_secs(1), day), t0 + MIN_RENEW_INTERVAL);
+        // Absurd records do not panic.
+        assert_eq!(renew_at(t0, Timestamp::MIN, day), t0 + MIN_RENEW_INTERVAL);
+        assert_eq!(renew_at(Timestamp::MAX, Timestamp::MAX, day), Timestamp::MAX);
+    }
+
+    #[test]
+    fn secrets_are_trusted_only_when_they_match_the_record() {
+        let until: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
+        let record = IssuedRecord { fingerprint: "abcd".into(), valid_until: until };
+        let r = Some(&record);
+        assert_eq!(secret_trust(r, Some("abcd"), Some("2026-04-01T00:00:00Z")), SecretTrust::Matches);
+        assert_eq!(secret_trust(r, Some("abcd"), Some("9999-12-31T00:00:00Z")), SecretTrust::Tampered);
+        assert_eq!(secret_trust(r, Some("ffff"), Some("2026-04-01T00:00:00Z")), SecretTrust::Tampered);
+        assert_eq!(secret_trust(r, Some("abcd"), Some("garbage")), SecretTrust::Tampered);
+        assert_eq!(secret_trust(None, Some("abcd"), Some("2026-04-01T00:00:00Z")), SecretTrust::Unrecorded);
+    }
+}
