@@ -242,12 +242,16 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                 KeyOutcome::Issued { valid_until, next_check: t } => {
                     next_check.push(t);
                     key_statuses.push(api::ApiKeyStatus {
+                        key_fingerprint: None,
+                        valid_from: None,
                         label: key.label.clone(),
                         secret_name: Some(secret_name),
                         valid_until: Some(valid_until.to_string()),
                     });
                 }
                 KeyOutcome::Suspended | KeyOutcome::Absent => key_statuses.push(api::ApiKeyStatus {
+                    key_fingerprint: None,
+                    valid_from: None,
                     label: key.label.clone(),
                     secret_name: None,
                     valid_until: None,
@@ -262,6 +266,8 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                         ),
                     ));
                     key_statuses.push(api::ApiKeyStatus {
+                        key_fingerprint: None,
+                        valid_from: None,
                         label: key.label.clone(),
                         secret_name: None,
                         valid_until: None,
@@ -305,6 +311,8 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     let cert_condition = cert.condition.clone();
     let (ready_condition, stalled_condition) = summarize(&problems, active, &spec.policies.len());
     let desired = PartnerStatus {
+        registered_partner_id: None,
+        denied_requests: previous.denied_requests.clone(),
         observed_generation: partner.metadata.generation,
         partner_id: Some(partner_id.clone()),
         registered_partner_type: Some(registered_type),

@@ -462,6 +462,7 @@ mod tests {
             description: Some("d".into()),
             version: Some("1.0".into()),
             approval: None,
+            auto_approve: None,
             auth: Some(AuthPolicy {
                 auth_token_type: Some("partner".into()),
                 allowed_auth_types: Some(vec![]),
