@@ -38,4 +38,6 @@ pub use policy::{PolicyError, PolicyProblem, body_field, validate_policy};
 pub use registration::{
     RegistrationError, is_valid_email, normalize_label, registration_summary, validate_registration,
 };
-pub use request::{DEFAULT_CREDENTIAL_TYPES, PolicyView, RequestError, request_hash, validate_request};
+pub use request::{
+    DEFAULT_CREDENTIAL_TYPES, PolicyView, RequestError, partner_request_hash, request_hash, validate_request,
+};

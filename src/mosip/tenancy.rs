@@ -188,6 +188,169 @@ pub fn secret_trust(
     }
 }
 
+/// Whether an Automatic policy's `spec.autoApprove` admits a namespace with `labels`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoScope {
+    /// The namespace is admitted: requests are approved automatically.
+    Admitted,
+    /// Not admitted: the request waits for an approver; the message says why.
+    NotAdmitted(String),
+}
+
+/// Matches `spec.autoApprove.namespaceSelector` against a namespace's labels. Absent (no
+/// autoApprove, or no selector) admits nobody; `{}` admits every namespace; an invalid
+/// selector (unknown operator, In/NotIn without values) admits nobody.
+pub fn auto_approve_scope(
+    auto: Option<&crate::api::AutoApprove>,
+    namespace: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> AutoScope {
+    let Some(selector) = auto.and_then(|a| a.namespace_selector.as_ref()) else {
+        return AutoScope::NotAdmitted(format!(
+            "the policy is Automatic but has no spec.autoApprove.namespaceSelector, so it approves no namespace \
+             by itself ({{}} admits all); an approver must decide for namespace {namespace}"
+        ));
+    };
+    if selector_matches(selector, labels) {
+        AutoScope::Admitted
+    } else {
+        AutoScope::NotAdmitted(format!(
+            "the policy's spec.autoApprove.namespaceSelector does not admit namespace {namespace}; an approver \
+             must decide"
+        ))
+    }
+}
+
+/// Kubernetes label-selector semantics (matchLabels AND matchExpressions).
+pub fn selector_matches(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let labels_ok = selector.match_labels.as_ref().is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    let expressions_ok = selector.match_expressions.as_ref().is_none_or(|exprs| {
+        exprs.iter().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => !values.is_empty() && value.is_some_and(|v| values.contains(v)),
+                "NotIn" => !values.is_empty() && value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+    });
+    labels_ok && expressions_ok
+}
+
+/// The denials to remember: those remembered already plus every current Denied decision
+/// (an approver's Denied condition, bound to the request fingerprint it was made for).
+pub fn remembered_denials(
+    previous: &[crate::api::DeniedRequest],
+    entries: &[crate::api::PolicyRequestStatus],
+) -> Vec<crate::api::DeniedRequest> {
+    let mut out = previous.to_vec();
+    for entry in entries {
+        let Some(hash) = entry.decided_request_hash.as_deref() else { continue };
+        let Some(denied) = entry.conditions.iter().find(|c| c.type_ == crate::api::DENIED && c.status == "True") else {
+            continue;
+        };
+        if !out.iter().any(|d| d.policy == entry.name && d.request_hash == hash) {
+            out.push(crate::api::DeniedRequest {
+                policy: entry.name.clone(),
+                request_hash: hash.to_string(),
+                reason: denied.reason.clone(),
+                message: denied.message.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The remembered denial of this request, if any.
+pub fn remembered_denial<'a>(
+    denials: &'a [crate::api::DeniedRequest],
+    policy: &str,
+    request_hash: &str,
+) -> Option<&'a crate::api::DeniedRequest> {
+    denials.iter().find(|d| d.policy == policy && d.request_hash == request_hash)
+}
+
+/// What the licence rule knows about the MISP partner a MispLicense names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicensePartner {
+    /// Being deleted.
+    pub deleting: bool,
+    /// spec.active.
+    pub active: bool,
+    /// Whether the partner type is MISP_Partner.
+    pub is_misp: bool,
+    /// Whether spec.policies requests the licence's policy.
+    pub requested: bool,
+    /// Whether the partner's request for the policy is approved now (by an approver for the
+    /// current fingerprint, or automatically), as the Partner controller decided it.
+    pub approved: bool,
+}
+
+/// Why no licence may be issued (each withdraws an issued one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LicenseRefusal {
+    /// The named partner does not exist (any more).
+    #[error(
+        "Partner {partner:?} does not exist in this namespace; a licence needs a MISP_Partner that requested policy {policy:?} and was approved"
+    )]
+    PartnerNotFound { partner: String, policy: String },
+    /// The partner is deactivated or being deleted.
+    #[error("Partner {partner:?} is deactivated or being deleted; its licences are withdrawn")]
+    PartnerInactive { partner: String },
+    /// Not a MISP partner.
+    #[error("Partner {partner:?} is not a MISP_Partner; only MISPs get licences")]
+    NotMisp { partner: String },
+    /// No approved request of that partner for that policy.
+    #[error(
+        "Partner {partner:?} has no approved request for policy {policy:?}: add it to the Partner's spec.policies and \
+         have it approved (mosip-partner-operator approve {partner} --policy {policy})"
+    )]
+    NotApproved { partner: String, policy: String },
+}
+
+impl LicenseRefusal {
+    /// The condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LicenseRefusal::PartnerNotFound { .. } => "PartnerNotFound",
+            LicenseRefusal::PartnerInactive { .. } => "PartnerInactive",
+            LicenseRefusal::NotMisp { .. } => "NotMispPartner",
+            LicenseRefusal::NotApproved { .. } => "NotApproved",
+        }
+    }
+}
+
+/// A licence for `policy` may be issued (or kept) only for an active MISP partner whose
+/// request for that very policy is approved — the same decision as API keys.
+pub fn license_allowed(
+    partner_name: &str,
+    policy: &str,
+    partner: Option<&LicensePartner>,
+) -> Result<(), LicenseRefusal> {
+    let names = || (partner_name.to_string(), policy.to_string());
+    let Some(p) = partner else {
+        let (partner, policy) = names();
+        return Err(LicenseRefusal::PartnerNotFound { partner, policy });
+    };
+    if p.deleting || !p.active {
+        return Err(LicenseRefusal::PartnerInactive { partner: partner_name.to_string() });
+    }
+    if !p.is_misp {
+        return Err(LicenseRefusal::NotMisp { partner: partner_name.to_string() });
+    }
+    if !(p.requested && p.approved) {
+        let (partner, policy) = names();
+        return Err(LicenseRefusal::NotApproved { partner, policy });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +440,84 @@ mod tests {
         assert_eq!(secret_trust(r, Some("ffff"), Some("2026-04-01T00:00:00Z")), SecretTrust::Tampered);
         assert_eq!(secret_trust(r, Some("abcd"), Some("garbage")), SecretTrust::Tampered);
         assert_eq!(secret_trust(None, Some("abcd"), Some("2026-04-01T00:00:00Z")), SecretTrust::Unrecorded);
+    }
+
+    #[test]
+    fn automatic_approval_is_scoped_by_namespace_labels() {
+        use crate::api::AutoApprove;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+        let labels = std::collections::BTreeMap::from([("tier".to_string(), "sandbox".to_string())]);
+        let none = std::collections::BTreeMap::new();
+        assert!(matches!(auto_approve_scope(None, "ns", &labels), AutoScope::NotAdmitted(m) if m.contains("{}")));
+        let unscoped = AutoApprove { namespace_selector: None };
+        assert!(matches!(auto_approve_scope(Some(&unscoped), "ns", &labels), AutoScope::NotAdmitted(_)));
+        let all = AutoApprove { namespace_selector: Some(LabelSelector::default()) };
+        assert_eq!(auto_approve_scope(Some(&all), "ns", &none), AutoScope::Admitted);
+        let sandbox = AutoApprove {
+            namespace_selector: Some(LabelSelector { match_labels: Some(labels.clone()), ..Default::default() }),
+        };
+        assert_eq!(auto_approve_scope(Some(&sandbox), "ns", &labels), AutoScope::Admitted);
+        assert!(
+            matches!(auto_approve_scope(Some(&sandbox), "ns", &none), AutoScope::NotAdmitted(m) if m.contains("ns"))
+        );
+        let expr = |op: &str, values: Option<Vec<&str>>| LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: op.into(),
+                values: values.map(|v| v.into_iter().map(String::from).collect()),
+            }]),
+            ..Default::default()
+        };
+        assert!(selector_matches(&expr("In", Some(vec!["sandbox", "dev"])), &labels));
+        assert!(!selector_matches(&expr("In", Some(vec![])), &labels), "In without values matches nothing");
+        assert!(!selector_matches(&expr("NotIn", Some(vec!["sandbox"])), &labels));
+        assert!(selector_matches(&expr("NotIn", Some(vec!["prod"])), &none));
+        assert!(selector_matches(&expr("Exists", None), &labels));
+        assert!(selector_matches(&expr("DoesNotExist", None), &none));
+        assert!(!selector_matches(&expr("Bogus", None), &labels));
+    }
+
+    #[test]
+    fn denials_are_remembered_per_policy_and_fingerprint() {
+        use crate::api::{Condition, DENIED, PolicyRequestStatus};
+        let denied = PolicyRequestStatus {
+            name: "p".into(),
+            request_hash: Some("h1".into()),
+            decided_request_hash: Some("h1".into()),
+            conditions: vec![Condition {
+                type_: DENIED.into(),
+                status: "True".into(),
+                reason: "Approver".into(),
+                message: "no".into(),
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH),
+                observed_generation: None,
+            }],
+            api_keys: vec![],
+        };
+        let remembered = remembered_denials(&[], std::slice::from_ref(&denied));
+        assert_eq!(remembered.len(), 1);
+        // The request left the spec (no entries): the memory stays.
+        let kept = remembered_denials(&remembered, &[]);
+        assert_eq!(kept, remembered);
+        assert!(remembered_denial(&kept, "p", "h1").is_some());
+        assert!(remembered_denial(&kept, "p", "h2").is_none(), "a different request is a new request");
+        // Not duplicated; a Denied without the fingerprint is no decision.
+        assert_eq!(remembered_denials(&kept, std::slice::from_ref(&denied)).len(), 1);
+        let unbound = PolicyRequestStatus { decided_request_hash: None, ..denied };
+        assert!(remembered_denials(&[], &[unbound]).is_empty());
+    }
+
+    #[test]
+    fn licences_need_an_active_approved_misp_partner() {
+        let ok = LicensePartner { deleting: false, active: true, is_misp: true, requested: true, approved: true };
+        assert_eq!(license_allowed("m", "p", Some(&ok)), Ok(()));
+        let reason = |p: Option<&LicensePartner>| license_allowed("m", "p", p).unwrap_err().reason();
+        assert_eq!(reason(None), "PartnerNotFound");
+        assert_eq!(reason(Some(&LicensePartner { deleting: true, ..ok.clone() })), "PartnerInactive");
+        assert_eq!(reason(Some(&LicensePartner { active: false, ..ok.clone() })), "PartnerInactive");
+        assert_eq!(reason(Some(&LicensePartner { is_misp: false, ..ok.clone() })), "NotMispPartner");
+        assert_eq!(reason(Some(&LicensePartner { requested: false, ..ok.clone() })), "NotApproved");
+        let err = license_allowed("m", "p", Some(&LicensePartner { approved: false, ..ok })).unwrap_err();
+        assert!(err.to_string().contains("approve m --policy p"), "{err}");
     }
 }
