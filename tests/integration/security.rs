@@ -301,3 +301,52 @@ async fn the_metrics_network_policy_selects_the_operator_pods() {
     let closed = chart_template("templates/networkpolicy.yaml", &["metrics.networkPolicy.enabled=true"]);
     assert!(closed.contains("ingress: []"), "{closed}");
 }
+
+/// Finding 5 (CLI half): `approve` prints the request it decides, with its fingerprint, and
+/// with `--request-hash` decides only the request the approver reviewed.
+#[tokio::test]
+async fn approve_prints_the_request_and_pins_the_reviewed_fingerprint() {
+    let mut env = TestEnv::new("sec-pin").await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Auth).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&papi, &auth_policy(&env, "p", "grp", ApprovalMode::Manual)).await;
+    wait_policy_ready(&env, "p").await;
+    cert_secret(&env, "rp", &int, "Auth Org").await;
+    let api: Api<Partner> = env.api();
+    let mut rp = auth_partner("rp");
+    rp.spec.policies = vec![request(&env.cluster_name("p"), &["k"])];
+    env.apply(&api, &rp).await;
+    let p = wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
+    let policy = env.cluster_name("p");
+    let reviewed = p.status.as_ref().expect("status").policies[0].request_hash.clone().expect("hash");
+
+    // The request changes after the review: the pinned approval is refused.
+    rp.spec.policies[0].use_case = Some("something else entirely".into());
+    env.apply(&api, &rp).await;
+    let changed = eventually(CONVERGE, "new fingerprint", || {
+        let api = api.clone();
+        let reviewed = reviewed.clone();
+        async move {
+            let p = api.get("rp").await.map_err(|e| e.to_string())?;
+            let h = p.status.and_then(|s| s.policies.first().and_then(|r| r.request_hash.clone()));
+            match h {
+                Some(h) if h != reviewed => Ok(h),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    let out = env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns, "--request-hash", &reviewed]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("something else entirely") && stdout.contains(&changed), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("changed since it was reviewed"));
+    wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
+
+    // Reviewed again and pinned: decided.
+    let out = env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns, "--request-hash", &changed]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = wait_partner(&env, "rp", READY, "True").await;
+    assert_eq!(p.status.expect("st").policies[0].decided_request_hash.as_deref(), Some(changed.as_str()));
+}
