@@ -351,6 +351,56 @@ pub fn license_allowed(
     Ok(())
 }
 
+/// An approver's Approved/Denied condition that does not name the request fingerprint it was
+/// made for (`decidedRequestHash`) is no decision (#10 finding 5): it could otherwise outlive
+/// any later change of the request. Returns the message that tells the approver what to add.
+pub fn unbound_decision_hint(entry: &crate::api::PolicyRequestStatus) -> Option<String> {
+    if entry.decided_request_hash.is_some() {
+        return None;
+    }
+    let decided = entry.conditions.iter().any(|c| {
+        (c.type_ == crate::api::APPROVED || c.type_ == crate::api::DENIED)
+            && c.status == "True"
+            && c.reason != "AutoApproved"
+    });
+    decided.then(|| {
+        let hash = entry.request_hash.as_deref().unwrap_or("<status.policies[].requestHash>");
+        format!(
+            "the {} decision on {:?} does not say which request it decided: set status.policies[].decidedRequestHash \
+             to {hash} next to it (mosip-partner-operator approve/deny does)",
+            if entry.conditions.iter().any(|c| c.type_ == crate::api::DENIED && c.status == "True") {
+                "Denied"
+            } else {
+                "Approved"
+            },
+            entry.name
+        )
+    })
+}
+
+/// Whether a Partner of `partner_type` counts as a user of a policy of `policy_type` (and so
+/// holds the policy's deletion finalizer): only types that may request that policy type. A
+/// request another type cannot make is invalid and must not pin the policy (#10 finding 9).
+pub fn counts_as_policy_user(partner_type: crate::api::PartnerType, policy_type: crate::api::PolicyType) -> bool {
+    use super::PartnerTypeExt;
+    partner_type.allowed_policy_types().contains(&policy_type)
+}
+
+/// Whether API keys may be issued for a partner type at all: MISP partners get licences
+/// (MispLicense), never API keys, whatever their spec asks (#10 finding 9).
+pub fn may_hold_api_keys(partner_type: crate::api::PartnerType) -> bool {
+    use super::PartnerTypeExt;
+    partner_type != crate::api::PartnerType::MispPartner && partner_type.issues_api_keys()
+}
+
+/// Upgrade path for [`secret_trust`]: a key Secret issued before records existed is adopted
+/// once (its fingerprint recorded) only when its validUntil equals what the operator wrote in
+/// status at the time (editors cannot write status); anything else stays foreign.
+pub fn adopt_unrecorded(status_valid_until: Option<&str>, secret_valid_until: Option<&str>) -> bool {
+    let parse = |v: Option<&str>| v.and_then(|v| v.trim().parse::<Timestamp>().ok());
+    matches!((parse(status_valid_until), parse(secret_valid_until)), (Some(a), Some(b)) if a == b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,5 +569,51 @@ mod tests {
         assert_eq!(reason(Some(&LicensePartner { requested: false, ..ok.clone() })), "NotApproved");
         let err = license_allowed("m", "p", Some(&LicensePartner { approved: false, ..ok })).unwrap_err();
         assert!(err.to_string().contains("approve m --policy p"), "{err}");
+    }
+
+    #[test]
+    fn a_decision_without_its_fingerprint_is_no_decision() {
+        use crate::api::{APPROVED, Condition, PolicyRequestStatus};
+        let cond = |reason: &str| Condition {
+            type_: APPROVED.into(),
+            status: "True".into(),
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH),
+            observed_generation: None,
+        };
+        let entry = PolicyRequestStatus {
+            name: "p".into(),
+            request_hash: Some("h1".into()),
+            decided_request_hash: None,
+            conditions: vec![cond("Alice")],
+            api_keys: vec![],
+        };
+        let hint = unbound_decision_hint(&entry).expect("no decision");
+        assert!(hint.contains("decidedRequestHash") && hint.contains("h1"), "{hint}");
+        let bound = PolicyRequestStatus { decided_request_hash: Some("h1".into()), ..entry.clone() };
+        assert_eq!(unbound_decision_hint(&bound), None);
+        let auto = PolicyRequestStatus { conditions: vec![cond("AutoApproved")], ..entry };
+        assert_eq!(unbound_decision_hint(&auto), None, "the operator's own approval is not an approver's");
+    }
+
+    #[test]
+    fn partner_type_rules_for_keys_and_policy_users() {
+        use crate::api::{PartnerType, PolicyType};
+        assert!(!may_hold_api_keys(PartnerType::MispPartner));
+        assert!(may_hold_api_keys(PartnerType::AuthPartner));
+        assert!(!may_hold_api_keys(PartnerType::DeviceProvider));
+        assert!(!counts_as_policy_user(PartnerType::DeviceProvider, PolicyType::Auth));
+        assert!(counts_as_policy_user(PartnerType::AuthPartner, PolicyType::Auth));
+        assert!(counts_as_policy_user(PartnerType::MispPartner, PolicyType::Misp));
+        assert!(!counts_as_policy_user(PartnerType::MispPartner, PolicyType::Auth));
+    }
+
+    #[test]
+    fn unrecorded_secrets_are_adopted_only_when_status_vouches_for_them() {
+        assert!(adopt_unrecorded(Some("2026-04-01T00:00:00Z"), Some("2026-04-01T00:00:00Z")));
+        assert!(!adopt_unrecorded(Some("2026-04-01T00:00:00Z"), Some("9999-12-31T23:59:59Z")));
+        assert!(!adopt_unrecorded(None, Some("2026-04-01T00:00:00Z")));
+        assert!(!adopt_unrecorded(Some("garbage"), Some("garbage")));
     }
 }
