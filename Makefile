@@ -74,7 +74,9 @@ helm-test:
 	  --set podDisruptionBudget.enabled=true >/dev/null; \
 	echo "chart lints and renders"
 
-## bench: onboard many partners against a local control plane; records target/bench.json.
+## bench: N partners (default 1000) against a local control plane, release build; prints one
+## JSON line and records it in target/bench.json (see docs/performance.md).
+N ?= 1000
 bench:
 	$(CP) up $(TEST_DIR) >/dev/null
-	KUBECONFIG=$(TEST_DIR)/kubeconfig $(CARGO) test --test integration bench -- --ignored --nocapture
+	KUBECONFIG=$(TEST_DIR)/kubeconfig BENCH_N=$(N) $(CARGO) test --release --test integration bench_onboarding -- --ignored --nocapture --test-threads=1

@@ -27,6 +27,7 @@ pub struct Metrics {
     pub reconciles: Family<KindLabels, Counter>,
     pub failures: Family<FailureLabels, Counter>,
     pub duration: Family<KindLabels, Histogram>,
+    pub panics: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -37,6 +38,7 @@ impl Default for Metrics {
             duration: Family::new_with_constructor(|| {
                 Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
             }),
+            panics: Family::default(),
         }
     }
 }
@@ -55,6 +57,11 @@ impl Metrics {
             "Reconcile duration, by kind",
             self.duration.clone(),
         );
+        registry.register(
+            "mosip_partner_reconcile_panics",
+            "Reconciles that panicked and were contained (the object is retried with back-off), by kind",
+            self.panics.clone(),
+        );
     }
 
     /// Creates every (kind, error) series at zero, so that rates and alerts see 0 rather than
@@ -62,6 +69,7 @@ impl Metrics {
     pub fn init(&self, kinds: &[&str], error_labels: &[&str]) {
         for kind in kinds {
             let _ = self.reconciles.get_or_create(&KindLabels { kind: kind.to_string() });
+            let _ = self.panics.get_or_create(&KindLabels { kind: kind.to_string() });
             for reason in error_labels {
                 let _ =
                     self.failures.get_or_create(&FailureLabels { kind: kind.to_string(), reason: reason.to_string() });
@@ -74,6 +82,11 @@ impl Metrics {
         let labels = KindLabels { kind: kind.to_string() };
         self.reconciles.get_or_create(&labels).inc();
         ReconcileTimer { metrics: self, labels, start: Instant::now() }
+    }
+
+    /// Counts a contained panic.
+    pub fn panic(&self, kind: &str) {
+        self.panics.get_or_create(&KindLabels { kind: kind.to_string() }).inc();
     }
 
     /// Counts a failed reconcile.

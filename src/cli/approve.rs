@@ -133,31 +133,12 @@ pub async fn run(args: &DecideArgs, approve: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Checks the request can be decided; returns the request fingerprint to decide on.
+/// Checks the request can be decided; returns the request fingerprint to decide on. The rule is
+/// the controller's own ([`crate::mosip::approval::can_decide`]).
 pub fn decide(partner: &Partner, policy: &str) -> Result<String, String> {
-    if !partner.spec.policies.iter().any(|p| p.name == policy) {
-        return Err(format!("Partner {} has no request for policy {policy:?} in spec.policies", partner.name_any()));
-    }
+    let requested = partner.spec.policies.iter().any(|p| p.name == policy);
     let entry = partner.status.as_ref().and_then(|s| s.policies.iter().find(|p| p.name == policy));
-    let Some(hash) = entry.and_then(|e| e.request_hash.clone()) else {
-        return Err(format!(
-            "the operator has not evaluated the request for {policy:?} yet (the policy may not exist); try again shortly"
-        ));
-    };
-    if let Some(entry) = entry {
-        let current = entry.decided_request_hash.as_deref().is_none_or(|d| d == hash);
-        for c in &entry.conditions {
-            if (c.type_ == APPROVED || c.type_ == DENIED) && c.status == "True" && c.reason != "AutoApproved" && current
-            {
-                return Err(format!(
-                    "policy request {policy:?} is already {} (reason {}); decisions are final",
-                    if c.type_ == APPROVED { "approved" } else { "denied" },
-                    c.reason
-                ));
-            }
-        }
-    }
-    Ok(hash)
+    crate::mosip::approval::can_decide(requested, entry, &partner.name_any(), policy)
 }
 
 /// metav1.Condition's reason pattern.

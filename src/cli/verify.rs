@@ -203,6 +203,8 @@ mod tests {
             |t: Timestamp| x509_parser::time::ASN1Time::from_timestamp(t.as_second()).expect("time").to_datetime();
         p.not_before = odt(not_before);
         p.not_after = odt(not_after);
+        // RFC 5280 §4.2.1.1: an authorityKeyIdentifier on every certificate but a self-signed root.
+        p.use_authority_key_identifier_extension = true;
         if ca {
             p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -279,6 +281,27 @@ mod tests {
         let (report, _, code) = evaluate(&bad, now);
         assert_eq!((code, report.reason.as_str()), (1, "MalformedCertificate"));
         assert_eq!((report.subject, report.not_after), (None, None));
+    }
+
+    /// The bound on partner-supplied certificates applies to `--chain` exactly as to ca.crt.
+    #[test]
+    fn more_than_ten_chain_certificates_are_chain_too_long() {
+        let (dir, now) = files("2036-01-01T00:00:00Z".parse().expect("time"));
+        let day = SignedDuration::from_hours(24);
+        let noise: String = (0..11)
+            .map(|i| {
+                let key = KeyPair::generate().expect("key");
+                params(&format!("Noise {i}"), "CA Org", true, now - day, now + day)
+                    .self_signed(&key)
+                    .expect("cert")
+                    .pem()
+            })
+            .collect();
+        std::fs::write(dir.path().join("noise.pem"), noise).expect("write");
+        let noise = dir.path().join("noise.pem").display().to_string();
+        let (report, _, code) = evaluate(&args(dir.path(), &["--chain", &noise]), now);
+        assert_eq!((code, report.reason.as_str()), (1, "ChainTooLong"), "{report:?}");
+        assert!(report.message.contains("11 distinct"), "{}", report.message);
     }
 
     #[test]

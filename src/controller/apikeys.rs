@@ -1,21 +1,23 @@
-//! API-key Secrets: one per (partner, policy, label), generated exactly once, rotated into the
+//! API-key Secrets: one per (partner, policy, label), minted exactly once, rotated into the
 //! same Secret before expiry, withdrawn while the partner or its request is not approved.
 //!
-//! The Secret is the only record of a key. It is first written with `create`, so concurrent
-//! reconciles or two replicas can never both mint a key for the same label; every later write
-//! is a `replace` at the resourceVersion that was read.
+//! When to do what is [`crate::mosip::plan_api_key`]'s decision; this module gathers its inputs
+//! (what is recorded about the key) and applies its plan through the shared owned-Secret
+//! lifecycle ([`super::secrets::Slot`]). The Secret is first written with `create`, so concurrent
+//! reconciles or two replicas can never both mint a key for the same label.
 
-use super::error::{Error, Result};
-use super::secrets::{self, DesiredSecret, Existing, WriteOutcome};
-use super::{
-    Context, MANAGED_BY, MANAGED_BY_LABEL, PARTNER_LABEL, POLICY_LABEL, ROTATED_FOR_ANNOTATION, SECRET_KIND_LABEL,
+use super::backend::KeyRequest;
+use super::error::Result;
+use super::events::Note;
+use super::secrets::{self, DesiredSecret, Slot, WriteOutcome};
+use super::{Context, PARTNER_LABEL, POLICY_LABEL, ROTATED_FOR_ANNOTATION, SECRET_KIND_LABEL};
+use crate::api::{ApiKeyStatus, Partner};
+use crate::mosip::{
+    self,
+    renewal::{KeyFacts, KeyPlan, Mint},
 };
-use crate::api::Partner;
-use crate::mosip;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
-use kube::runtime::events::EventType;
 use std::collections::BTreeMap;
 
 /// Secret kind label value for API keys.
@@ -26,20 +28,15 @@ pub const API_KEY: &str = "apiKey";
 pub const PREVIOUS_API_KEY: &str = "previousApiKey";
 pub const PREVIOUS_VALID_UNTIL: &str = "previousApiKeyValidUntil";
 pub const VALID_UNTIL: &str = "validUntil";
+/// Annotation on an API-key Secret: until when the rotated-out key stays (no value, no key).
+pub const PREVIOUS_UNTIL_ANNOTATION: &str = "pms.mosip.io/previous-valid-until";
 
-/// What happened to one key.
-#[derive(Debug)]
-pub enum KeyOutcome {
-    /// A key is in the Secret.
-    Issued { valid_until: jiff::Timestamp, next_check: jiff::Timestamp },
-    /// The key was withdrawn (or there was none to withdraw).
-    Suspended,
-    /// No Secret exists and none is wanted now.
-    Absent,
-    /// A same-named Secret belongs to someone else.
-    Conflict,
-    /// Lost a write race; look again shortly.
-    Retry,
+/// One wanted key.
+#[derive(Debug, Clone)]
+pub struct KeyTarget {
+    pub policy: String,
+    pub label: String,
+    pub secret_name: String,
 }
 
 fn labels(partner: &Partner, policy: &str) -> BTreeMap<String, String> {
@@ -50,166 +47,187 @@ fn labels(partner: &Partner, policy: &str) -> BTreeMap<String, String> {
     ])
 }
 
-fn parse_time(secret: &Secret, key: &str) -> Option<jiff::Timestamp> {
-    secrets::read_text(secret, key).and_then(|s| s.parse().ok())
+/// What is known about a key from the Secret's own content.
+pub fn facts_from_secret(s: &Secret) -> KeyFacts {
+    let has_key = secrets::read_text(s, API_KEY).is_some();
+    let previous_present = secrets::read_text(s, PREVIOUS_API_KEY).is_some();
+    KeyFacts {
+        valid_until: if has_key { secrets::read_text(s, VALID_UNTIL) } else { None },
+        previous_present,
+        previous_until: if previous_present { secrets::read_text(s, PREVIOUS_VALID_UNTIL) } else { None },
+        rotated_for: s.annotations().get(ROTATED_FOR_ANNOTATION).cloned(),
+    }
 }
 
-/// Ensures the key Secret holds a usable key, creating or rotating it when due.
+/// What is known about the key in `slot` without reading the API server: the content the
+/// operator wrote at the current resourceVersion, else its status record plus the Secret's
+/// annotations, else content it read. None when the Secret exists but nothing is known.
+pub fn known_facts(ctx: &Context, slot: &Slot, recorded: Option<&ApiKeyStatus>) -> Option<KeyFacts> {
+    // What the operator wrote itself is newer than a status that may lag behind it.
+    if let Some(content) = slot.own_write(ctx) {
+        return Some(facts_from_secret(&content));
+    }
+    // Otherwise its status record, never values an editor may have changed in the Secret.
+    let Some(recorded) = recorded else {
+        return slot.known_content(ctx).map(|c| facts_from_secret(&c));
+    };
+    let previous_until = slot.observed.annotation(PREVIOUS_UNTIL_ANNOTATION).map(String::from);
+    Some(KeyFacts {
+        valid_until: recorded.secret_name.as_ref().and(recorded.valid_until.clone()),
+        previous_present: previous_until.is_some(),
+        previous_until,
+        rotated_for: slot.observed.annotation(ROTATED_FOR_ANNOTATION).map(String::from),
+    })
+}
+
+/// The result of applying one key plan.
+#[derive(Debug, Default)]
+pub struct KeyResult {
+    pub status: Option<ApiKeyStatus>,
+    pub next_check: Option<jiff::Timestamp>,
+    pub conflict: bool,
+    /// A write race was lost: look again shortly.
+    pub lost: bool,
+    pub event: Option<Note>,
+}
+
+impl KeyResult {
+    fn lost() -> Self {
+        Self { lost: true, ..Default::default() }
+    }
+}
+
+/// Applies `plan` to the key Secret in `slot`.
 #[allow(clippy::too_many_arguments)]
-pub async fn ensure(
+pub async fn apply(
     ctx: &Context,
     partner: &Partner,
     partner_id: &str,
-    policy: &str,
-    label: &str,
-    secret_name: &str,
+    target: &KeyTarget,
+    slot: &Slot,
+    plan: KeyPlan,
     rotate_token: Option<&str>,
-    now: jiff::Timestamp,
-) -> Result<KeyOutcome> {
-    let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let uid = partner.uid().ok_or(Error::MissingObjectKey("uid"))?;
-    let owner = secrets::owner_reference(partner).ok_or(Error::MissingObjectKey("ownerReference"))?;
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let cfg = &ctx.config;
-    let new_key = || mosip::generate_api_key().map_err(|e| Error::KeyGeneration(e.to_string()));
-
-    let existing = secrets::get(&api, secret_name, &uid).await?;
-    let (current, previous, valid_until, rotated_for, existing_secret) = match existing {
-        Existing::Foreign => return Ok(KeyOutcome::Conflict),
-        Existing::Missing => (None, None, None, None, None),
-        Existing::Owned(s) => (
-            secrets::read_text(&s, API_KEY),
-            secrets::read_text(&s, PREVIOUS_API_KEY).zip(parse_time(&s, PREVIOUS_VALID_UNTIL)),
-            parse_time(&s, VALID_UNTIL),
-            s.annotations().get(ROTATED_FOR_ANNOTATION).cloned(),
-            Some(s),
-        ),
+    why_withdrawn: &str,
+) -> Result<KeyResult> {
+    let KeyTarget { policy, label, secret_name } = target;
+    let Some(owner) = secrets::owner_reference(partner) else { return Ok(KeyResult::lost()) };
+    let issued = |valid_until: jiff::Timestamp| ApiKeyStatus {
+        label: label.clone(),
+        secret_name: Some(secret_name.clone()),
+        valid_until: Some(valid_until.to_string()),
+        ..Default::default()
     };
-
-    // A rotation request only counts for a key that already exists.
-    let rotation_requested =
-        existing_secret.is_some() && rotate_token.is_some() && rotate_token.map(String::from) != rotated_for;
-    let due = |until: jiff::Timestamp| cfg.api_key_rotation && until - cfg.api_key_renew_before <= now;
-    let (key, valid_until, previous, change) = match (current, valid_until) {
-        // Keep the key unless it is due or a rotation was asked for.
-        (Some(key), Some(until)) if !due(until) && !rotation_requested => {
-            (key, until, previous.filter(|(_, t)| *t > now), None)
-        }
-        // Rotate: the old key stays readable for the grace period.
-        (Some(old), Some(_)) if cfg.api_key_rotation || rotation_requested => (
-            new_key()?,
-            now + cfg.api_key_validity,
-            Some((old, now + cfg.api_key_grace)),
-            Some(("ApiKeyRotated", "rotated")),
-        ),
-        // Expired with rotation off: keep it (MOSIP rejects it) until a rotation is requested.
-        (Some(key), Some(until)) => (key, until, None, None),
-        // New, re-activated or unreadable: a fresh key.
-        _ => (new_key()?, now + cfg.api_key_validity, None, Some(("ApiKeyIssued", "issued"))),
-    };
-
-    let mut data = BTreeMap::from([
-        (API_KEY.to_string(), secrets::text(key)),
-        ("partnerId".to_string(), secrets::text(partner_id)),
-        ("policy".to_string(), secrets::text(policy)),
-        ("label".to_string(), secrets::text(label)),
-        (VALID_UNTIL.to_string(), secrets::text(valid_until.to_string())),
-    ]);
-    if let Some((old, until)) = &previous {
-        data.insert(PREVIOUS_API_KEY.into(), secrets::text(old.clone()));
-        data.insert(PREVIOUS_VALID_UNTIL.into(), secrets::text(until.to_string()));
-    }
-    let mut annotations = BTreeMap::new();
-    if let Some(token) = rotate_token {
-        annotations.insert(ROTATED_FOR_ANNOTATION.to_string(), token.to_string());
-    }
-    let desired = DesiredSecret {
-        name: secret_name.to_string(),
-        namespace,
-        owner,
+    let base = |data: BTreeMap<String, k8s_openapi::ByteString>, annotations: BTreeMap<String, String>| DesiredSecret {
+        name: secret_name.clone(),
+        namespace: slot.namespace.clone(),
+        owner: owner.clone(),
         labels: labels(partner, policy),
         annotations,
         data,
     };
-    let outcome = match &existing_secret {
-        None => secrets::create(&api, &desired).await?,
-        Some(s) => secrets::replace(&api, s, &desired).await?,
+    let common = || {
+        BTreeMap::from([
+            ("partnerId".to_string(), secrets::text(partner_id)),
+            ("policy".to_string(), secrets::text(policy.clone())),
+            ("label".to_string(), secrets::text(label.clone())),
+        ])
     };
-    if outcome == WriteOutcome::Lost {
-        return Ok(KeyOutcome::Retry);
-    }
-    if let Some((reason, verb)) = change {
-        let note = format!(
-            "API key {verb} for policy {policy:?}, label {label:?}, into Secret {secret_name}; valid until {valid_until}"
-        );
-        super::events::publish(ctx, partner, EventType::Normal, reason, &note, "IssueApiKey").await;
-    }
-    let mut next = if cfg.api_key_rotation { valid_until - cfg.api_key_renew_before } else { valid_until };
-    if let Some((_, until)) = &previous {
-        next = next.min(*until);
-    }
-    Ok(KeyOutcome::Issued { valid_until, next_check: next.max(now + jiff::SignedDuration::from_secs(1)) })
-}
-
-/// Withdraws the key from an owned Secret (the Secret and its non-secret fields stay, so
-/// consumers see why). Re-activation later issues a new key.
-pub async fn suspend(ctx: &Context, partner: &Partner, secret_name: &str, why: &str) -> Result<KeyOutcome> {
-    let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let uid = partner.uid().ok_or(Error::MissingObjectKey("uid"))?;
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Existing::Owned(existing) = secrets::get(&api, secret_name, &uid).await? else {
-        return Ok(KeyOutcome::Absent);
-    };
-    let Some(owner) = secrets::owner_reference(partner) else {
-        return Err(Error::MissingObjectKey("ownerReference"));
-    };
-    let mut data = existing.data.clone().unwrap_or_default();
-    data.remove(API_KEY);
-    data.remove(PREVIOUS_API_KEY);
-    data.remove(PREVIOUS_VALID_UNTIL);
-    data.remove(VALID_UNTIL);
-    data.insert("suspended".into(), secrets::text(why));
-    let policy = secrets::read_text(&existing, "policy").unwrap_or_default();
-    let desired = DesiredSecret {
-        name: secret_name.to_string(),
-        namespace,
-        owner,
-        labels: labels(partner, &policy),
-        annotations: existing
-            .annotations()
-            .get(ROTATED_FOR_ANNOTATION)
-            .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
-            .unwrap_or_default(),
-        data,
-    };
-    let had_key = existing.data.as_ref().is_some_and(|d| d.contains_key(API_KEY));
-    match secrets::replace(&api, &existing, &desired).await? {
-        WriteOutcome::Written => {
-            if had_key {
-                let note = format!("API key withdrawn from Secret {secret_name}: {why}");
-                super::events::publish(ctx, partner, EventType::Warning, "ApiKeyWithdrawn", &note, "WithdrawApiKey")
-                    .await;
+    match plan {
+        KeyPlan::Conflict => Ok(KeyResult { conflict: true, ..Default::default() }),
+        KeyPlan::Absent => Ok(KeyResult::default()),
+        // Gathering reads the Secret back before planning; reaching here means it changed.
+        KeyPlan::ReadBack => Ok(KeyResult::lost()),
+        KeyPlan::Withdraw => {
+            let mut data = common();
+            data.insert("suspended".into(), secrets::text(why_withdrawn));
+            let annotations = slot
+                .observed
+                .annotation(ROTATED_FOR_ANNOTATION)
+                .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.to_string())]))
+                .unwrap_or_default();
+            match slot.write(ctx, &base(data, annotations)).await? {
+                WriteOutcome::Lost => Ok(KeyResult::lost()),
+                WriteOutcome::Unchanged => Ok(KeyResult::default()),
+                WriteOutcome::Written => Ok(KeyResult {
+                    event: Some(Note::warning(
+                        "ApiKeyWithdrawn",
+                        format!("API key withdrawn from Secret {secret_name}: {why_withdrawn}"),
+                        "WithdrawApiKey",
+                    )),
+                    ..Default::default()
+                }),
             }
-            Ok(KeyOutcome::Suspended)
         }
-        WriteOutcome::Lost => Ok(KeyOutcome::Retry),
-    }
-}
-
-/// Deletes this Partner's API-key Secrets whose label or request left the spec.
-pub async fn delete_unwanted(ctx: &Context, partner: &Partner, wanted: &[String]) -> Result<()> {
-    let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let uid = partner.uid().ok_or(Error::MissingObjectKey("uid"))?;
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let selector = format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{SECRET_KIND_LABEL}={KIND},{PARTNER_LABEL}={}",
-        mosip::label_value(&partner.name_any())
-    );
-    for s in api.list(&ListParams::default().labels(&selector)).await?.items {
-        if secrets::is_owned_by(&s, &uid) && !wanted.contains(&s.name_any()) {
-            tracing::info!(secret = %s.name_any(), "deleting API-key Secret no longer in the spec");
-            secrets::delete(&api, &s).await?;
+        KeyPlan::Keep { valid_until, drop_previous: false, next_check, .. } => {
+            Ok(KeyResult { status: Some(issued(valid_until)), next_check: Some(next_check), ..Default::default() })
+        }
+        KeyPlan::Keep { valid_until, drop_previous: true, next_check, .. } => {
+            // The rotated-out key's grace period is over: rewrite without it.
+            let Some(content) = slot.content(ctx).await? else { return Ok(KeyResult::lost()) };
+            let Some(key) = secrets::read_text(&content, API_KEY) else { return Ok(KeyResult::lost()) };
+            let mut data = common();
+            data.insert(API_KEY.into(), secrets::text(key));
+            data.insert(VALID_UNTIL.into(), secrets::text(valid_until.to_string()));
+            let annotations = content
+                .annotations()
+                .get(ROTATED_FOR_ANNOTATION)
+                .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
+                .unwrap_or_default();
+            match slot.write(ctx, &base(data, annotations)).await? {
+                WriteOutcome::Lost => Ok(KeyResult::lost()),
+                _ => Ok(KeyResult {
+                    status: Some(issued(valid_until)),
+                    next_check: Some(next_check),
+                    ..Default::default()
+                }),
+            }
+        }
+        KeyPlan::Mint { why, valid_until, previous_until, next_check } => {
+            // A rotation keeps the old key readable for the grace period.
+            let previous = match (why, previous_until) {
+                (Mint::Rotate, Some(until)) => match slot.content(ctx).await? {
+                    Some(content) => secrets::read_text(&content, API_KEY).map(|k| (k, until)),
+                    None => return Ok(KeyResult::lost()),
+                },
+                _ => None,
+            };
+            let request = KeyRequest::ApiKey {
+                namespace: slot.namespace.clone(),
+                partner_id: partner_id.to_string(),
+                policy: policy.clone(),
+                label: label.clone(),
+            };
+            let key = ctx.keys.mint(&request).await?;
+            let mut data = common();
+            data.insert(API_KEY.into(), secrets::text(key));
+            data.insert(VALID_UNTIL.into(), secrets::text(valid_until.to_string()));
+            let mut annotations = BTreeMap::new();
+            if let Some(token) = rotate_token {
+                annotations.insert(ROTATED_FOR_ANNOTATION.to_string(), token.to_string());
+            }
+            if let Some((old, until)) = previous {
+                data.insert(PREVIOUS_API_KEY.into(), secrets::text(old));
+                data.insert(PREVIOUS_VALID_UNTIL.into(), secrets::text(until.to_string()));
+                annotations.insert(PREVIOUS_UNTIL_ANNOTATION.to_string(), until.to_string());
+            }
+            match slot.write(ctx, &base(data, annotations)).await? {
+                WriteOutcome::Lost => Ok(KeyResult::lost()),
+                _ => {
+                    let (reason, verb) = match why {
+                        Mint::Issue => ("ApiKeyIssued", "issued"),
+                        Mint::Rotate => ("ApiKeyRotated", "rotated"),
+                    };
+                    let note = format!(
+                        "API key {verb} for policy {policy:?}, label {label:?}, into Secret {secret_name}; valid until {valid_until}"
+                    );
+                    Ok(KeyResult {
+                        status: Some(issued(valid_until)),
+                        next_check: Some(next_check),
+                        event: Some(Note::normal(reason, note, "IssueApiKey")),
+                        ..Default::default()
+                    })
+                }
+            }
         }
     }
-    Ok(())
 }

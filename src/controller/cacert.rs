@@ -1,13 +1,14 @@
 //! CACertificate reconciler: classifies each CA as Root or Intermediate and decides whether it
 //! is trusted, by evaluating the whole CA set with [`crate::trust::evaluate_cas`].
 //!
-//! The set is read fresh from the API server on every reconcile (CA certificates are few) so a
-//! root that was just deleted can never linger in a stale cache and keep its intermediates Ready.
+//! The set comes from the shared CACertificate store and is evaluated once per change of the
+//! set ([`super::cache::TrustCache`]): every CA reconcile and every Partner reads the same
+//! snapshot. A deleted root leaves the store with its watch event, and the next snapshot no
+//! longer trusts its intermediates.
 
 use super::error::Result;
 use super::{Context, events, status};
 use crate::api::{self, CACertificate, CACertificateStatus, DesiredCondition, READY};
-use crate::trust::{self, CaInput};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -17,30 +18,17 @@ use std::time::Duration;
 /// The longest the operator waits before looking at a CA again with no event.
 const RESYNC: Duration = Duration::from_secs(3600);
 
-/// All CACertificates as trust inputs.
-pub async fn list_inputs(ctx: &Context) -> Result<Vec<CaInput>> {
-    let api: Api<CACertificate> = Api::all(ctx.client.clone());
-    let list = api.list(&ctx.config.cluster_list_params()).await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|ca| ca.metadata.deletion_timestamp.is_none())
-        .map(|ca| CaInput { name: ca.name_any(), domain: ca.spec.domain, pem: ca.spec.certificate })
-        .collect())
-}
-
 #[tracing::instrument(skip_all, fields(kind = "CACertificate", namespace = ca.metadata.namespace.as_deref().unwrap_or(""), name = ca.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("CACertificate");
     let now = super::now();
     let name = ca.name_any();
-    let mut inputs = list_inputs(&ctx).await?;
-    // The triggering object is authoritative for itself even if the list raced ahead of it.
-    if !inputs.iter().any(|i| i.name == name) && ca.metadata.deletion_timestamp.is_none() {
-        inputs.push(CaInput { name: name.clone(), domain: ca.spec.domain, pem: ca.spec.certificate.clone() });
+    if ca.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
     }
-    let verdicts = trust::evaluate_cas(&inputs, now);
-    let Some(verdict) = verdicts.into_iter().find(|v| v.name == name) else {
+    let snapshot = ctx.trust.get(&ctx.cacerts, now);
+    let Some(verdict) = snapshot.verdict(&name).cloned() else {
+        // Not in the store yet (or just deleted): its own watch event comes next.
         return Ok(Action::await_change());
     };
 

@@ -1,7 +1,11 @@
 //! Shared state of the controllers.
 
+use super::backend::{KeySource, Standalone};
+use super::cache::{Backoff, ContentCache, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
+use super::partner::{CertContents, CertVerdicts};
 use super::scope::Scope;
-use crate::api::{CACertificate, Partner, PartnerPolicy};
+use super::secrets::SecretMeta;
+use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
 use kube::runtime::events::Recorder;
@@ -112,16 +116,139 @@ impl Default for OperatorConfig {
     }
 }
 
-/// What every reconcile gets.
+/// What every reconcile gets: the stores it reads instead of the API server, the indexes and
+/// caches over them, and the writers.
 pub struct Context {
     pub client: Client,
     pub config: OperatorConfig,
     pub recorder: Recorder,
     pub signing_ca: Arc<SigningCa>,
+    /// One reflector store per kind, shared by every controller.
     pub cacerts: Store<CACertificate>,
     pub policies: Store<PartnerPolicy>,
     pub partners: Store<Partner>,
+    pub licenses: Store<MispLicense>,
+    /// Metadata of the Secrets the operator needs: its own, and the certificate Secrets that
+    /// Partners name.
+    pub secrets: Store<SecretMeta>,
+    pub partner_index: Arc<PartnerIndex>,
+    pub owners: Arc<OwnerIndex>,
+    /// The trust store, compiled once per change of the CACertificate set.
+    pub trust: TrustCache,
+    /// Certificate Secret contents by resourceVersion, and verdicts on them.
+    pub cert_contents: CertContents,
+    pub cert_verdicts: CertVerdicts,
+    /// Owned Secrets' contents the operator wrote or read, by resourceVersion.
+    pub owned_contents: OwnedContents,
+    /// Names taken by Secrets that are neither the operator's nor certificate Secrets (so not
+    /// in the store), learnt from a failed create.
+    pub foreign_secrets: ContentCache<()>,
+    pub backoff: Backoff,
+    /// Whether every store has been listed.
+    pub synced: Synced,
+    /// Where key material comes from.
+    pub keys: Arc<dyn KeySource>,
     pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Context {
+    /// A context over the given stores, with empty caches and the standalone key source.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        config: OperatorConfig,
+        recorder: Recorder,
+        signing_ca: Arc<SigningCa>,
+        stores: Stores,
+        partner_index: Arc<PartnerIndex>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        Self {
+            client,
+            config,
+            recorder,
+            signing_ca,
+            cacerts: stores.cacerts,
+            policies: stores.policies,
+            partners: stores.partners,
+            licenses: stores.licenses,
+            secrets: stores.secrets,
+            partner_index,
+            owners: Arc::new(OwnerIndex::default()),
+            trust: TrustCache::default(),
+            cert_contents: CertContents::default(),
+            cert_verdicts: CertVerdicts::default(),
+            owned_contents: OwnedContents::default(),
+            foreign_secrets: ContentCache::default(),
+            backoff: Backoff::default(),
+            synced: Synced::default(),
+            keys: Arc::new(Standalone),
+            metrics,
+        }
+    }
+}
+
+impl Context {
+    /// Resolves once every store has been listed: reconciles never decide on a half-listed
+    /// cache (a CA store still empty would fail every certificate).
+    pub async fn wait_synced(&self) {
+        self.synced.wait().await
+    }
+}
+
+/// Which stores have completed their first listing. (kube's `Store::wait_until_ready` wakes only
+/// the last of several concurrent waiters, so the operator keeps its own signal, set by the
+/// watches themselves.)
+pub struct Synced {
+    tx: tokio::sync::watch::Sender<u8>,
+}
+
+impl Default for Synced {
+    fn default() -> Self {
+        Self { tx: tokio::sync::watch::Sender::new(0) }
+    }
+}
+
+impl Synced {
+    pub const CACERTS: u8 = 1;
+    pub const POLICIES: u8 = 2;
+    pub const PARTNERS: u8 = 4;
+    pub const LICENSES: u8 = 8;
+    pub const SECRETS: u8 = 16;
+    const ALL: u8 = 31;
+
+    /// Records that the store of `kind` (one of the constants) has been listed.
+    pub fn mark(&self, kind: u8) {
+        self.tx.send_if_modified(|v| {
+            let before = *v;
+            *v |= kind;
+            *v != before
+        });
+    }
+
+    /// Whether every store has been listed.
+    pub fn is_synced(&self) -> bool {
+        *self.tx.borrow() == Self::ALL
+    }
+
+    /// Resolves once every store has been listed.
+    pub async fn wait(&self) {
+        if self.is_synced() {
+            return;
+        }
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|v| *v == Self::ALL).await;
+    }
+}
+
+/// The reflector stores, one per kind.
+#[derive(Clone)]
+pub struct Stores {
+    pub cacerts: Store<CACertificate>,
+    pub policies: Store<PartnerPolicy>,
+    pub partners: Store<Partner>,
+    pub licenses: Store<MispLicense>,
+    pub secrets: Store<SecretMeta>,
 }
 
 #[cfg(test)]

@@ -20,12 +20,15 @@ pub enum Error {
     /// An object lacks a field the API server always sets (name, namespace, uid).
     #[error("object is missing {0}")]
     MissingObjectKey(&'static str),
+    /// The reconcile panicked (a bug); the object is retried with back-off.
+    #[error("reconcile panicked: {0}")]
+    Panicked(String),
 }
 
 impl Error {
     /// Every value [`Error::metric_label`] can return.
     pub const METRIC_LABELS: &'static [&'static str] =
-        &["kube", "serialization", "key_generation", "signing", "missing_object_key"];
+        &["kube", "serialization", "key_generation", "signing", "missing_object_key", "panic"];
 
     /// A short label for metrics.
     pub fn metric_label(&self) -> &'static str {
@@ -35,6 +38,7 @@ impl Error {
             Error::KeyGeneration(_) => "key_generation",
             Error::Signing(_) => "signing",
             Error::MissingObjectKey(_) => "missing_object_key",
+            Error::Panicked(_) => "panic",
         }
     }
 }

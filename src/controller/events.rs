@@ -54,3 +54,32 @@ where
         tracing::warn!(error = %e, reason, "could not publish event");
     }
 }
+
+/// An Event to publish once the reconcile's writes succeeded.
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub type_: EventType,
+    pub reason: &'static str,
+    pub note: String,
+    pub action: &'static str,
+}
+
+impl Note {
+    pub fn normal(reason: &'static str, note: impl Into<String>, action: &'static str) -> Self {
+        Self { type_: EventType::Normal, reason, note: note.into(), action }
+    }
+
+    pub fn warning(reason: &'static str, note: impl Into<String>, action: &'static str) -> Self {
+        Self { type_: EventType::Warning, reason, note: note.into(), action }
+    }
+}
+
+/// Publishes `notes` for `obj`, in order.
+pub async fn publish_all<K>(ctx: &Context, obj: &K, notes: &[Note])
+where
+    K: Resource<DynamicType = ()>,
+{
+    for n in notes {
+        publish(ctx, obj, n.type_, n.reason, &n.note, n.action).await;
+    }
+}

@@ -1,23 +1,26 @@
 //! MispLicense reconciler: one MOSIP-format licence key per MispLicense, for a Ready
 //! MISP_Partner of the same namespace, renewed into the same Secret before it expires and
 //! withdrawn when the licence or its partner is deactivated.
+//!
+//! Gather (stores) → plan ([`crate::mosip::plan_license`]) → apply (the Secret through the shared
+//! owned-Secret lifecycle, then status, then Events).
 
+use super::backend::KeyRequest;
 use super::error::{Error, Result};
-use super::secrets::{self, DesiredSecret, Existing, WriteOutcome};
+use super::events::{self, Note};
+use super::secrets::{self, DesiredSecret, Slot, WriteOutcome};
+use super::status::{self, Problem};
 use super::{
     Context, LICENSE_LABEL, PARTNER_LABEL, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, SECRET_KIND_LABEL, cacert,
-    events, status,
 };
-use crate::api::{
-    self, DesiredCondition, MispLicense, MispLicenseStatus, Partner, PartnerPolicy, PartnerType, PolicyType, READY,
-    STALLED,
-};
+use crate::api::{self, MispLicense, MispLicenseStatus, Partner, PartnerType, PolicyType, READY};
 use crate::mosip;
+use crate::mosip::renewal::{LicenseFacts, LicenseInput, LicensePlan, LicenseWant, Mint, plan_license};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -26,12 +29,37 @@ pub const KIND: &str = "license";
 /// Data key of the licence key.
 pub const LICENSE_KEY: &str = "licenseKey";
 
+/// Why a licence cannot be issued now.
 struct Blocker {
-    reason: &'static str,
-    message: String,
-    stalled: bool,
+    problem: Problem,
     /// Withdraw an issued key (deactivation), rather than leave it in place.
     withdraw: bool,
+}
+
+impl Blocker {
+    fn waiting(reason: &str, message: String) -> Self {
+        Self { problem: Problem::waiting(reason, message), withdraw: false }
+    }
+    fn stalled(reason: &str, message: String) -> Self {
+        Self { problem: Problem::stalled(reason, message), withdraw: false }
+    }
+    fn deactivated(message: String) -> Self {
+        Self { problem: Problem::waiting("Deactivated", message), withdraw: true }
+    }
+}
+
+/// What is known about the issued licence, and its key's fingerprint.
+fn facts_from_secret(s: &Secret) -> (LicenseFacts, Option<String>) {
+    let key = secrets::read_text(s, LICENSE_KEY);
+    (
+        LicenseFacts {
+            has_key: key.is_some(),
+            valid_from: secrets::read_text(s, "validFrom"),
+            valid_until: secrets::read_text(s, "validUntil"),
+            rotated_for: s.annotations().get(ROTATED_FOR_ANNOTATION).cloned(),
+        },
+        key.map(|k| mosip::key_fingerprint(&k)),
+    )
 }
 
 #[tracing::instrument(skip_all, fields(kind = "MispLicense", namespace = license.metadata.namespace.as_deref().unwrap_or(""), name = license.metadata.name.as_deref().unwrap_or("")))]
@@ -41,87 +69,153 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
         return Ok(Action::await_change());
     }
     let namespace = license.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let uid = license.uid().ok_or(Error::MissingObjectKey("uid"))?;
     let name = license.name_any();
     let now = super::now();
     let previous = license.status.clone().unwrap_or_default();
     let spec = &license.spec;
 
-    let partner = Api::<Partner>::namespaced(ctx.client.clone(), &namespace).get_opt(&spec.partner_name).await?;
-    let blocker = check(&ctx, &license, partner.as_ref()).await?;
+    // Gather.
+    let partner = ctx.partners.get(&ObjectRef::new(&spec.partner_name).within(&namespace));
+    let secret_name = mosip::license_secret_name(&name);
+    let slot = Slot::observe(&ctx, &namespace, &secret_name, &uid);
+    let mut known = slot.own_write(&ctx).map(|c| facts_from_secret(&c));
+    if known.is_none() && slot.observed.meta().is_some() {
+        known = match previous.secret_name.as_deref() {
+            // What the operator recorded when it issued (or withdrew) the licence.
+            Some(_) => Some((
+                LicenseFacts {
+                    has_key: previous.key_fingerprint.is_some(),
+                    valid_from: previous.valid_from.clone(),
+                    valid_until: previous.valid_until.clone(),
+                    rotated_for: slot.observed.annotation(ROTATED_FOR_ANNOTATION).map(String::from),
+                },
+                previous.key_fingerprint.clone(),
+            )),
+            // Nothing recorded (status lost): read the Secret once.
+            None => slot.content(&ctx).await?.map(|s| facts_from_secret(&s)),
+        };
+    }
+
+    // Plan.
+    let blocker = check(&ctx, &license, partner.as_deref());
     let validity = match &spec.validity {
         None => Ok(ctx.config.license_validity),
         Some(v) => mosip::parse_validity(v),
     };
-    // The licence's validity when it can be issued, or why not.
-    let verdict = match (blocker, validity) {
-        (Some(b), _) => Err(b),
-        (None, Err(e)) => Err(Blocker {
-            reason: "InvalidValidity",
-            message: format!("spec.validity: {e}"),
-            stalled: true,
-            withdraw: false,
-        }),
-        (None, Ok(validity)) => Ok(validity),
+    let (want, blocker) = match (blocker, validity) {
+        (Some(b), _) if b.withdraw => (LicenseWant::Withdraw, Some(b)),
+        (Some(b), _) => (LicenseWant::Hold, Some(b)),
+        (None, Err(e)) => (LicenseWant::Hold, Some(Blocker::stalled("InvalidValidity", format!("spec.validity: {e}")))),
+        (None, Ok(validity)) => (LicenseWant::Issue(validity), None),
     };
+    let rotate_token = license.annotations().get(ROTATE_ANNOTATION).cloned();
+    let plan = plan_license(&LicenseInput {
+        now,
+        want,
+        secret: slot.observed.state(),
+        facts: known.as_ref().map(|(f, _)| f),
+        rotate_token: rotate_token.as_deref(),
+        renew_before: ctx.config.license_renew_before,
+    });
 
-    let secret_name = mosip::license_secret_name(&name);
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let uid = license.uid().ok_or(Error::MissingObjectKey("uid"))?;
-    let existing = secrets::get(&api, &secret_name, &uid).await?;
-    let mut next: Option<jiff::Timestamp> = None;
-
+    // Apply: the Secret first.
     let mut desired = MispLicenseStatus { observed_generation: license.metadata.generation, ..Default::default() };
-    let (ready, stalled) = match (verdict, existing) {
-        (_, Existing::Foreign) => conflict(&secret_name),
-        (Err(b), Existing::Owned(s)) if b.withdraw => {
-            withdraw(&api, &license, &s, b.reason).await?;
-            desired.secret_name = Some(secret_name.clone());
-            blocked(b)
+    let mut next: Option<jiff::Timestamp> = None;
+    let mut notes = Vec::new();
+    let problems: Vec<Problem> = blocker.iter().map(|b| b.problem.clone()).collect();
+    let conditions = match plan {
+        LicensePlan::Conflict => {
+            let message = secrets::conflict_message(&secret_name, "MispLicense");
+            status::readiness(&[Problem::stalled(secrets::CONFLICT_REASON, message)], "Issued", "")
         }
-        (Err(b), existing) => {
+        LicensePlan::ReadBack => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+        LicensePlan::Absent => status::readiness(&problems, "Issued", ""),
+        LicensePlan::Hold => {
             // Keep what was issued; report why it is not Ready.
-            if let Existing::Owned(s) = &existing {
-                fill_from_secret(&mut desired, s, &secret_name);
-            }
-            blocked(b)
+            desired.secret_name = Some(secret_name.clone());
+            desired.valid_from = previous.valid_from.clone();
+            desired.valid_until = previous.valid_until.clone();
+            desired.key_fingerprint = previous.key_fingerprint.clone();
+            status::readiness(&problems, "Issued", "")
         }
-        (Ok(validity), existing) => {
-            let existing = match existing {
-                Existing::Owned(s) => Some(s),
-                _ => None,
-            };
-            let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
-            match issue(&ctx, &api, &license, existing.as_deref(), &secret_name, &partner_id, validity, now).await? {
-                None => {
-                    next = Some(now + jiff::SignedDuration::from_secs(2));
-                    (
-                        DesiredCondition::new(READY, false, "Issuing", "lost a write race; retrying"),
-                        DesiredCondition::new(STALLED, false, "Issuing", "retrying"),
-                    )
-                }
-                Some((valid_from, valid_until, fingerprint)) => {
-                    desired.secret_name = Some(secret_name.clone());
-                    desired.valid_from = Some(valid_from.to_string());
-                    desired.valid_until = Some(valid_until.to_string());
-                    desired.key_fingerprint = Some(fingerprint);
-                    next = Some(valid_until - ctx.config.license_renew_before);
-                    (
-                        DesiredCondition::new(
-                            READY,
-                            true,
-                            "Issued",
-                            format!("licence key issued into Secret {secret_name}, valid until {valid_until}"),
-                        ),
-                        DesiredCondition::new(STALLED, false, "Issued", "nothing blocks the licence"),
-                    )
+        LicensePlan::Withdraw => {
+            desired.secret_name = Some(secret_name.clone());
+            if known.as_ref().is_some_and(|(f, _)| f.has_key) {
+                let why = blocker.as_ref().map(|b| b.problem.reason.clone()).unwrap_or_default();
+                if withdraw(&ctx, &license, &slot, &why).await? == WriteOutcome::Lost {
+                    return Ok(Action::requeue(std::time::Duration::from_secs(1)));
                 }
             }
+            status::readiness(&problems, "Issued", "")
+        }
+        LicensePlan::Keep { valid_from, valid_until, next_check } => {
+            desired.secret_name = Some(secret_name.clone());
+            desired.valid_from = Some(valid_from.to_string());
+            desired.valid_until = Some(valid_until.to_string());
+            desired.key_fingerprint = known.as_ref().and_then(|(_, fp)| fp.clone());
+            next = Some(next_check);
+            issued(&secret_name, valid_until)
+        }
+        LicensePlan::Mint { why, valid_from, valid_until, next_check } => {
+            let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
+            let request = KeyRequest::License {
+                namespace: namespace.clone(),
+                partner_id: partner_id.clone(),
+                policy: spec.policy_name.clone(),
+                license: name.clone(),
+            };
+            let key = ctx.keys.mint(&request).await?;
+            let fingerprint = mosip::key_fingerprint(&key);
+            let mut data = BTreeMap::from([
+                (LICENSE_KEY.to_string(), secrets::text(key)),
+                ("partnerId".to_string(), secrets::text(partner_id)),
+                ("validFrom".to_string(), secrets::text(valid_from.to_string())),
+                ("validUntil".to_string(), secrets::text(valid_until.to_string())),
+            ]);
+            if let Some(p) = &spec.policy_name {
+                data.insert("policy".into(), secrets::text(p.clone()));
+            }
+            let mut annotations = BTreeMap::new();
+            if let Some(t) = rotate_token {
+                annotations.insert(ROTATED_FOR_ANNOTATION.to_string(), t);
+            }
+            let owner = secrets::owner_reference(license.as_ref()).ok_or(Error::MissingObjectKey("ownerReference"))?;
+            let secret = DesiredSecret {
+                name: secret_name.clone(),
+                namespace: namespace.clone(),
+                owner,
+                labels: labels(&license),
+                annotations,
+                data,
+            };
+            if slot.write(&ctx, &secret).await? == WriteOutcome::Lost {
+                return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+            }
+            let (reason, verb) = match why {
+                Mint::Issue => ("LicenseIssued", "issued"),
+                Mint::Rotate => ("LicenseRenewed", "renewed"),
+            };
+            notes.push(Note::normal(
+                reason,
+                format!("licence key {verb} into Secret {secret_name}, valid until {valid_until}"),
+                "IssueLicense",
+            ));
+            desired.secret_name = Some(secret_name.clone());
+            desired.valid_from = Some(valid_from.to_string());
+            desired.valid_until = Some(valid_until.to_string());
+            desired.key_fingerprint = Some(fingerprint);
+            next = Some(next_check);
+            issued(&secret_name, valid_until)
         }
     };
+
+    // Then status, then Events.
     desired.conditions =
-        api::merge_conditions(&previous.conditions, vec![ready, stalled], license.metadata.generation, &now);
+        api::merge_conditions(&previous.conditions, conditions.to_vec(), license.metadata.generation, &now);
     let lapi: Api<MispLicense> = Api::namespaced(ctx.client.clone(), &namespace);
     status::apply_status(&lapi, license.as_ref(), &desired, desired == previous).await?;
+    events::publish_all(&ctx, license.as_ref(), &notes).await;
     if let Some(new) = api::find(&desired.conditions, READY) {
         events::on_transition(ctx.as_ref(), license.as_ref(), api::find(&previous.conditions, READY), new, "Issue")
             .await;
@@ -129,219 +223,101 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     Ok(Action::requeue(cacert::requeue_after(next, now)))
 }
 
-fn blocked(b: Blocker) -> (DesiredCondition, DesiredCondition) {
-    (
-        DesiredCondition::new(READY, false, b.reason, b.message.clone()),
-        DesiredCondition::new(STALLED, b.stalled, b.reason, b.message),
-    )
+fn issued(secret_name: &str, valid_until: jiff::Timestamp) -> [api::DesiredCondition; 2] {
+    status::readiness(&[], "Issued", format!("licence key issued into Secret {secret_name}, valid until {valid_until}"))
 }
 
-fn conflict(secret_name: &str) -> (DesiredCondition, DesiredCondition) {
-    let message = secrets::conflict_message(secret_name, "MispLicense");
-    (
-        DesiredCondition::new(READY, false, secrets::CONFLICT_REASON, message.clone()),
-        DesiredCondition::new(STALLED, true, secrets::CONFLICT_REASON, message),
-    )
+fn labels(license: &MispLicense) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LICENSE_LABEL.to_string(), mosip::label_value(&license.name_any())),
+        (PARTNER_LABEL.to_string(), mosip::label_value(&license.spec.partner_name)),
+        (SECRET_KIND_LABEL.to_string(), KIND.to_string()),
+    ])
 }
 
-fn fill_from_secret(status: &mut MispLicenseStatus, s: &Secret, secret_name: &str) {
-    status.secret_name = Some(secret_name.to_string());
-    status.valid_from = secrets::read_text(s, "validFrom");
-    status.valid_until = secrets::read_text(s, "validUntil");
-    status.key_fingerprint = secrets::read_text(s, LICENSE_KEY).map(|k| mosip::key_fingerprint(&k));
-}
-
-/// Why the licence cannot be issued now, if anything.
-async fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Result<Option<Blocker>> {
+/// Why the licence cannot be issued now, if anything. Reads only the stores.
+fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Option<Blocker> {
     let spec = &license.spec;
     if !spec.is_active() {
-        return Ok(Some(Blocker {
-            reason: "Deactivated",
-            message: "spec.active is false: the licence key is withdrawn from its Secret".into(),
-            stalled: false,
-            withdraw: true,
-        }));
+        return Some(Blocker::deactivated("spec.active is false: the licence key is withdrawn from its Secret".into()));
     }
     let Some(partner) = partner else {
-        return Ok(Some(Blocker {
-            reason: "PartnerNotFound",
-            message: format!("Partner {:?} does not exist in this namespace (yet)", spec.partner_name),
-            stalled: false,
-            withdraw: false,
-        }));
+        return Some(Blocker::waiting(
+            "PartnerNotFound",
+            format!("Partner {:?} does not exist in this namespace (yet)", spec.partner_name),
+        ));
     };
     if partner.spec.partner_type != PartnerType::MispPartner {
-        return Ok(Some(Blocker {
-            reason: "PartnerNotMisp",
-            message: format!(
-                "Partner {:?} is not a MISP_Partner; licences are only issued to MISPs",
-                spec.partner_name
-            ),
-            stalled: true,
-            withdraw: false,
-        }));
+        return Some(Blocker::stalled(
+            "PartnerNotMisp",
+            format!("Partner {:?} is not a MISP_Partner; licences are only issued to MISPs", spec.partner_name),
+        ));
     }
     if !partner.spec.is_active() {
-        return Ok(Some(Blocker {
-            reason: "Deactivated",
-            message: format!(
-                "MISP partner {:?} is deactivated, and its licences with it (as in MOSIP)",
-                spec.partner_name
-            ),
-            stalled: false,
-            withdraw: true,
-        }));
+        return Some(Blocker::deactivated(format!(
+            "MISP partner {:?} is deactivated, and its licences with it (as in MOSIP)",
+            spec.partner_name
+        )));
     }
     let partner_ready = partner
         .status
         .as_ref()
         .is_some_and(|s| api::is_true(&s.conditions, READY) && s.observed_generation == partner.metadata.generation);
     if !partner_ready {
-        return Ok(Some(Blocker {
-            reason: "PartnerNotReady",
-            message: format!("MISP partner {:?} is not Ready yet; the licence is issued once it is", spec.partner_name),
-            stalled: false,
-            withdraw: false,
-        }));
+        return Some(Blocker::waiting(
+            "PartnerNotReady",
+            format!("MISP partner {:?} is not Ready yet; the licence is issued once it is", spec.partner_name),
+        ));
     }
     if let Some(policy_name) = &spec.policy_name {
-        let policy = Api::<PartnerPolicy>::all(ctx.client.clone())
-            .get_opt(policy_name)
-            .await?
-            .filter(|p| ctx.config.serves(p.labels()));
+        let policy = ctx.policies.get(&ObjectRef::new(policy_name)).filter(|p| ctx.config.serves(p.labels()));
         match policy {
             None => {
-                return Ok(Some(Blocker {
-                    reason: "PolicyNotFound",
-                    message: format!("PartnerPolicy {policy_name:?} does not exist"),
-                    stalled: false,
-                    withdraw: false,
-                }));
+                return Some(Blocker::waiting(
+                    "PolicyNotFound",
+                    format!("PartnerPolicy {policy_name:?} does not exist"),
+                ));
             }
             Some(p) if p.spec.policy_type != PolicyType::Misp => {
-                return Ok(Some(Blocker {
-                    reason: "PolicyTypeNotAllowed",
-                    message: format!(
+                return Some(Blocker::stalled(
+                    "PolicyTypeNotAllowed",
+                    format!(
                         "PartnerPolicy {policy_name:?} is of type {}; a licence needs a MISP policy",
                         p.spec.policy_type
                     ),
-                    stalled: true,
-                    withdraw: false,
-                }));
+                ));
             }
             Some(p) if !p.status.as_ref().is_some_and(|s| api::is_true(&s.conditions, READY)) => {
-                return Ok(Some(Blocker {
-                    reason: "PolicyNotReady",
-                    message: format!("PartnerPolicy {policy_name:?} is not Ready"),
-                    stalled: false,
-                    withdraw: false,
-                }));
+                return Some(Blocker::waiting("PolicyNotReady", format!("PartnerPolicy {policy_name:?} is not Ready")));
             }
             Some(_) => {}
         }
     }
-    Ok(None)
-}
-
-/// Issues, keeps or renews the key. Returns (validFrom, validUntil, fingerprint), or None when a
-/// write race was lost.
-#[allow(clippy::too_many_arguments)]
-async fn issue(
-    ctx: &Context,
-    api: &Api<Secret>,
-    license: &MispLicense,
-    existing: Option<&Secret>,
-    secret_name: &str,
-    partner_id: &str,
-    validity: jiff::SignedDuration,
-    now: jiff::Timestamp,
-) -> Result<Option<(jiff::Timestamp, jiff::Timestamp, String)>> {
-    let owner = secrets::owner_reference(license).ok_or(Error::MissingObjectKey("ownerReference"))?;
-    let rotate_token = license.annotations().get(ROTATE_ANNOTATION).cloned();
-    let read_time = |s: &Secret, k: &str| secrets::read_text(s, k).and_then(|v| v.parse::<jiff::Timestamp>().ok());
-    let current = existing.and_then(|s| {
-        Some((secrets::read_text(s, LICENSE_KEY)?, read_time(s, "validFrom")?, read_time(s, "validUntil")?))
-    });
-    let rotated_for = existing.and_then(|s| s.annotations().get(ROTATED_FOR_ANNOTATION).cloned());
-    let rotation_requested = existing.is_some() && rotate_token.is_some() && rotate_token != rotated_for;
-    let (key, from, until, change) = match current {
-        Some((key, from, until)) if until - ctx.config.license_renew_before > now && !rotation_requested => {
-            (key, from, until, None)
-        }
-        previous => {
-            let key = mosip::generate_license_key().map_err(|e| Error::KeyGeneration(e.to_string()))?;
-            let change = if previous.is_some() { ("LicenseRenewed", "renewed") } else { ("LicenseIssued", "issued") };
-            (key, now, now + validity, Some(change))
-        }
-    };
-    let fingerprint = mosip::key_fingerprint(&key);
-    let mut data = BTreeMap::from([
-        (LICENSE_KEY.to_string(), secrets::text(key)),
-        ("partnerId".to_string(), secrets::text(partner_id)),
-        ("validFrom".to_string(), secrets::text(from.to_string())),
-        ("validUntil".to_string(), secrets::text(until.to_string())),
-    ]);
-    if let Some(p) = &license.spec.policy_name {
-        data.insert("policy".into(), secrets::text(p.clone()));
-    }
-    let mut annotations = BTreeMap::new();
-    if let Some(t) = rotate_token {
-        annotations.insert(ROTATED_FOR_ANNOTATION.to_string(), t);
-    }
-    let desired = DesiredSecret {
-        name: secret_name.to_string(),
-        namespace: license.namespace().unwrap_or_default(),
-        owner,
-        labels: BTreeMap::from([
-            (LICENSE_LABEL.to_string(), mosip::label_value(&license.name_any())),
-            (PARTNER_LABEL.to_string(), mosip::label_value(&license.spec.partner_name)),
-            (SECRET_KIND_LABEL.to_string(), KIND.to_string()),
-        ]),
-        annotations,
-        data,
-    };
-    let outcome = match existing {
-        None => secrets::create(api, &desired).await?,
-        Some(s) => secrets::replace(api, s, &desired).await?,
-    };
-    if outcome == WriteOutcome::Lost {
-        return Ok(None);
-    }
-    if let Some((reason, verb)) = change {
-        let note = format!("licence key {verb} into Secret {secret_name}, valid until {until}");
-        events::publish(ctx, license, EventType::Normal, reason, &note, "IssueLicense").await;
-    }
-    Ok(Some((from, until, fingerprint)))
+    None
 }
 
 /// Removes the key from the Secret, keeping its non-secret fields.
-async fn withdraw(api: &Api<Secret>, license: &MispLicense, s: &Secret, why: &str) -> Result<()> {
+async fn withdraw(ctx: &Context, license: &MispLicense, slot: &Slot, why: &str) -> Result<WriteOutcome> {
     let Some(owner) = secrets::owner_reference(license) else { return Err(Error::MissingObjectKey("ownerReference")) };
+    let Some(s) = slot.content(ctx).await? else { return Ok(WriteOutcome::Lost) };
     let mut data = s.data.clone().unwrap_or_default();
     if !data.contains_key(LICENSE_KEY) {
-        return Ok(());
+        return Ok(WriteOutcome::Unchanged);
     }
     data.remove(LICENSE_KEY);
     data.insert("deactivated".into(), secrets::text(why));
-    let labels = s
-        .labels()
-        .iter()
-        .filter(|(k, _)| k.as_str() != super::MANAGED_BY_LABEL)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let annotations = s
         .annotations()
         .get(ROTATED_FOR_ANNOTATION)
         .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
         .unwrap_or_default();
     let desired = DesiredSecret {
-        name: s.name_any(),
-        namespace: license.namespace().unwrap_or_default(),
+        name: slot.name.clone(),
+        namespace: slot.namespace.clone(),
         owner,
-        labels,
+        labels: labels(license),
         annotations,
         data,
     };
-    secrets::replace(api, s, &desired).await?;
-    Ok(())
+    slot.write(ctx, &desired).await
 }

@@ -1,11 +1,14 @@
 //! The reconcilers: one module per kind, plus the shared status and Secret writers.
 //!
-//! Reconcilers are thin glue: they read from the API server (or a reflector store), decide with
-//! the pure [`crate::mosip`] and [`crate::trust`] code, and apply the result. A reconcile that
-//! changes nothing writes nothing.
+//! Reconcilers are thin glue in three steps: gather (reflector stores and caches, see
+//! [`cache`]), plan (the pure [`crate::mosip`] and [`crate::trust`] code), apply (Secrets, then
+//! status, then Events). A reconcile that changes nothing writes nothing, and reads nothing from
+//! the API server except a certificate Secret whose resourceVersion changed.
 
 pub mod apikeys;
+pub mod backend;
 pub mod cacert;
+pub mod cache;
 pub mod context;
 pub mod error;
 pub mod events;

@@ -1,25 +1,43 @@
 //! Partner reconciler: registration rules, certificate validation and re-signing, policy
 //! requests and their approval, and API-key Secrets.
 //!
-//! The decisions are made by [`crate::mosip`] and [`crate::trust`]; this module reads what they
-//! need, applies their verdicts and publishes status. Approver-owned conditions (Approved and
-//! Denied on Manual policies) are never written here: server-side apply leaves them to their
-//! field manager.
+//! Three steps, like every reconciler here:
+//! 1. **gather** ([`gather`]): reads the reflector stores and caches (a certificate Secret's
+//!    content only when its resourceVersion changed; an owned Secret's only when nothing is
+//!    recorded about it);
+//! 2. **plan** ([`plan`]): a pure function from those inputs to the desired status, the Secrets to
+//!    write, withdraw or delete, and the next check — the rules themselves are in
+//!    [`crate::mosip`] and [`crate::trust`];
+//! 3. **apply** ([`apply`]): Secrets first, then status, then Events, once.
+//!
+//! Approver-owned conditions (Approved and Denied on Manual policies) are never written here:
+//! server-side apply leaves them to their field manager.
 
-use super::apikeys::{self, KeyOutcome};
+use super::apikeys::{self, KeyTarget};
+use super::cache::{Content, ContentCache};
 use super::error::{Error, Result};
-use super::{Context, cacert, events, secrets, signing, status};
+use super::events::{self, Note};
+use super::secrets::{self, Slot};
+use super::status::{self, Problem};
+use super::{Context, cacert, signing};
 use crate::api::{
     self, APPROVED, ApprovalMode, CERTIFICATE_VALID, Condition, DENIED, DesiredCondition, Partner,
-    PartnerCertificateStatus, PartnerPolicy, PartnerStatus, PolicyRequestStatus, READY, STALLED,
+    PartnerCertificateStatus, PartnerDomain, PartnerPolicy, PartnerStatus, PolicyRequestStatus, READY, STALLED,
 };
+use crate::mosip::approval::{self, AUTO_APPROVED_REASON, Decision, Outcome};
+use crate::mosip::renewal::{
+    KeyFacts, KeyInput, KeyPlan, KeyRules, Recorded, ResignPlan, plan_api_key, saturating_add,
+};
+use crate::mosip::tenancy::{self, ClaimVerdict, ClaimView};
 use crate::mosip::{self, PartnerTypeExt, PolicyView};
 use crate::trust::{self, PartnerCertInput, ValidatedCertificate};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Condition type on each policy request: the request is valid and its keys are issued.
 pub const REQUEST_READY: &str = "Ready";
@@ -27,33 +45,51 @@ pub const REQUEST_READY: &str = "Ready";
 /// Reason when every request is approved and issued.
 const READY_REASON: &str = "Onboarded";
 
-/// A blocking problem, in the order that decides the Ready reason.
-#[derive(Debug, Clone)]
-struct Problem {
-    reason: String,
-    message: String,
-    /// Needs a person to change something (Stalled=True), rather than waiting.
-    stalled: bool,
-}
+/// Longest a certificate validation may take before the partner gets `ValidationTimeout`.
+pub const VALIDATION_DEADLINE: Duration = Duration::from_secs(2);
 
-impl Problem {
-    fn stalled(reason: &str, message: impl Into<String>) -> Self {
-        Self { reason: reason.into(), message: message.into(), stalled: true }
-    }
-    fn waiting(reason: &str, message: impl Into<String>) -> Self {
-        Self { reason: reason.into(), message: message.into(), stalled: false }
-    }
-}
+/// Condition reason when validation did not finish within [`VALIDATION_DEADLINE`].
+pub const VALIDATION_TIMEOUT: &str = "ValidationTimeout";
 
 /// The certificate verdict.
-struct CertVerdict {
-    condition: DesiredCondition,
-    validated: Option<ValidatedCertificate>,
-    status: Option<PartnerCertificateStatus>,
+#[derive(Debug, Clone)]
+pub struct CertVerdict {
+    pub condition: DesiredCondition,
+    pub validated: Option<Arc<ValidatedCertificate>>,
+    pub status: Option<PartnerCertificateStatus>,
     /// Reasons that need a person; a missing Secret may still arrive (GitOps ordering).
-    stalled: bool,
-    next_check: Option<jiff::Timestamp>,
+    pub stalled: bool,
+    pub next_check: Option<jiff::Timestamp>,
 }
+
+/// The values of a certificate Secret the operator needs, at one resourceVersion.
+#[derive(Debug)]
+pub struct CertData {
+    pub exists: bool,
+    pub cert_key: String,
+    pub chain_key: String,
+    pub certificate: Option<String>,
+    pub chain: Option<String>,
+}
+
+/// Certificate Secret contents by namespace/name.
+pub type CertContents = ContentCache<Arc<CertData>>;
+
+/// What a certificate verdict depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictKey {
+    secret_uid: Option<String>,
+    secret_version: Option<String>,
+    trust: u64,
+    organization: String,
+    domain: PartnerDomain,
+    min_validity: i64,
+    cert_key: String,
+    chain_key: String,
+}
+
+/// Certificate verdicts by Partner namespace/name.
+pub type CertVerdicts = ContentCache<Arc<(VerdictKey, CertVerdict)>>;
 
 #[tracing::instrument(skip_all, fields(kind = "Partner", namespace = partner.metadata.namespace.as_deref().unwrap_or(""), name = partner.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Action> {
@@ -62,28 +98,422 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
         // Owned Secrets go with the Partner through the garbage collector.
         return Ok(Action::await_change());
     }
-    let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let name = partner.name_any();
     let now = super::now();
+    let gathered = gather(&ctx, &partner, now).await?;
+    let planned = plan(&ctx, &partner, &gathered, now);
+    apply(&ctx, &partner, &gathered, planned, now).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gather
+
+/// Everything a Partner's plan needs, read from stores and caches.
+pub struct Gathered {
+    pub namespace: String,
+    /// The effective partnerId: the registered one, else what the spec asks for.
+    pub partner_id: String,
+    /// Who holds the partnerId the spec asks for.
+    pub claim: ClaimVerdict,
+    pub cert: CertVerdict,
+    /// The re-signed certificate Secret.
+    pub signed: Slot,
+    pub requests: Vec<GatheredRequest>,
+    /// Labels of the Partner's namespace, read only when an Automatic policy it requests
+    /// selects namespaces by label.
+    pub namespace_labels: std::collections::BTreeMap<String, String>,
+    /// Owned API-key Secrets whose label or request left the spec.
+    pub unwanted: Vec<Arc<secrets::SecretMeta>>,
+}
+
+pub struct GatheredRequest {
+    pub policy: Option<Arc<PartnerPolicy>>,
+    pub keys: Vec<GatheredKey>,
+}
+
+pub struct GatheredKey {
+    pub target: KeyTarget,
+    pub slot: Slot,
+    pub facts: Option<KeyFacts>,
+}
+
+async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Result<Gathered> {
+    let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let uid = partner.uid().ok_or(Error::MissingObjectKey("uid"))?;
+    let name = partner.name_any();
+    // The registered id is the partner's for good; the spec only asks (#10 finding 2).
+    let registered = partner.status.as_ref().and_then(|s| s.registered_partner_id.clone());
+    let claim = partner_id_claim(ctx, partner, registered.as_deref());
+    let partner_id = registered.unwrap_or_else(|| partner.partner_id());
+    let cert = certificate_verdict(ctx, partner, &namespace, now).await?;
+    let signed = Slot::observe(ctx, &namespace, &mosip::signed_certificate_secret_name(&name), &uid);
+    let previous = partner.status.as_ref();
+    let mut requests = Vec::new();
+    let mut wanted: Vec<String> = Vec::new();
+    for request in &partner.spec.policies {
+        let policy = ctx.policies.get(&ObjectRef::new(&request.name)).filter(|p| ctx.config.serves(p.labels()));
+        let recorded = previous.and_then(|s| s.policies.iter().find(|p| p.name == request.name));
+        let mut keys = Vec::new();
+        for key in &request.api_keys {
+            let secret_name = mosip::api_key_secret_name(&name, &request.name, &key.label);
+            wanted.push(secret_name.clone());
+            let slot = Slot::observe(ctx, &namespace, &secret_name, &uid);
+            let record = recorded.and_then(|r| r.api_keys.iter().find(|k| k.label == key.label));
+            let mut facts = apikeys::known_facts(ctx, &slot, record);
+            if facts.is_none() && slot.observed.meta().is_some() {
+                // An owned Secret nothing is recorded about (status lost): read it once.
+                facts = slot.content(ctx).await?.map(|s| apikeys::facts_from_secret(&s));
+            }
+            keys.push(GatheredKey {
+                target: KeyTarget { policy: request.name.clone(), label: key.label.clone(), secret_name },
+                slot,
+                facts,
+            });
+        }
+        requests.push(GatheredRequest { policy, keys });
+    }
+    let unwanted = ctx
+        .owners
+        .owned_by(&uid)
+        .into_iter()
+        .filter(|(ns, n)| *ns == namespace && !wanted.contains(n))
+        .filter_map(|(ns, n)| ctx.secrets.get(&ObjectRef::new(&n).within(&ns)))
+        .filter(|m| {
+            m.metadata.labels.as_ref().and_then(|l| l.get(super::SECRET_KIND_LABEL)).map(String::as_str)
+                == Some(apikeys::KIND)
+        })
+        .collect();
+    // Automatic approval is scoped by namespace labels (#10 finding 6); `{}` needs none, so
+    // the Namespace is read only for a real selector.
+    let needs_labels = requests.iter().filter_map(|r| r.policy.as_deref()).any(|p| {
+        p.spec.effective_approval() == ApprovalMode::Automatic
+            && p.spec
+                .auto_approve
+                .as_ref()
+                .and_then(|a| a.namespace_selector.as_ref())
+                .is_some_and(|sel| sel != &Default::default())
+    });
+    let namespace_labels = if needs_labels {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
+        api.get_metadata_opt(&namespace).await?.and_then(|n| n.metadata.labels).unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    Ok(Gathered { namespace, partner_id, claim, cert, signed, requests, unwanted, namespace_labels })
+}
+
+/// Who holds the partnerId `partner` asks for: the rule is [`mosip::tenancy::partner_id_claim`];
+/// the candidates are the Partners the index says claim the same id.
+fn partner_id_claim(ctx: &Context, partner: &Partner, registered: Option<&str>) -> ClaimVerdict {
+    let view = |p: &Partner| ClaimView {
+        key: format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
+        uid: p.uid().unwrap_or_default(),
+        created: claim_key(p).0,
+        requested: p.partner_id(),
+        registered: p.status.as_ref().and_then(|s| s.registered_partner_id.clone()),
+        deleting: p.metadata.deletion_timestamp.is_some(),
+    };
+    let mut me = view(partner);
+    me.registered = registered.map(String::from);
+    let others: Vec<ClaimView> = ctx
+        .partner_index
+        .claiming(&me.requested)
+        .iter()
+        .filter_map(|r| ctx.partners.get(r))
+        .map(|p| view(&p))
+        .collect();
+    mosip::tenancy::partner_id_claim(&me, &others)
+}
+
+/// Orders claimants: creation time, then namespace/name, so every reconcile agrees.
+fn claim_key(p: &Partner) -> (i64, String) {
+    let created = p.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(i64::MAX);
+    (created, format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
+}
+
+/// The certificate Secret's values: cached while the store shows the same resourceVersion,
+/// read from the API server otherwise. Always this namespace: a Partner can never make the
+/// operator read another namespace.
+async fn cert_data(
+    ctx: &Context,
+    namespace: &str,
+    cref: &api::CertificateRef,
+) -> Result<std::result::Result<Content<Arc<CertData>>, CertVerdict>> {
+    let name = &cref.secret_name;
+    let cert_key = cref.effective_certificate_key();
+    let chain_key = cref.effective_chain_key();
+    let meta = ctx.secrets.get(&ObjectRef::new(name).within(namespace));
+    if let Some(c) = ctx.cert_contents.get(namespace, name)
+        && c.value.cert_key == cert_key
+        && c.value.chain_key == chain_key
+    {
+        match &meta {
+            Some(m) if m.metadata.uid == c.uid && m.metadata.resource_version == c.resource_version => {
+                return Ok(Ok(c));
+            }
+            // Not in the store (read before any Partner named it): its next change or its
+            // deletion reaches the store and evicts this entry.
+            None => return Ok(Ok(c)),
+            Some(_) => {}
+        }
+    }
+    let secret = match Api::<Secret>::namespaced(ctx.client.clone(), namespace).get_opt(name).await {
+        Ok(s) => s,
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            return Ok(Err(not_valid(
+                "SecretForbidden",
+                format!("the operator may not read Secret {namespace}/{name}; grant it read access in this namespace"),
+                true,
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let read = |s: &Secret, key: &str| {
+        s.data.as_ref().and_then(|d| d.get(key)).map(|v| String::from_utf8_lossy(&v.0).into_owned())
+    };
+    let content = Content {
+        uid: secret.as_ref().and_then(|s| s.metadata.uid.clone()),
+        resource_version: secret.as_ref().and_then(|s| s.metadata.resource_version.clone()),
+        value: Arc::new(CertData {
+            exists: secret.is_some(),
+            cert_key: cert_key.to_string(),
+            chain_key: chain_key.to_string(),
+            certificate: secret.as_ref().and_then(|s| read(s, cert_key)),
+            chain: secret.as_ref().and_then(|s| read(s, chain_key)),
+        }),
+    };
+    ctx.cert_contents.put(namespace, name, content.clone());
+    Ok(Ok(content))
+}
+
+/// Validates the certificate the Partner names, against the current trust snapshot; cached by
+/// the Secret's uid and resourceVersion, the snapshot and the Partner's organisation.
+async fn certificate_verdict(
+    ctx: &Context,
+    partner: &Partner,
+    namespace: &str,
+    now: jiff::Timestamp,
+) -> Result<CertVerdict> {
+    let domain = partner.spec.partner_type.domain();
+    let Some(cref) = partner.spec.certificate.as_ref() else {
+        return Ok(not_valid(
+            "CertificateNotConfigured",
+            "spec.certificate.secretName is not set; point it at a Secret in this namespace holding the partner's CA-signed certificate".into(),
+            true,
+        ));
+    };
+    let data = match cert_data(ctx, namespace, cref).await? {
+        Ok(d) => d,
+        Err(verdict) => return Ok(verdict),
+    };
+    if !data.value.exists {
+        return Ok(not_valid(
+            "SecretNotFound",
+            format!(
+                "Secret {namespace}/{} does not exist (yet); create it with the certificate under {:?}",
+                cref.secret_name,
+                cref.effective_certificate_key()
+            ),
+            false,
+        ));
+    }
+    let Some(certificate_pem) = data.value.certificate.clone() else {
+        return Ok(not_valid(
+            "KeyNotFound",
+            format!(
+                "Secret {namespace}/{} has no key {:?}; put the PEM certificate there or set spec.certificate.certificateKey",
+                cref.secret_name,
+                cref.effective_certificate_key()
+            ),
+            true,
+        ));
+    };
+    let snapshot = ctx.trust.get(&ctx.cacerts, now);
+    let key = VerdictKey {
+        secret_uid: data.uid.clone(),
+        secret_version: data.resource_version.clone(),
+        trust: snapshot.id,
+        organization: partner.spec.organization_name.clone(),
+        domain,
+        min_validity: ctx.config.min_certificate_validity.as_secs(),
+        cert_key: data.value.cert_key.clone(),
+        chain_key: data.value.chain_key.clone(),
+    };
+    let name = partner.name_any();
+    if let Some(cached) = ctx.cert_verdicts.get(namespace, &name)
+        && cached.value.0 == key
+        && cached.value.1.next_check.is_none_or(|t| now <= t)
+    {
+        return Ok(cached.value.1.clone());
+    }
+    let (roots, intermediates) = snapshot.trusted(domain);
+    let input = OwnedCertInput {
+        domain,
+        certificate_pem,
+        chain_pem: data.value.chain.clone(),
+        roots,
+        intermediates,
+        organization: partner.spec.organization_name.clone(),
+        now,
+        min_validity: ctx.config.min_certificate_validity,
+    };
+    // Off the async runtime, with a deadline: a hostile certificate can neither block other
+    // reconciles nor take the process down.
+    let task = tokio::task::spawn_blocking(move || evaluate_certificate(&input));
+    let verdict = match tokio::time::timeout(VALIDATION_DEADLINE, task).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(join)) => {
+            ctx.metrics.panic("Partner");
+            tracing::error!(error = %join, "certificate validation failed unexpectedly");
+            not_valid(
+                "ValidationFailed",
+                "the certificate could not be validated (the validator failed on it); replace it with a well-formed X.509 v3 certificate".into(),
+                true,
+            )
+        }
+        Err(_) => {
+            return Ok(CertVerdict {
+                next_check: Some(saturating_add(now, jiff::SignedDuration::from_secs(30))),
+                ..not_valid(
+                    VALIDATION_TIMEOUT,
+                    format!(
+                        "validating the certificate took longer than {}s; the operator will try again (a very large chain or key can cause this)",
+                        VALIDATION_DEADLINE.as_secs()
+                    ),
+                    false,
+                )
+            });
+        }
+    };
+    ctx.cert_verdicts.put(
+        namespace,
+        &name,
+        Content { uid: None, resource_version: None, value: Arc::new((key, verdict.clone())) },
+    );
+    Ok(verdict)
+}
+
+/// [`PartnerCertInput`] with owned values, to move to a blocking thread.
+struct OwnedCertInput {
+    domain: PartnerDomain,
+    certificate_pem: String,
+    chain_pem: Option<String>,
+    roots: Arc<Vec<Vec<u8>>>,
+    intermediates: Arc<Vec<Vec<u8>>>,
+    organization: String,
+    now: jiff::Timestamp,
+    min_validity: jiff::SignedDuration,
+}
+
+/// The verdict on a partner certificate: pure.
+fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
+    let input = PartnerCertInput {
+        domain: i.domain,
+        certificate_pem: &i.certificate_pem,
+        chain_pem: i.chain_pem.as_deref(),
+        trusted_roots: &i.roots,
+        trusted_intermediates: &i.intermediates,
+        organization: Some(&i.organization),
+        now: i.now,
+        min_validity: i.min_validity,
+    };
+    let summary = trust::parse_pem_certificates(&i.certificate_pem)
+        .ok()
+        .and_then(|ders| ders.first().and_then(|d| trust::summarize(d).ok()));
+    let status = summary.as_ref().map(|s| PartnerCertificateStatus {
+        subject: Some(s.subject.clone()),
+        issuer: Some(s.issuer.clone()),
+        serial_number: Some(s.serial_number.clone()),
+        not_before: Some(s.not_before.to_string()),
+        not_after: Some(s.not_after.to_string()),
+        fingerprint_sha256: Some(s.fingerprint_sha256.clone()),
+        domain: Some(i.domain.to_string()),
+        signed_secret_name: None,
+        signed_not_after: None,
+    });
+    match trust::validate_partner_certificate(&input) {
+        Ok(validated) => CertVerdict {
+            condition: DesiredCondition::new(
+                CERTIFICATE_VALID,
+                true,
+                "Trusted",
+                format!("certificate chains to a trusted {} root and satisfies MOSIP's rules", i.domain),
+            ),
+            next_check: Some(validated.next_check),
+            validated: Some(Arc::new(validated)),
+            status,
+            stalled: false,
+        },
+        Err(e) => {
+            // With no trusted root in the domain yet, the trust store may still be arriving
+            // (GitOps order): waiting. A chain that fails against existing roots needs a person.
+            let stalled = !(e.reason() == crate::trust::reason::UNTRUSTED_CHAIN && i.roots.is_empty());
+            // A certificate that is not valid yet becomes valid by time alone.
+            let next = summary.as_ref().map(|s| s.not_before).filter(|t| *t > i.now);
+            CertVerdict {
+                condition: DesiredCondition::new(CERTIFICATE_VALID, false, e.reason(), e.to_string()),
+                validated: None,
+                status,
+                stalled,
+                next_check: next,
+            }
+        }
+    }
+}
+
+fn not_valid(reason: &str, message: String, stalled: bool) -> CertVerdict {
+    CertVerdict {
+        condition: DesiredCondition::new(CERTIFICATE_VALID, false, reason, message),
+        validated: None,
+        status: None,
+        stalled,
+        next_check: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan
+
+/// What a reconcile will do.
+pub struct Plan {
+    /// The desired status; the re-signed certificate's fields are filled in by apply.
+    pub status: PartnerStatus,
+    /// Re-signing, when the partner's type is re-signed and it may be.
+    pub resign: Option<ResignPlan>,
+    /// One plan per key, in the order of `Gathered::requests[].keys[]`.
+    pub keys: Vec<Vec<KeyPlan>>,
+    /// Whether each request is approved (by a person or an Automatic policy).
+    pub approved: Vec<bool>,
+    pub next_check: Vec<jiff::Timestamp>,
+    /// Events the plan itself calls for (a corrupt record it does not believe).
+    pub notes: Vec<Note>,
+    pub active: bool,
+    pub problems: Vec<Problem>,
+    pub requests: usize,
+}
+
+/// Plans a Partner from what was gathered: pure.
+pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp) -> Plan {
+    let config = &ctx.config;
     let previous = partner.status.clone().unwrap_or_default();
-    let partner_id = partner.partner_id();
     let spec = &partner.spec;
-    let domain = spec.partner_type.domain();
+    let name = partner.name_any();
     let mut problems: Vec<Problem> = Vec::new();
     let mut next_check: Vec<jiff::Timestamp> = Vec::new();
 
     // Registration, as MOSIP's registerPartner checks it.
-    let registration_errors = mosip::validate_registration(spec, &partner_id);
+    let registration_errors = mosip::validate_registration(spec, &g.partner_id);
     if let Some(first) = registration_errors.first() {
         let message = registration_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
         problems.push(Problem::stalled(first.reason(), message));
     }
-    if let Some(owner) = first_claimant(&ctx, &partner, &partner_id) {
-        problems.push(Problem::stalled(
-            "DuplicatePartnerId",
-            format!("partnerId {partner_id:?} is already registered by Partner {owner}; choose another spec.partnerId"),
-        ));
+    if let (Some(reason), Some(message)) = (g.claim.reason(), g.claim.message()) {
+        problems.push(Problem::stalled(reason, message));
     }
+    // The claim is recorded once the registration is valid; it never moves afterwards.
+    let registered_partner_id = match &g.claim {
+        ClaimVerdict::Holds(id) if registration_errors.is_empty() => Some(id.clone()),
+        _ => previous.registered_partner_id.clone(),
+    };
     let type_code = spec.partner_type.as_str();
     let registered_type = previous.registered_partner_type.clone().unwrap_or_else(|| type_code.to_string());
     let registered_org =
@@ -107,30 +537,32 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     }
     let active = spec.is_active();
 
-    // Certificate.
-    let cert = certificate_verdict(&ctx, &partner, &namespace, now).await?;
+    // Certificate and its MOSIP re-signed copy.
+    let cert = &g.cert;
     if let Some(t) = cert.next_check {
         next_check.push(t);
     }
-    let mut cert_status = cert.status.clone();
     let registered_ok = problems.is_empty();
-    if let Some(validated) = cert.validated.as_ref()
-        && registered_ok
-        && active
-        && (spec.partner_type.resigned_by_default() || ctx.config.resign_ftm)
-    {
-        match signing::ensure_signed_certificate(&ctx, &partner, validated, domain, now).await? {
-            signing::SignedOutcome::Issued { secret_name, not_after, renew_at } => {
-                if let Some(s) = cert_status.as_mut() {
-                    s.signed_secret_name = Some(secret_name);
-                    s.signed_not_after = Some(not_after.to_string());
-                }
-                next_check.push(renew_at);
-            }
-            signing::SignedOutcome::Conflict { secret_name } => problems
-                .push(Problem::stalled(secrets::CONFLICT_REASON, secrets::conflict_message(&secret_name, "Partner"))),
-            signing::SignedOutcome::Retry => next_check.push(now + jiff::SignedDuration::from_secs(2)),
+    let resign = match cert.validated.as_ref() {
+        Some(validated)
+            if registered_ok && active && (spec.partner_type.resigned_by_default() || config.resign_ftm) =>
+        {
+            Some(signing::plan(ctx, &g.signed, validated, now))
         }
+        _ => None,
+    };
+    let mut notes = Vec::new();
+    if matches!(resign, Some(ResignPlan::Resign))
+        && let Some(v) = g.signed.observed.annotation(signing::NOT_AFTER_ANNOTATION)
+        && Recorded::read(Some(v), now, config.resigned_validity) == Recorded::Corrupt
+    {
+        notes.push(corrupt_record(&g.signed.name, signing::NOT_AFTER_ANNOTATION, "the certificate is re-signed"));
+    }
+    match resign {
+        Some(ResignPlan::Conflict) => problems
+            .push(Problem::stalled(secrets::CONFLICT_REASON, secrets::conflict_message(&g.signed.name, "Partner"))),
+        Some(ResignPlan::Keep { renew_at, .. }) => next_check.push(renew_at),
+        _ => {}
     }
     let cert_valid = cert.validated.is_some();
     if !cert_valid {
@@ -142,17 +574,22 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     }
 
     // Policy requests.
-    let rotate_token = partner.annotations().get(super::ROTATE_ANNOTATION).cloned();
-    let mut request_statuses = Vec::new();
+    let rules = KeyRules {
+        validity: config.api_key_validity,
+        renew_before: config.api_key_renew_before,
+        grace: config.api_key_grace,
+        rotation: config.api_key_rotation,
+    };
+    let rotate_token = partner.annotations().get(super::ROTATE_ANNOTATION).map(String::as_str);
     let may_issue = registered_ok && cert_valid && active;
-    let mut wanted_secrets: Vec<String> = Vec::new();
-    for request in &spec.policies {
+    let denials = tenancy::remembered_denials(&previous.denied_requests, &previous.policies);
+    let mut request_statuses = Vec::new();
+    let mut key_plans = Vec::new();
+    let mut approvals = Vec::new();
+    for (request, gathered) in spec.policies.iter().zip(&g.requests) {
         let prev_entry = previous.policies.iter().find(|p| p.name == request.name);
-        let policy = Api::<PartnerPolicy>::all(ctx.client.clone())
-            .get_opt(&request.name)
-            .await?
-            .filter(|p| ctx.config.serves(p.labels()));
-        let view = policy.as_ref().map(|p| PolicyView {
+        let policy = gathered.policy.as_deref();
+        let view = policy.map(|p| PolicyView {
             name: p.name_any(),
             group: p.spec.group.clone(),
             policy_type: p.spec.policy_type,
@@ -164,16 +601,31 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
             spec.policy_group.as_deref(),
             request,
             view.as_ref(),
-            &ctx.config.extra_credential_types,
+            &config.extra_credential_types,
         );
-        let request_hash = policy.as_ref().map(|p| mosip::request_hash(&p.uid().unwrap_or_default(), &p.spec, request));
-        let automatic = policy.as_ref().is_some_and(|p| p.spec.effective_approval() == ApprovalMode::Automatic);
-        let decision = decision(prev_entry, request_hash.as_deref());
+        let request_hash =
+            policy.map(|p| mosip::partner_request_hash(&g.partner_id, &p.uid().unwrap_or_default(), &p.spec, request));
+        let scope = policy
+            .filter(|p| p.spec.effective_approval() == ApprovalMode::Automatic)
+            .map(|p| tenancy::auto_approve_scope(p.spec.auto_approve.as_ref(), &g.namespace, &g.namespace_labels));
+        let automatic = scope == Some(tenancy::AutoScope::Admitted);
+        let not_admitted = match &scope {
+            Some(tenancy::AutoScope::NotAdmitted(why)) => Some(why.clone()),
+            _ => None,
+        };
+        let decision = approval::decision(prev_entry, request_hash.as_deref());
+        // A denial remembered for this very request applies even after it left the spec and
+        // came back, and wins over an Automatic policy (#10 finding 6).
+        let remembered = request_hash.as_deref().and_then(|h| tenancy::remembered_denial(&denials, &request.name, h));
+        let outcome = match remembered {
+            Some(d) if !matches!(decision, Decision::Denied(_)) => Outcome::Denied(d.reason.clone()),
+            _ => approval::outcome(&decision, automatic),
+        };
+        let unbound = prev_entry.and_then(tenancy::unbound_decision_hint);
 
         let mut controller_conditions: Vec<DesiredCondition> = Vec::new();
-        let mut approved = matches!(decision, Decision::Approved);
         let mut request_problem: Option<Problem> = None;
-        match (&validation, &decision) {
+        let approved = match (&validation, &outcome) {
             (Err(e), _) => {
                 let message = format!("policy request {:?}: {e}", request.name);
                 // A policy that does not exist or is not Ready yet may still arrive (GitOps
@@ -183,99 +635,102 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                 } else {
                     Problem::stalled(e.reason(), message)
                 });
-                approved = false;
+                false
             }
-            (Ok(()), Decision::Denied(who)) => {
+            (Ok(()), Outcome::Denied(who)) => {
                 request_problem =
                     Some(Problem::stalled("Denied", format!("policy request {:?} was denied by {who}", request.name)));
+                false
             }
-            (Ok(()), Decision::Approved) => {}
-            (Ok(()), Decision::Undecided | Decision::Stale) => {
-                if automatic {
-                    approved = true;
-                } else {
-                    let stale = if matches!(decision, Decision::Stale) {
-                        " (the request or its policy changed since the last decision)"
-                    } else {
-                        ""
-                    };
-                    request_problem = Some(Problem::waiting(
-                        "PendingApproval",
-                        format!(
-                            "policy request {:?} awaits an approver{stale}: mosip-partner-operator approve {name} --policy {} -n {namespace}",
-                            request.name, request.name
-                        ),
-                    ));
-                }
+            (Ok(()), Outcome::Approved { .. }) => true,
+            (Ok(()), Outcome::Pending { stale }) => {
+                let stale = match (&unbound, &not_admitted) {
+                    (Some(hint), _) => format!(" ({hint})"),
+                    (None, Some(why)) => format!(" ({why})"),
+                    (None, None) if *stale => {
+                        " (the request or its policy changed since the last decision)".to_string()
+                    }
+                    (None, None) => String::new(),
+                };
+                request_problem = Some(Problem::waiting(
+                    "PendingApproval",
+                    format!(
+                        "policy request {:?} awaits an approver{stale}: mosip-partner-operator approve {name} --policy {} -n {}",
+                        request.name, request.name, g.namespace
+                    ),
+                ));
+                false
             }
-        }
-        if automatic && validation.is_ok() && !matches!(decision, Decision::Denied(_)) {
+        };
+        if automatic && validation.is_ok() && !matches!(outcome, Outcome::Denied(_)) {
             controller_conditions.push(DesiredCondition::new(
                 APPROVED,
                 true,
-                "AutoApproved",
+                AUTO_APPROVED_REASON,
                 format!("approved automatically: PartnerPolicy {:?} has approval: Automatic", request.name),
             ));
         }
 
+        approvals.push(approved);
         // Keys.
+        // MISP partners get licences (MispLicense), never API keys (#10 finding 9).
+        let wanted =
+            approved && may_issue && request_problem.is_none() && tenancy::may_hold_api_keys(spec.partner_type);
         let mut key_statuses = Vec::new();
-        for key in &request.api_keys {
-            let secret_name = mosip::api_key_secret_name(&name, &request.name, &key.label);
-            wanted_secrets.push(secret_name.clone());
-            let outcome = if approved && may_issue && request_problem.is_none() {
-                apikeys::ensure(
-                    &ctx,
-                    &partner,
-                    &partner_id,
-                    &request.name,
-                    &key.label,
-                    &secret_name,
-                    rotate_token.as_deref(),
-                    now,
-                )
-                .await?
-            } else {
-                apikeys::suspend(&ctx, &partner, &secret_name, suspend_reason(active, approved)).await?
-            };
-            match outcome {
-                KeyOutcome::Issued { valid_until, next_check: t } => {
+        let mut plans = Vec::new();
+        for key in &gathered.keys {
+            if let Some(f) = key.facts.as_ref().filter(|_| key.slot.observed.meta().is_some()) {
+                if f.valid_until.is_some()
+                    && Recorded::read(f.valid_until.as_deref(), now, rules.validity) == Recorded::Corrupt
+                {
+                    notes.push(corrupt_record(&key.target.secret_name, apikeys::VALID_UNTIL, "a fresh key is issued"));
+                }
+                if f.previous_present
+                    && Recorded::read(f.previous_until.as_deref(), now, rules.grace) == Recorded::Corrupt
+                {
+                    notes.push(corrupt_record(
+                        &key.target.secret_name,
+                        apikeys::PREVIOUS_UNTIL_ANNOTATION,
+                        "the rotated-out key is removed",
+                    ));
+                }
+            }
+            let p = plan_api_key(&KeyInput {
+                now,
+                wanted,
+                secret: key.slot.observed.state(),
+                facts: key.facts.as_ref(),
+                rotate_token,
+                rules: &rules,
+            });
+            match p {
+                KeyPlan::Keep { valid_until, next_check: t, .. } | KeyPlan::Mint { valid_until, next_check: t, .. } => {
                     next_check.push(t);
                     key_statuses.push(api::ApiKeyStatus {
-                        key_fingerprint: None,
-                        valid_from: None,
-                        label: key.label.clone(),
-                        secret_name: Some(secret_name),
+                        label: key.target.label.clone(),
+                        secret_name: Some(key.target.secret_name.clone()),
                         valid_until: Some(valid_until.to_string()),
+                        ..Default::default()
                     });
                 }
-                KeyOutcome::Suspended | KeyOutcome::Absent => key_statuses.push(api::ApiKeyStatus {
-                    key_fingerprint: None,
-                    valid_from: None,
-                    label: key.label.clone(),
-                    secret_name: None,
-                    valid_until: None,
-                }),
-                KeyOutcome::Conflict => {
+                KeyPlan::Conflict => {
                     request_problem.get_or_insert(Problem::stalled(
                         secrets::CONFLICT_REASON,
                         format!(
                             "{}, or change the label {:?}",
-                            secrets::conflict_message(&secret_name, "Partner"),
-                            key.label
+                            secrets::conflict_message(&key.target.secret_name, "Partner"),
+                            key.target.label
                         ),
                     ));
-                    key_statuses.push(api::ApiKeyStatus {
-                        key_fingerprint: None,
-                        valid_from: None,
-                        label: key.label.clone(),
-                        secret_name: None,
-                        valid_until: None,
-                    });
+                    key_statuses.push(withdrawn_key(&key.target.label));
                 }
-                KeyOutcome::Retry => next_check.push(now + jiff::SignedDuration::from_secs(2)),
+                KeyPlan::Absent | KeyPlan::Withdraw | KeyPlan::ReadBack => {
+                    key_statuses.push(withdrawn_key(&key.target.label))
+                }
             }
+            plans.push(p);
         }
+        key_plans.push(plans);
 
         let (ready, reason, message) = match &request_problem {
             Some(p) => (false, p.reason.clone(), p.message.clone()),
@@ -284,6 +739,14 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
                 "WaitingForPartner".to_string(),
                 "approved; keys are issued once the partner is registered, active and its certificate is valid"
                     .to_string(),
+            ),
+            None if !tenancy::may_hold_api_keys(spec.partner_type) => (
+                true,
+                "Approved".to_string(),
+                format!(
+                    "approved; {} partners get no API keys (MISP licences come from MispLicense)",
+                    spec.partner_type.as_str()
+                ),
             ),
             None => (true, "Issued".to_string(), format!("approved; {} API key(s) issued", key_statuses.len())),
         };
@@ -305,45 +768,150 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
             problems.push(p);
         }
     }
-    apikeys::delete_unwanted(&ctx, &partner, &wanted_secrets).await?;
 
     // Top-level conditions.
-    let cert_condition = cert.condition.clone();
-    let (ready_condition, stalled_condition) = summarize(&problems, active, &spec.policies.len());
-    let desired = PartnerStatus {
-        registered_partner_id: None,
-        denied_requests: previous.denied_requests.clone(),
+    let [ready_condition, stalled_condition] = summarize(&problems, active, spec.policies.len());
+    let mut cert_status = cert.status.clone();
+    if let (Some(s), Some(ResignPlan::Keep { not_after, .. })) = (cert_status.as_mut(), resign) {
+        s.signed_secret_name = Some(g.signed.name.clone());
+        s.signed_not_after = Some(not_after.to_string());
+    }
+    let status = PartnerStatus {
         observed_generation: partner.metadata.generation,
-        partner_id: Some(partner_id.clone()),
+        partner_id: Some(g.partner_id.clone()),
+        registered_partner_id,
+        denied_requests: denials,
         registered_partner_type: Some(registered_type),
         registered_organization_name: Some(registered_org),
         conditions: api::merge_conditions(
             &previous.conditions,
-            vec![cert_condition, ready_condition, stalled_condition],
+            vec![cert.condition.clone(), ready_condition, stalled_condition],
             partner.metadata.generation,
             &now,
         ),
         certificate: cert_status,
         policies: request_statuses,
     };
-    // Only the operator-owned projection of the previous status is compared.
-    let unchanged = desired == owned_projection(&previous);
-    let api: Api<Partner> = Api::namespaced(ctx.client.clone(), &namespace);
-    remove_withdrawn_requests(&api, &partner).await?;
-    status::apply_status(&api, partner.as_ref(), &desired, unchanged).await?;
-    for type_ in [CERTIFICATE_VALID, READY] {
-        if let Some(new) = api::find(&desired.conditions, type_) {
-            events::on_transition(
-                ctx.as_ref(),
-                partner.as_ref(),
-                api::find(&previous.conditions, type_),
-                new,
-                "Reconcile",
-            )
-            .await;
+    Plan {
+        status,
+        resign,
+        keys: key_plans,
+        approved: approvals,
+        next_check,
+        notes,
+        active,
+        problems,
+        requests: spec.policies.len(),
+    }
+}
+
+/// An Event saying a recorded time was not believed (unreadable, out of range, or later than the
+/// rules allow). The value itself is not repeated.
+fn corrupt_record(secret: &str, field: &str, consequence: &str) -> Note {
+    Note::warning(
+        "CorruptRecord",
+        format!(
+            "{field} of Secret {secret} is unreadable, out of range or longer than the operator issues; it counts as expired: {consequence}"
+        ),
+        "Reconcile",
+    )
+}
+
+fn withdrawn_key(label: &str) -> api::ApiKeyStatus {
+    api::ApiKeyStatus { label: label.to_string(), ..Default::default() }
+}
+
+fn suspend_reason(active: bool, approved: bool) -> &'static str {
+    if !active {
+        "partner deactivated"
+    } else if !approved {
+        "policy request not approved"
+    } else {
+        "partner not onboarded"
+    }
+}
+
+/// The Ready and Stalled conditions from the problems found.
+fn summarize(problems: &[Problem], active: bool, requests: usize) -> [DesiredCondition; 2] {
+    if !active {
+        return [
+            DesiredCondition::new(
+                READY,
+                false,
+                "Deactivated",
+                "spec.active is false: API keys are withdrawn from their Secrets and MISP licences deactivated",
+            ),
+            DesiredCondition::new(STALLED, false, "Deactivated", "deactivated on purpose"),
+        ];
+    }
+    let message = if requests == 0 {
+        "registered and certificate valid".to_string()
+    } else {
+        format!("registered, certificate valid, {requests} policy request(s) approved and issued")
+    };
+    status::readiness(problems, READY_REASON, message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apply
+
+async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, now: jiff::Timestamp) -> Result<Action> {
+    let mut notes: Vec<Note> = std::mem::take(&mut plan.notes);
+    let mut lost = false;
+
+    // 1. Secrets: the re-signed certificate, the keys, the keys no longer wanted.
+    if let (Some(resign), Some(validated)) = (plan.resign, g.cert.validated.as_ref()) {
+        let domain = partner.spec.partner_type.domain();
+        match signing::apply(ctx, partner, &g.signed, resign, validated, domain, now).await? {
+            signing::SignedOutcome::Issued { not_after, renew_at, event } => {
+                if let Some(s) = plan.status.certificate.as_mut() {
+                    s.signed_secret_name = Some(g.signed.name.clone());
+                    s.signed_not_after = Some(not_after.to_string());
+                }
+                plan.next_check.push(renew_at);
+                notes.extend(event);
+            }
+            signing::SignedOutcome::Conflict => {}
+            signing::SignedOutcome::Lost => lost = true,
         }
     }
-    let next = next_check.into_iter().min();
+    let rotate_token = partner.annotations().get(super::ROTATE_ANNOTATION).map(String::as_str);
+    for ((gathered, plans), approved) in g.requests.iter().zip(&plan.keys).zip(&plan.approved) {
+        let why = suspend_reason(plan.active, *approved);
+        for (key, key_plan) in gathered.keys.iter().zip(plans) {
+            tracing::debug!(secret = %key.target.secret_name, plan = ?key_plan, facts = ?key.facts, "API key");
+            let result =
+                apikeys::apply(ctx, partner, &g.partner_id, &key.target, &key.slot, *key_plan, rotate_token, why)
+                    .await?;
+            lost |= result.lost;
+            notes.extend(result.event);
+        }
+    }
+    let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &g.namespace);
+    for meta in &g.unwanted {
+        tracing::info!(secret = %meta.name_any(), "deleting API-key Secret no longer in the spec");
+        secrets::delete(&secret_api, &meta.metadata).await?;
+    }
+    if lost {
+        // Someone wrote first; look again shortly with fresh stores. Nothing else is written.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+
+    // 2. Status, only when it changed.
+    let previous = partner.status.clone().unwrap_or_default();
+    let unchanged = plan.status == owned_projection(&previous);
+    let api: Api<Partner> = Api::namespaced(ctx.client.clone(), &g.namespace);
+    remove_withdrawn_requests(&api, partner).await?;
+    status::apply_status(&api, partner, &plan.status, unchanged).await?;
+
+    // 3. Events.
+    events::publish_all(ctx, partner, &notes).await;
+    for type_ in [CERTIFICATE_VALID, READY] {
+        if let Some(new) = api::find(&plan.status.conditions, type_) {
+            events::on_transition(ctx, partner, api::find(&previous.conditions, type_), new, "Reconcile").await;
+        }
+    }
+    let next = plan.next_check.into_iter().min();
     Ok(Action::requeue(cacert::requeue_after(next, now)))
 }
 
@@ -376,58 +944,6 @@ async fn remove_withdrawn_requests(api: &Api<Partner>, partner: &Partner) -> Res
     }
 }
 
-fn suspend_reason(active: bool, approved: bool) -> &'static str {
-    if !active {
-        "partner deactivated"
-    } else if !approved {
-        "policy request not approved"
-    } else {
-        "partner not onboarded"
-    }
-}
-
-/// The Ready and Stalled conditions from the problems found.
-fn summarize(problems: &[Problem], active: bool, requests: &usize) -> (DesiredCondition, DesiredCondition) {
-    if !active {
-        return (
-            DesiredCondition::new(
-                READY,
-                false,
-                "Deactivated",
-                "spec.active is false: API keys are withdrawn from their Secrets and MISP licences deactivated",
-            ),
-            DesiredCondition::new(STALLED, false, "Deactivated", "deactivated on purpose"),
-        );
-    }
-    if let Some(p) = problems.iter().find(|p| p.stalled) {
-        return (
-            DesiredCondition::new(READY, false, &p.reason, p.message.clone()),
-            DesiredCondition::new(STALLED, true, &p.reason, p.message.clone()),
-        );
-    }
-    if let Some(p) = problems.first() {
-        let all: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
-        return (
-            DesiredCondition::new(READY, false, &p.reason, all.join("; ")),
-            DesiredCondition::new(
-                STALLED,
-                false,
-                &p.reason,
-                "waiting; no change needed from a person except an approver",
-            ),
-        );
-    }
-    let message = if *requests == 0 {
-        "registered and certificate valid".to_string()
-    } else {
-        format!("registered, certificate valid, {requests} policy request(s) approved and issued")
-    };
-    (
-        DesiredCondition::new(READY, true, READY_REASON, message),
-        DesiredCondition::new(STALLED, false, READY_REASON, "nothing blocks the partner"),
-    )
-}
-
 /// The previous status without the approver-owned parts, to compare with what the operator
 /// would write.
 fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
@@ -436,193 +952,10 @@ fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
         entry.decided_request_hash = None;
         // Approved is also written by the operator for Automatic policies; it is only compared
         // when its reason is the operator's.
-        entry.conditions.retain(|c| c.type_ != DENIED && !(c.type_ == APPROVED && c.reason != "AutoApproved"));
+        entry.conditions.retain(|c| c.type_ != DENIED && !(c.type_ == APPROVED && c.reason != AUTO_APPROVED_REASON));
     }
     p.policies.retain(|e| e.request_hash.is_some() || !e.conditions.is_empty() || !e.api_keys.is_empty());
     p
-}
-
-/// What an approver decided for a request.
-#[derive(Debug, PartialEq)]
-enum Decision {
-    Undecided,
-    Approved,
-    /// Denied, with who denied it.
-    Denied(String),
-    /// A decision made for an earlier version of the request.
-    Stale,
-}
-
-fn decision(entry: Option<&PolicyRequestStatus>, current_hash: Option<&str>) -> Decision {
-    let Some(entry) = entry else { return Decision::Undecided };
-    let denied = entry.conditions.iter().find(|c| c.type_ == DENIED && c.status == "True");
-    let approved =
-        entry.conditions.iter().find(|c| c.type_ == APPROVED && c.status == "True" && c.reason != "AutoApproved");
-    if denied.is_none() && approved.is_none() {
-        return Decision::Undecided;
-    }
-    // Decisions recorded for another request fingerprint do not count.
-    if let (Some(decided), Some(current)) = (entry.decided_request_hash.as_deref(), current_hash)
-        && decided != current
-    {
-        return Decision::Stale;
-    }
-    // Denied wins if somebody managed to set both.
-    if let Some(d) = denied {
-        return Decision::Denied(d.reason.clone());
-    }
-    Decision::Approved
-}
-
-/// The oldest other Partner in the store claiming the same partnerId, as namespace/name.
-fn first_claimant(ctx: &Context, partner: &Partner, partner_id: &str) -> Option<String> {
-    let me = claim_key(partner);
-    ctx.partners
-        .state()
-        .iter()
-        .filter(|p| p.uid() != partner.uid() && p.metadata.deletion_timestamp.is_none())
-        .filter(|p| p.partner_id() == partner_id)
-        .filter(|p| claim_key(p) < me)
-        .min_by_key(|p| claim_key(p))
-        .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
-}
-
-/// Orders claimants: creation time, then namespace/name, so every reconcile agrees.
-fn claim_key(p: &Partner) -> (i64, String) {
-    let created = p.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(i64::MAX);
-    (created, format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
-}
-
-/// Reads the certificate Secret from the Partner's own namespace and validates it.
-async fn certificate_verdict(
-    ctx: &Context,
-    partner: &Partner,
-    namespace: &str,
-    now: jiff::Timestamp,
-) -> Result<CertVerdict> {
-    let domain = partner.spec.partner_type.domain();
-    let Some(cref) = partner.spec.certificate.as_ref() else {
-        return Ok(CertVerdict {
-            condition: DesiredCondition::new(
-                CERTIFICATE_VALID,
-                false,
-                "CertificateNotConfigured",
-                "spec.certificate.secretName is not set; point it at a Secret in this namespace holding the partner's CA-signed certificate",
-            ),
-            validated: None,
-            status: None,
-            stalled: true,
-            next_check: None,
-        });
-    };
-    // Always this namespace: a Partner can never make the operator read another namespace.
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let secret = match secrets.get_opt(&cref.secret_name).await {
-        Ok(s) => s,
-        Err(kube::Error::Api(e)) if e.code == 403 => {
-            return Ok(not_valid(
-                "SecretForbidden",
-                format!(
-                    "the operator may not read Secret {namespace}/{}; grant it read access in this namespace",
-                    cref.secret_name
-                ),
-                true,
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let Some(secret) = secret else {
-        return Ok(not_valid(
-            "SecretNotFound",
-            format!(
-                "Secret {namespace}/{} does not exist (yet); create it with the certificate under {:?}",
-                cref.secret_name,
-                cref.effective_certificate_key()
-            ),
-            false,
-        ));
-    };
-    let read =
-        |key: &str| secret.data.as_ref().and_then(|d| d.get(key)).map(|v| String::from_utf8_lossy(&v.0).into_owned());
-    let Some(certificate_pem) = read(cref.effective_certificate_key()) else {
-        return Ok(not_valid(
-            "KeyNotFound",
-            format!(
-                "Secret {namespace}/{} has no key {:?}; put the PEM certificate there or set spec.certificate.certificateKey",
-                cref.secret_name,
-                cref.effective_certificate_key()
-            ),
-            true,
-        ));
-    };
-    let chain_pem = read(cref.effective_chain_key());
-    let cas = cacert::list_inputs(ctx).await?;
-    let (roots, intermediates) = trust::trusted_sets(&cas, domain, now);
-    let input = PartnerCertInput {
-        domain,
-        certificate_pem: &certificate_pem,
-        chain_pem: chain_pem.as_deref(),
-        trusted_roots: &roots,
-        trusted_intermediates: &intermediates,
-        organization: Some(&partner.spec.organization_name),
-        now,
-        min_validity: ctx.config.min_certificate_validity,
-    };
-    let summary = trust::parse_pem_certificates(&certificate_pem)
-        .ok()
-        .and_then(|ders| ders.first().and_then(|d| trust::summarize(d).ok()));
-    let mut status = summary.as_ref().map(|s| PartnerCertificateStatus {
-        subject: Some(s.subject.clone()),
-        issuer: Some(s.issuer.clone()),
-        serial_number: Some(s.serial_number.clone()),
-        not_before: Some(s.not_before.to_string()),
-        not_after: Some(s.not_after.to_string()),
-        fingerprint_sha256: Some(s.fingerprint_sha256.clone()),
-        domain: Some(domain.to_string()),
-        signed_secret_name: None,
-        signed_not_after: None,
-    });
-    match trust::validate_partner_certificate(&input) {
-        Ok(validated) => {
-            let next = Some(validated.next_check);
-            Ok(CertVerdict {
-                condition: DesiredCondition::new(
-                    CERTIFICATE_VALID,
-                    true,
-                    "Trusted",
-                    format!("certificate chains to a trusted {domain} root and satisfies MOSIP's rules"),
-                ),
-                validated: Some(validated),
-                status: status.take(),
-                stalled: false,
-                next_check: next,
-            })
-        }
-        Err(e) => {
-            // With no trusted root in the domain yet, the trust store may still be arriving
-            // (GitOps order): waiting. A chain that fails against existing roots needs a person.
-            let stalled = !(e.reason() == crate::trust::reason::UNTRUSTED_CHAIN && roots.is_empty());
-            // A certificate that is not valid yet becomes valid by time alone.
-            let next = summary.as_ref().map(|s| s.not_before).filter(|t| *t > now);
-            Ok(CertVerdict {
-                condition: DesiredCondition::new(CERTIFICATE_VALID, false, e.reason(), e.to_string()),
-                validated: None,
-                status,
-                stalled,
-                next_check: next,
-            })
-        }
-    }
-}
-
-fn not_valid(reason: &str, message: String, stalled: bool) -> CertVerdict {
-    CertVerdict {
-        condition: DesiredCondition::new(CERTIFICATE_VALID, false, reason, message),
-        validated: None,
-        status: None,
-        stalled,
-        next_check: None,
-    }
 }
 
 #[cfg(test)]
@@ -641,52 +974,26 @@ mod tests {
         }
     }
 
-    fn entry(conditions: Vec<Condition>, decided: Option<&str>) -> PolicyRequestStatus {
-        PolicyRequestStatus {
-            name: "p".into(),
-            request_hash: Some("h1".into()),
-            decided_request_hash: decided.map(String::from),
-            conditions,
-            api_keys: vec![],
-        }
-    }
-
     #[test]
-    fn decisions() {
-        assert_eq!(decision(None, Some("h1")), Decision::Undecided);
-        assert_eq!(decision(Some(&entry(vec![], None)), Some("h1")), Decision::Undecided);
-        assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "alice")], None)), Some("h1")), Decision::Approved);
-        assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "alice")], Some("h1"))), Some("h1")), Decision::Approved);
-        assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "alice")], Some("h0"))), Some("h1")), Decision::Stale);
-        assert_eq!(
-            decision(Some(&entry(vec![cond(DENIED, "bob"), cond(APPROVED, "alice")], None)), Some("h1")),
-            Decision::Denied("bob".into())
-        );
-        // The operator's own automatic approval is not an approver's decision.
-        assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "AutoApproved")], None)), Some("h1")), Decision::Undecided);
-    }
-
-    #[test]
-    fn summary_prefers_stalled_problems() {
-        let problems =
-            vec![Problem::waiting("PendingApproval", "wait"), Problem::stalled("OrganizationMismatch", "fix O")];
-        let (ready, stalled) = summarize(&problems, true, &1);
-        assert_eq!(ready.reason, "OrganizationMismatch");
-        assert_eq!(stalled.status, api::Status::True);
-        let (ready, stalled) = summarize(&problems[..1], true, &1);
-        assert_eq!(ready.reason, "PendingApproval");
-        assert_eq!(stalled.status, api::Status::False);
-        let (ready, _) = summarize(&[], true, &1);
-        assert_eq!(ready.status, api::Status::True);
-        let (ready, stalled) = summarize(&problems, false, &1);
+    fn deactivation_wins_over_problems() {
+        let problems = vec![Problem::stalled("OrganizationMismatch", "fix O")];
+        let [ready, stalled] = summarize(&problems, false, 1);
         assert_eq!(ready.reason, "Deactivated");
         assert_eq!(stalled.status, api::Status::False);
+        let [ready, _] = summarize(&problems, true, 1);
+        assert_eq!(ready.reason, "OrganizationMismatch");
     }
 
     #[test]
     fn projection_drops_approver_fields() {
         let mut s = PartnerStatus::default();
-        s.policies.push(entry(vec![cond(APPROVED, "alice"), cond(REQUEST_READY, "Issued")], Some("h1")));
+        s.policies.push(PolicyRequestStatus {
+            name: "p".into(),
+            request_hash: Some("h1".into()),
+            decided_request_hash: Some("h1".into()),
+            conditions: vec![cond(APPROVED, "alice"), cond(REQUEST_READY, "Issued")],
+            api_keys: vec![],
+        });
         let p = owned_projection(&s);
         assert_eq!(p.policies[0].conditions.len(), 1);
         assert_eq!(p.policies[0].decided_request_hash, None);

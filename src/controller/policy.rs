@@ -2,34 +2,32 @@
 //! that Partners still request from being deleted (finalizer), naming who still uses it.
 
 use super::error::Result;
+use super::status::Problem;
 use super::{Context, POLICY_FINALIZER, events, status};
-use crate::api::{self, DesiredCondition, Partner, PartnerPolicy, PartnerPolicyStatus, READY, STALLED};
+use crate::api::{self, PartnerPolicy, PartnerPolicyStatus, READY};
 use crate::mosip;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use std::sync::Arc;
-
-/// Partners (namespace/name) in scope whose spec requests `policy`.
-pub async fn users(ctx: &Context, policy: &str) -> Result<Vec<String>> {
-    let mut users = Vec::new();
-    for api in ctx.config.scope.apis::<Partner>(&ctx.client) {
-        for p in api.list(&ListParams::default()).await?.items {
-            if p.metadata.deletion_timestamp.is_none() && p.spec.policies.iter().any(|r| r.name == policy) {
-                users.push(format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()));
-            }
-        }
-    }
-    users.sort();
-    Ok(users)
-}
 
 #[tracing::instrument(skip_all, fields(kind = "PartnerPolicy", namespace = policy.metadata.namespace.as_deref().unwrap_or(""), name = policy.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("PartnerPolicy");
     let api: Api<PartnerPolicy> = Api::all(ctx.client.clone());
     let name = policy.name_any();
-    let used_by = users(&ctx, &name).await?;
+    // Who requests it: an index over the Partner store, no LIST.
+    // Only Partners whose type may request this policy type hold it: a request another type
+    // cannot make is invalid and must not pin the policy (#10 finding 9).
+    let mut used_by: Vec<String> = ctx
+        .partner_index
+        .requesting(&name)
+        .iter()
+        .filter_map(|r| ctx.partners.get(r))
+        .filter(|p| mosip::tenancy::counts_as_policy_user(p.spec.partner_type, policy.spec.policy_type))
+        .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
+        .collect();
+    used_by.sort();
     let has_finalizer = policy.finalizers().iter().any(|f| f == POLICY_FINALIZER);
 
     if policy.metadata.deletion_timestamp.is_some() {
@@ -45,40 +43,26 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
 
     let now = super::now();
     let previous = policy.status.clone().unwrap_or_default();
-    let mut desired_conditions = Vec::new();
-    if policy.metadata.deletion_timestamp.is_some() {
-        desired_conditions.push(DesiredCondition::new(
-            READY,
-            false,
+    let problems: Vec<Problem> = if policy.metadata.deletion_timestamp.is_some() {
+        vec![Problem::waiting(
             "InUse",
             format!(
                 "deletion waits until no Partner requests this policy; still requested by {}: remove those requests first",
                 used_by.join(", ")
             ),
-        ));
-        desired_conditions.push(DesiredCondition::new(
-            STALLED,
-            false,
-            "InUse",
-            "waiting for Partners to drop their requests",
-        ));
+        )]
     } else {
         match mosip::validate_policy(&policy.spec) {
-            Ok(()) => {
-                desired_conditions.push(DesiredCondition::new(
-                    READY,
-                    true,
-                    "Valid",
-                    format!("{} policy of group {} is valid", policy.spec.policy_type, policy.spec.group),
-                ));
-                desired_conditions.push(DesiredCondition::new(STALLED, false, "Valid", "policy is valid"));
-            }
-            Err(e) => {
-                desired_conditions.push(DesiredCondition::new(READY, false, e.reason(), e.to_string()));
-                desired_conditions.push(DesiredCondition::new(STALLED, true, e.reason(), e.to_string()));
-            }
+            Ok(()) => Vec::new(),
+            Err(e) => vec![Problem::stalled(e.reason(), e.to_string())],
         }
-    }
+    };
+    let desired_conditions = status::readiness(
+        &problems,
+        "Valid",
+        format!("{} policy of group {} is valid", policy.spec.policy_type, policy.spec.group),
+    )
+    .to_vec();
     let desired = PartnerPolicyStatus {
         observed_generation: policy.metadata.generation,
         conditions: api::merge_conditions(&previous.conditions, desired_conditions, policy.metadata.generation, &now),

@@ -1,21 +1,34 @@
-//! Wiring: watches, stores, the four controllers, the metrics and probe server, shutdown.
+//! Wiring: one watch and one shared store per kind, one builder per controller, the metrics
+//! and probe server, shutdown.
+//!
+//! Every kind is watched once ([`Sources`]) into one store; each controller subscribes to the
+//! kinds it needs (`Controller::for_shared_stream` / `watches_shared_stream` over a fan-out of
+//! what the store applied), and reconcilers read the same stores. kube-runtime's own dispatcher
+//! (`store_shared`) is not used: its subscriber stream returns `Pending` without a waker when a
+//! reference is not in the store, which stalled controllers in the tests. Secrets are watched as metadata only and filtered before
+//! the store to those the operator needs. Indexes over the Partner store push the changes that
+//! other objects depend on (a policy's users, a partnerId's claimants), deletions included.
 
-use super::context::{Context, OperatorConfig};
+use super::cache::{self, PartnerIndex};
+use super::context::{Context, OperatorConfig, Stores, Synced};
 use super::error::Error;
-use super::{MANAGED_BY, MANAGED_BY_LABEL, SECRET_KIND_LABEL, cacert, license, partner, policy, signing};
+use super::secrets::SecretMeta;
+use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::metrics::Metrics;
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
+use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt, future::BoxFuture};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// Runtime options that are not reconcile settings.
 #[derive(Clone, Debug)]
@@ -64,14 +77,160 @@ pub async fn check_crds(client: &Client, scope: &super::scope::Scope) -> anyhow:
     Ok(())
 }
 
+/// The reflector of one kind: one watch feeding one store that every controller and reconciler
+/// reads, and a fan-out of what the store just applied to each controller that subscribed
+/// (kube-runtime's shared-stream idea, with plain channels: a subscriber that is momentarily
+/// behind never loses a reference and never stalls the watch).
+struct Shared<K>
+where
+    K: reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    store: Store<K>,
+    writer: Writer<K>,
+    subscribers: Vec<UnboundedSender<ObjectRef<K>>>,
+}
+
+impl<K> Shared<K>
+where
+    K: reflector::Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+{
+    fn new() -> Self {
+        let (store, writer) = reflector::store();
+        Self { store, writer, subscribers: Vec::new() }
+    }
+
+    /// A stream of the objects the store applies from now on (and all of them after each
+    /// listing), as the store holds them.
+    fn subscribe(&mut self) -> BoxStream<'static, Arc<K>> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        self.subscribers.push(tx);
+        let store = self.store.clone();
+        rx.filter_map(move |r| futures::future::ready(store.get(&r))).boxed()
+    }
+}
+
+/// Drives one kind's watch into its shared store: strips what no reconciler reads, then calls
+/// `observe` with each event once the store has applied it (indexes follow the store), then
+/// tells the subscribers.
+fn drive<K, S>(
+    shared: Shared<K>,
+    watch: S,
+    synced: (Arc<Context>, u8),
+    stop: impl Future<Output = ()> + Send + 'static,
+    mut observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
+) -> BoxFuture<'static, ()>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    S: futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
+{
+    let kind = std::any::type_name::<K>();
+    let Shared { store, writer, subscribers } = shared;
+    let notify = move |r: ObjectRef<K>| {
+        for s in &subscribers {
+            let _ = s.unbounded_send(r.clone());
+        }
+    };
+    reflector::reflector(writer, watch.default_backoff().modify(cache::strip::<K>))
+        .take_until(stop)
+        .for_each(move |ev| {
+            match ev {
+                Ok(ev) => {
+                    observe(&ev);
+                    match &ev {
+                        watcher::Event::Apply(o) => notify(ObjectRef::from_obj(o)),
+                        watcher::Event::InitDone => {
+                            synced.0.synced.mark(synced.1);
+                            for o in store.state() {
+                                notify(ObjectRef::from_obj(o.as_ref()));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with back-off"),
+            }
+            futures::future::ready(())
+        })
+        .boxed()
+}
+
+/// Keeps only the Secrets the operator needs before they reach the store: its own (by label)
+/// and those a Partner names as its certificate Secret. Any other Secret's update becomes a
+/// removal, so the store never holds a stale copy of a Secret nobody names any more.
+fn needed_secrets(
+    index: Arc<PartnerIndex>,
+) -> impl FnMut(
+    watcher::Result<watcher::Event<SecretMeta>>,
+) -> futures::future::Ready<Option<watcher::Result<watcher::Event<SecretMeta>>>> {
+    let needed = move |s: &SecretMeta| {
+        let ours =
+            s.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
+        ours || index.is_certificate_secret(s.metadata.namespace.as_deref().unwrap_or_default(), &s.name_any())
+    };
+    move |ev| {
+        let out = match ev {
+            Ok(watcher::Event::InitApply(s)) if !needed(&s) => None,
+            Ok(watcher::Event::Apply(s)) if !needed(&s) => Some(Ok(watcher::Event::Delete(s))),
+            other => Some(other),
+        };
+        futures::future::ready(out)
+    }
+}
+
+/// Per-object back-off on errors (1 s doubling to 5 min, reset on success); nothing is
+/// written for a failed reconcile, no Event either.
 fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
 where
     K: Resource,
 {
     move |obj, error, ctx| {
-        tracing::warn!(kind, namespace = obj.meta().namespace.as_deref().unwrap_or(""), name = obj.meta().name.as_deref().unwrap_or(""), error = %error, "reconcile failed; retrying");
+        let delay = ctx.backoff.failed(&cache::object_key(kind, obj.as_ref()));
+        tracing::warn!(kind, namespace = obj.meta().namespace.as_deref().unwrap_or(""), name = obj.meta().name.as_deref().unwrap_or(""), error = %error, retry_in_seconds = delay.as_secs(), "reconcile failed; retrying");
         ctx.metrics.failure(kind, error.metric_label());
-        Action::requeue(Duration::from_secs(10))
+        Action::requeue(delay)
+    }
+}
+
+/// Wraps a reconciler: waits for every store to be synced (a reconcile never decides on a
+/// half-listed cache), catches a panic so that no object can take the process down (the object
+/// gets an error and back-off, `mosip_partner_reconcile_panics_total` counts it), and resets the
+/// object's back-off on success.
+fn guarded<K, F, Fut>(
+    kind: &'static str,
+    reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, Error>>
+where
+    K: Resource + Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    move |obj, ctx| {
+        let key = cache::object_key(kind, obj.as_ref());
+        async move {
+            tracing::trace!(object = %key, "reconcile queued");
+            ctx.wait_synced().await;
+            tracing::trace!(object = %key, "reconcile starts");
+            match std::panic::AssertUnwindSafe(reconcile(obj, ctx.clone())).catch_unwind().await {
+                Ok(Ok(action)) => {
+                    ctx.backoff.succeeded(&key);
+                    Ok(action)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_string());
+                    ctx.metrics.panic(kind);
+                    tracing::error!(kind, object = %key, panic = %what, "reconcile panicked; the object is retried with back-off");
+                    Err(Error::Panicked(what))
+                }
+            }
+        }
+        .boxed()
     }
 }
 
@@ -90,6 +249,333 @@ where
     }
 }
 
+type Stop = futures::future::Shared<BoxFuture<'static, ()>>;
+
+/// The shared reflectors of every kind, and the subscriptions each controller takes.
+struct Sources {
+    cacerts: Shared<CACertificate>,
+    policies: Shared<PartnerPolicy>,
+    partners: Shared<Partner>,
+    licenses: Shared<MispLicense>,
+    secrets: Shared<SecretMeta>,
+}
+
+impl Sources {
+    fn new() -> Self {
+        Self {
+            cacerts: Shared::new(),
+            policies: Shared::new(),
+            partners: Shared::new(),
+            licenses: Shared::new(),
+            secrets: Shared::new(),
+        }
+    }
+
+    fn stores(&self) -> Stores {
+        Stores {
+            cacerts: self.cacerts.store.clone(),
+            policies: self.policies.store.clone(),
+            partners: self.partners.store.clone(),
+            licenses: self.licenses.store.clone(),
+            secrets: self.secrets.store.clone(),
+        }
+    }
+
+    /// Starts one watch per kind into its store (consumes the writers). Deletions, which the
+    /// shared streams do not carry, are turned into triggers for whoever depends on the object.
+    fn drive(
+        self,
+        client: &Client,
+        config: &OperatorConfig,
+        ctx: Arc<Context>,
+        triggers: Triggers,
+        stop: Stop,
+    ) -> BoxFuture<'static, ()> {
+        let wc = watcher::Config::default().any_semantic();
+        let cwc = config.cluster_watch_config();
+        let scope = &config.scope;
+
+        let pctx = ctx.clone();
+        let pt = triggers.clone();
+        let partners = drive(
+            self.partners,
+            scope.watch::<Partner>(client, wc.clone()),
+            (ctx.clone(), Synced::PARTNERS),
+            stop.clone(),
+            move |ev| {
+                pctx.partner_index.observe(ev, &pctx.partners);
+                if let watcher::Event::Delete(p) = ev {
+                    // Its licences lose their partner.
+                    let ns = p.namespace();
+                    let name = p.name_any();
+                    for l in pctx.licenses.state().iter().filter(|l| l.namespace() == ns && l.spec.partner_name == name)
+                    {
+                        pt.license(ObjectRef::from_obj(l.as_ref()));
+                    }
+                }
+            },
+        );
+        let licenses = drive(
+            self.licenses,
+            scope.watch::<MispLicense>(client, wc.clone()),
+            (ctx.clone(), Synced::LICENSES),
+            stop.clone(),
+            |_| {},
+        );
+
+        let cctx = ctx.clone();
+        let ct = triggers.clone();
+        let cacerts = drive(
+            self.cacerts,
+            watcher::watcher(Api::<CACertificate>::all(client.clone()), cwc.clone()),
+            (ctx.clone(), Synced::CACERTS),
+            stop.clone(),
+            move |ev| {
+                if let watcher::Event::Delete(ca) = ev {
+                    // A CA that goes changes its domain's trust: its CAs and Partners look again.
+                    for other in cctx.cacerts.state().iter().filter(|o| o.spec.domain == ca.spec.domain) {
+                        ct.cacert(ObjectRef::from_obj(other.as_ref()));
+                    }
+                    for p in cctx.partners.state().iter() {
+                        if crate::mosip::PartnerTypeExt::domain(p.spec.partner_type) == ca.spec.domain {
+                            ct.partner(ObjectRef::from_obj(p.as_ref()));
+                        }
+                    }
+                }
+            },
+        );
+
+        let lctx = ctx.clone();
+        let lt = triggers.clone();
+        let policies = drive(
+            self.policies,
+            watcher::watcher(Api::<PartnerPolicy>::all(client.clone()), cwc),
+            (ctx.clone(), Synced::POLICIES),
+            stop.clone(),
+            move |ev| {
+                if let watcher::Event::Delete(pol) = ev {
+                    let name = pol.name_any();
+                    for p in lctx.partner_index.requesting(&name) {
+                        lt.partner(p);
+                    }
+                    for l in
+                        lctx.licenses.state().iter().filter(|l| l.spec.policy_name.as_deref() == Some(name.as_str()))
+                    {
+                        lt.license(ObjectRef::from_obj(l.as_ref()));
+                    }
+                }
+            },
+        );
+
+        let sctx = ctx.clone();
+        let st = triggers;
+        let secret_watch =
+            scope.watch_metadata::<Secret>(client, wc).filter_map(needed_secrets(ctx.partner_index.clone()));
+        let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
+            sctx.owners.observe(ev, || sctx.secrets.state());
+            match ev {
+                watcher::Event::Delete(s) => {
+                    let ns = s.metadata.namespace.clone().unwrap_or_default();
+                    let name = s.name_any();
+                    sctx.cert_contents.evict(&ns, &name);
+                    sctx.owned_contents.evict(&ns, &name);
+                    sctx.foreign_secrets.evict(&ns, &name);
+                    // Whoever names it or owns it looks again.
+                    for p in sctx.partner_index.naming_secret(&ns, &name) {
+                        st.partner(p);
+                    }
+                    for o in s.metadata.owner_references.iter().flatten() {
+                        if !o.api_version.starts_with("pms.mosip.io/") {
+                            continue;
+                        }
+                        match o.kind.as_str() {
+                            "Partner" => st.partner(ObjectRef::new(&o.name).within(&ns)),
+                            "MispLicense" => st.license(ObjectRef::new(&o.name).within(&ns)),
+                            _ => {}
+                        }
+                    }
+                }
+                // A relist may have missed deletions: certificate contents are read again.
+                watcher::Event::InitDone => sctx.cert_contents.clear(),
+                _ => {}
+            }
+        });
+        async move {
+            futures::join!(partners, licenses, cacerts, policies, secrets);
+        }
+        .boxed()
+    }
+}
+
+/// Reconcile requests pushed to the controllers from outside their shared streams: index
+/// changes and deletions.
+#[derive(Clone)]
+struct Triggers {
+    partners: UnboundedSender<ObjectRef<Partner>>,
+    policies: UnboundedSender<ObjectRef<PartnerPolicy>>,
+    cacerts: UnboundedSender<ObjectRef<CACertificate>>,
+    licenses: UnboundedSender<ObjectRef<MispLicense>>,
+}
+
+/// The receiving ends of [`Triggers`].
+struct TriggerStreams {
+    partners: UnboundedReceiver<ObjectRef<Partner>>,
+    policies: UnboundedReceiver<ObjectRef<PartnerPolicy>>,
+    cacerts: UnboundedReceiver<ObjectRef<CACertificate>>,
+    licenses: UnboundedReceiver<ObjectRef<MispLicense>>,
+}
+
+impl Triggers {
+    fn new() -> (Self, TriggerStreams) {
+        let (partners, prx) = futures::channel::mpsc::unbounded();
+        let (policies, polrx) = futures::channel::mpsc::unbounded();
+        let (cacerts, crx) = futures::channel::mpsc::unbounded();
+        let (licenses, lrx) = futures::channel::mpsc::unbounded();
+        (
+            Self { partners, policies, cacerts, licenses },
+            TriggerStreams { partners: prx, policies: polrx, cacerts: crx, licenses: lrx },
+        )
+    }
+    fn partner(&self, r: ObjectRef<Partner>) {
+        let _ = self.partners.unbounded_send(r);
+    }
+    fn cacert(&self, r: ObjectRef<CACertificate>) {
+        let _ = self.cacerts.unbounded_send(r);
+    }
+    fn license(&self, r: ObjectRef<MispLicense>) {
+        let _ = self.licenses.unbounded_send(r);
+    }
+}
+
+/// CACertificates: any change re-evaluates every CA of the same domain.
+fn cacert_controller(
+    src: &mut Sources,
+    ctx: Arc<Context>,
+    deleted: UnboundedReceiver<ObjectRef<CACertificate>>,
+    cc: ControllerConfig,
+    stop: Stop,
+) -> anyhow::Result<BoxFuture<'static, ()>> {
+    let same_domain = ctx.cacerts.clone();
+    Ok(Controller::for_shared_stream(src.cacerts.subscribe(), ctx.cacerts.clone())
+        .reconcile_on(deleted)
+        .watches_shared_stream(src.cacerts.subscribe(), move |changed: Arc<CACertificate>| {
+            same_domain
+                .state()
+                .iter()
+                .filter(|ca| ca.spec.domain == changed.spec.domain && ca.name_any() != changed.name_any())
+                .map(|ca| ObjectRef::from_obj(ca.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .with_config(cc)
+        .graceful_shutdown_on(stop)
+        .run(guarded("CACertificate", cacert::reconcile), error_policy("CACertificate"), ctx)
+        .for_each(log_result("CACertificate"))
+        .boxed())
+}
+
+/// PartnerPolicies: their own changes, and Partners starting or stopping to request them
+/// (pushed by the Partner index, deletions included).
+fn policy_controller(
+    src: &mut Sources,
+    ctx: Arc<Context>,
+    users_changed: UnboundedReceiver<ObjectRef<PartnerPolicy>>,
+    cc: ControllerConfig,
+    stop: Stop,
+) -> anyhow::Result<BoxFuture<'static, ()>> {
+    Ok(Controller::for_shared_stream(src.policies.subscribe(), ctx.policies.clone())
+        .reconcile_on(users_changed)
+        .with_config(cc)
+        .graceful_shutdown_on(stop)
+        .run(guarded("PartnerPolicy", policy::reconcile), error_policy("PartnerPolicy"), ctx)
+        .for_each(log_result("PartnerPolicy"))
+        .boxed())
+}
+
+/// Partners: their certificate Secrets and emitted Secrets (metadata), the CAs of their domain,
+/// the policies they request, and the other claimants of their partnerId (pushed by the
+/// Partner index), deletions of any of these included.
+fn partner_controller(
+    src: &mut Sources,
+    ctx: Arc<Context>,
+    claims_changed: UnboundedReceiver<ObjectRef<Partner>>,
+    cc: ControllerConfig,
+    stop: Stop,
+) -> anyhow::Result<BoxFuture<'static, ()>> {
+    let by_domain = ctx.partners.clone();
+    let by_policy = ctx.partner_index.clone();
+    let by_secret = ctx.partner_index.clone();
+    Ok(Controller::for_shared_stream(src.partners.subscribe(), ctx.partners.clone())
+        .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
+            let ns = s.metadata.namespace.clone().unwrap_or_default();
+            let mut refs = by_secret.naming_secret(&ns, &s.name_any());
+            refs.extend(
+                s.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.kind == "Partner" && o.api_version.starts_with("pms.mosip.io/"))
+                    .map(|o| ObjectRef::new(&o.name).within(&ns)),
+            );
+            refs
+        })
+        .watches_shared_stream(src.cacerts.subscribe(), move |ca: Arc<CACertificate>| {
+            by_domain
+                .state()
+                .iter()
+                .filter(|p| crate::mosip::PartnerTypeExt::domain(p.spec.partner_type) == ca.spec.domain)
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_shared_stream(src.policies.subscribe(), move |pol: Arc<PartnerPolicy>| {
+            by_policy.requesting(&pol.name_any())
+        })
+        .reconcile_on(claims_changed)
+        .with_config(cc)
+        .graceful_shutdown_on(stop)
+        .run(guarded("Partner", partner::reconcile), error_policy("Partner"), ctx)
+        .for_each(log_result("Partner"))
+        .boxed())
+}
+
+/// MispLicenses: their partner, their policy and their own Secrets.
+fn license_controller(
+    src: &mut Sources,
+    ctx: Arc<Context>,
+    deleted: UnboundedReceiver<ObjectRef<MispLicense>>,
+    cc: ControllerConfig,
+    stop: Stop,
+) -> anyhow::Result<BoxFuture<'static, ()>> {
+    let by_partner = ctx.licenses.clone();
+    let by_policy = ctx.licenses.clone();
+    Ok(Controller::for_shared_stream(src.licenses.subscribe(), ctx.licenses.clone())
+        .reconcile_on(deleted)
+        .watches_shared_stream(src.partners.subscribe(), move |p: Arc<Partner>| {
+            let ns = p.namespace();
+            let name = p.name_any();
+            by_partner
+                .state()
+                .iter()
+                .filter(|l| l.namespace() == ns && l.spec.partner_name == name)
+                .map(|l| ObjectRef::from_obj(l.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_shared_stream(src.policies.subscribe(), move |pol: Arc<PartnerPolicy>| {
+            let name = pol.name_any();
+            by_policy
+                .state()
+                .iter()
+                .filter(|l| l.spec.policy_name.as_deref() == Some(name.as_str()))
+                .map(|l| ObjectRef::from_obj(l.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .owns_shared_stream(src.secrets.subscribe())
+        .with_config(cc)
+        .graceful_shutdown_on(stop)
+        .run(guarded("MispLicense", license::reconcile), error_policy("MispLicense"), ctx)
+        .for_each(log_result("MispLicense"))
+        .boxed())
+}
+
 /// Runs the operator until `shutdown` resolves (or SIGTERM/Ctrl-C).
 pub async fn run(
     client: Client,
@@ -105,7 +591,7 @@ pub async fn run(
     let leader = options.leader.clone();
     // The controllers stop on shutdown or, with leader election, when leadership is lost.
     let lost = leadership_lost(leader.clone());
-    let stop = {
+    let stop: Stop = {
         let shutdown = shutdown.clone();
         async move {
             tokio::select! {
@@ -116,186 +602,35 @@ pub async fn run(
         .boxed()
         .shared()
     };
-    let scope = config.scope.clone();
-    let wc = watcher::Config::default().any_semantic();
     let controller_config = ControllerConfig::default().concurrency(options.concurrency);
 
-    // Partner store: the Partner controller's own reflector, also used for duplicate partnerIds
-    // and by the scrape-time metrics.
-    let (partners, partner_writer) = reflector::store::<Partner>();
-    let partner_stream = reflector::reflector(partner_writer, scope.watch::<Partner>(&client, wc.clone()))
-        .default_backoff()
-        .applied_objects();
-    let (licenses, license_writer) = reflector::store::<MispLicense>();
-    let license_stream = reflector::reflector(license_writer, scope.watch::<MispLicense>(&client, wc.clone()))
-        .default_backoff()
-        .applied_objects();
-
-    let cwc = config.cluster_watch_config();
-    let ca_controller = Controller::new(Api::<CACertificate>::all(client.clone()), cwc.clone());
-    let cacerts = ca_controller.store();
-    let policy_controller = Controller::new(Api::<PartnerPolicy>::all(client.clone()), cwc.clone());
-    let policies = policy_controller.store();
-
+    // One watch and one store per kind, shared by every controller.
+    let mut sources = Sources::new();
+    let (triggers, trigger_streams) = Triggers::new();
+    let index = Arc::new(PartnerIndex::new(Some(triggers.policies.clone()), Some(triggers.partners.clone())));
     let recorder = Recorder::new(
         client.clone(),
         Reporter { controller: "mosip-partner-operator".into(), instance: options.instance.clone() },
     );
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        config: config.clone(),
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config.clone(),
         recorder,
-        signing_ca: Arc::new(signing_ca),
-        cacerts: cacerts.clone(),
-        policies: policies.clone(),
-        partners: partners.clone(),
-        metrics: metrics.clone(),
-    });
+        Arc::new(signing_ca),
+        sources.stores(),
+        index,
+        metrics.clone(),
+    ));
+    let stores = sources.stores();
 
-    // CACertificates: any change re-evaluates every CA of the same domain.
-    let same_domain_cas = cacerts.clone();
-    let ca_run = ca_controller
-        .watches(Api::<CACertificate>::all(client.clone()), cwc.clone(), move |changed: CACertificate| {
-            same_domain_cas
-                .state()
-                .iter()
-                .filter(|ca| ca.spec.domain == changed.spec.domain && ca.name_any() != changed.name_any())
-                .map(|ca| ObjectRef::from_obj(ca.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .with_config(controller_config.clone())
-        .graceful_shutdown_on(stop.clone())
-        .run(cacert::reconcile, error_policy("CACertificate"), ctx.clone())
-        .for_each(log_result("CACertificate"));
-
-    // PartnerPolicies: Partners appearing or going change who uses a policy.
-    let policies_by_user = policies.clone();
-    let policy_run = policy_controller
-        .watches_stream(
-            scope.watch::<Partner>(&client, wc.clone()).default_backoff().touched_objects(),
-            move |p: Partner| {
-                // The policies it requests now, and those that still count it as a user (a
-                // request that was just dropped may release a policy's finalizer).
-                let me = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
-                let mut refs: Vec<ObjectRef<PartnerPolicy>> =
-                    p.spec.policies.iter().map(|r| ObjectRef::new(&r.name)).collect();
-                refs.extend(
-                    policies_by_user
-                        .state()
-                        .iter()
-                        .filter(|pol| pol.status.as_ref().is_some_and(|s| s.used_by.contains(&me)))
-                        .map(|pol| ObjectRef::from_obj(pol.as_ref())),
-                );
-                refs
-            },
-        )
-        .with_config(controller_config.clone())
-        .graceful_shutdown_on(stop.clone())
-        .run(policy::reconcile, error_policy("PartnerPolicy"), ctx.clone())
-        .for_each(log_result("PartnerPolicy"));
-
-    // Partners: their certificate Secrets (metadata only, never the data of every Secret),
-    // their emitted Secrets, the CAs of their domain, their policies and same-id claimants.
-    let by_secret = partners.clone();
-    let by_ca = partners.clone();
-    let by_policy = partners.clone();
-    let by_claim = partners.clone();
-    let partner_run = Controller::for_stream(partner_stream, partners.clone())
-        .watches_stream(
-            scope.watch_metadata::<Secret>(&client, wc.clone()).default_backoff().touched_objects(),
-            move |s| {
-                let ns = s.namespace().unwrap_or_default();
-                let name = s.name_any();
-                let mut refs: Vec<ObjectRef<Partner>> = by_secret
-                    .state()
-                    .iter()
-                    .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|p| p.spec.certificate.as_ref().is_some_and(|c| c.secret_name == name))
-                    .map(|p| ObjectRef::from_obj(p.as_ref()))
-                    .collect();
-                refs.extend(
-                    s.owner_references()
-                        .iter()
-                        .filter(|o| o.kind == "Partner" && o.api_version.starts_with("pms.mosip.io/"))
-                        .map(|o| ObjectRef::new(&o.name).within(&ns)),
-                );
-                refs
-            },
-        )
-        .watches(Api::<CACertificate>::all(client.clone()), cwc.clone(), move |ca: CACertificate| {
-            by_ca
-                .state()
-                .iter()
-                .filter(|p| crate::mosip::PartnerTypeExt::domain(p.spec.partner_type) == ca.spec.domain)
-                .map(|p| ObjectRef::from_obj(p.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .watches(Api::<PartnerPolicy>::all(client.clone()), cwc.clone(), move |pol: PartnerPolicy| {
-            let name = pol.name_any();
-            by_policy
-                .state()
-                .iter()
-                .filter(|p| p.spec.policies.iter().any(|r| r.name == name))
-                .map(|p| ObjectRef::from_obj(p.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .watches_stream(
-            scope.watch::<Partner>(&client, wc.clone()).default_backoff().touched_objects(),
-            move |changed: Partner| {
-                let id = changed.partner_id();
-                by_claim
-                    .state()
-                    .iter()
-                    .filter(|p| p.partner_id() == id && p.uid() != changed.uid())
-                    .map(|p| ObjectRef::from_obj(p.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .with_config(controller_config.clone())
-        .graceful_shutdown_on(stop.clone())
-        .run(partner::reconcile, error_policy("Partner"), ctx.clone())
-        .for_each(log_result("Partner"));
-
-    // MispLicenses: their partner, their policy and their own Secrets.
-    let by_partner = licenses.clone();
-    let by_license_policy = licenses.clone();
-    let license_run = Controller::for_stream(license_stream, licenses.clone())
-        .watches_stream(
-            scope.watch::<Partner>(&client, wc.clone()).default_backoff().touched_objects(),
-            move |p: Partner| {
-                let ns = p.namespace();
-                let name = p.name_any();
-                by_partner
-                    .state()
-                    .iter()
-                    .filter(|l| l.namespace() == ns && l.spec.partner_name == name)
-                    .map(|l| ObjectRef::from_obj(l.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(Api::<PartnerPolicy>::all(client.clone()), cwc.clone(), move |pol: PartnerPolicy| {
-            let name = pol.name_any();
-            by_license_policy
-                .state()
-                .iter()
-                .filter(|l| l.spec.policy_name.as_deref() == Some(name.as_str()))
-                .map(|l| ObjectRef::from_obj(l.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .owns_stream(
-            scope
-                .watch_metadata::<Secret>(
-                    &client,
-                    wc.clone()
-                        .labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SECRET_KIND_LABEL}={}", license::KIND)),
-                )
-                .default_backoff()
-                .touched_objects(),
-        )
-        .with_config(controller_config)
-        .graceful_shutdown_on(stop.clone())
-        .run(license::reconcile, error_policy("MispLicense"), ctx.clone())
-        .for_each(log_result("MispLicense"));
+    let TriggerStreams { partners: partner_rx, policies: policy_rx, cacerts: ca_rx, licenses: license_rx } =
+        trigger_streams;
+    let ca_run = cacert_controller(&mut sources, ctx.clone(), ca_rx, controller_config.clone(), stop.clone())?;
+    let policy_run = policy_controller(&mut sources, ctx.clone(), policy_rx, controller_config.clone(), stop.clone())?;
+    let partner_run =
+        partner_controller(&mut sources, ctx.clone(), partner_rx, controller_config.clone(), stop.clone())?;
+    let license_run = license_controller(&mut sources, ctx.clone(), license_rx, controller_config, stop.clone())?;
+    let watches = sources.drive(&client, &config, ctx.clone(), triggers, stop.clone());
 
     let ready = Arc::new(AtomicBool::new(false));
     let server = match options.metrics_addr {
@@ -305,9 +640,9 @@ pub async fn run(
                 crate::server::ServerState {
                     metrics: metrics.clone(),
                     ready: ready.clone(),
-                    partners: partners.clone(),
-                    licenses: licenses.clone(),
-                    cacerts: cacerts.clone(),
+                    partners: stores.partners.clone(),
+                    licenses: stores.licenses.clone(),
+                    cacerts: stores.cacerts.clone(),
                 },
                 shutdown.clone(),
             )
@@ -337,17 +672,9 @@ pub async fn run(
         tracing::info!("became the leader");
         ready.store(false, Ordering::SeqCst);
     }
-    let readiness = watch_readiness(
-        ready,
-        vec![
-            wait_ready(partners.clone()),
-            wait_ready(licenses.clone()),
-            wait_ready(cacerts.clone()),
-            wait_ready(policies.clone()),
-        ],
-    );
+    let readiness = watch_readiness(ready, ctx.clone());
     tracing::info!(scope = ?config.scope, namespace = %config.operator_namespace, "mosip-partner-operator started");
-    futures::join!(ca_run, policy_run, partner_run, license_run, readiness);
+    futures::join!(watches, ca_run, policy_run, partner_run, license_run, readiness);
     let lost_leadership = leader.as_ref().is_some_and(|rx| !*rx.borrow());
     if let Some(server) = server {
         server.abort();
@@ -377,19 +704,8 @@ async fn leadership_lost(leader: Option<tokio::sync::watch::Receiver<bool>>) {
     tracing::warn!("leadership lost");
 }
 
-fn wait_ready<K>(store: Store<K>) -> BoxFuture<'static, ()>
-where
-    K: kube::runtime::reflector::Lookup + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    async move {
-        let _ = store.wait_until_ready().await;
-    }
-    .boxed()
-}
-
-async fn watch_readiness(ready: Arc<AtomicBool>, stores: Vec<BoxFuture<'static, ()>>) {
-    futures::future::join_all(stores).await;
+async fn watch_readiness(ready: Arc<AtomicBool>, ctx: Arc<Context>) {
+    ctx.wait_synced().await;
     ready.store(true, Ordering::SeqCst);
     tracing::info!("caches synced; ready");
 }

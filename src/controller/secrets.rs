@@ -6,37 +6,224 @@
 //! - a same-named Secret that this owner does not control is never touched (`SecretConflict`);
 //! - it is first written with `create`, so two concurrent reconciles (or two replicas) can never
 //!   both generate a key: the loser gets AlreadyExists and re-reads;
-//! - later writes are `replace` with the resourceVersion that was read (optimistic locking), and
-//!   only when the content hash differs.
+//! - later writes are `replace` with the resourceVersion that was seen (optimistic locking), and
+//!   only when the content hash differs;
+//! - what exists is observed in the metadata-only store; content is read only for a planned
+//!   write the operator cannot build from what it knows ([`Slot`]).
 
+use super::cache::{Content, still_current, strip};
 use super::error::Result;
-use super::{CONTENT_HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL};
+use super::{CONTENT_HASH_ANNOTATION, Context, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::mosip::renewal::SecretState;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, PartialObjectMeta, PostParams};
+use kube::core::PartialObjectMetaExt;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// What was found under an emitted Secret's name.
-#[derive(Debug)]
-pub enum Existing {
+/// Metadata of a Secret, as the metadata-only reflector keeps it.
+pub type SecretMeta = PartialObjectMeta<Secret>;
+
+/// What was found under an emitted Secret's name, from the metadata store.
+#[derive(Debug, Clone)]
+pub enum Observed {
     /// Nothing: the Secret may be created.
     Missing,
     /// A Secret this owner controls.
-    Owned(Box<Secret>),
+    Owned(Arc<SecretMeta>),
     /// A Secret someone else made: never overwritten.
     Foreign,
 }
 
-/// Outcome of a create or replace.
-#[derive(Debug, PartialEq, Eq)]
+impl Observed {
+    /// The plan's view of it.
+    pub fn state(&self) -> SecretState {
+        match self {
+            Observed::Missing => SecretState::Missing,
+            Observed::Owned(_) => SecretState::Owned,
+            Observed::Foreign => SecretState::Foreign,
+        }
+    }
+
+    /// Metadata of an owned Secret.
+    pub fn meta(&self) -> Option<&SecretMeta> {
+        match self {
+            Observed::Owned(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// An annotation of an owned Secret.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.meta().and_then(|m| m.metadata.annotations.as_ref()?.get(key)).map(String::as_str)
+    }
+}
+
+/// Outcome of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
+    /// Already so; nothing written.
+    Unchanged,
     /// Written.
     Written,
-    /// Someone else wrote first (AlreadyExists or a resourceVersion conflict); re-read and retry.
+    /// Someone else wrote first (AlreadyExists or a resourceVersion conflict), or the Secret is
+    /// not ours: look again shortly.
     Lost,
+}
+
+/// One emitted Secret of one owner: the single lifecycle of API-key, licence and re-signed
+/// certificate Secrets. Observed from the metadata store; its content is read from the API
+/// server only when a write is planned and the operator does not know it already (it keeps
+/// what it wrote and read, at that resourceVersion); first written with `create`, later with
+/// `replace` at the resourceVersion seen, and only when the content hash differs.
+pub struct Slot {
+    pub namespace: String,
+    pub name: String,
+    pub owner_uid: String,
+    pub observed: Observed,
+}
+
+impl Slot {
+    /// Looks `namespace/name` up in the metadata store.
+    pub fn observe(ctx: &Context, namespace: &str, name: &str, owner_uid: &str) -> Slot {
+        let meta = ctx.secrets.get(&ObjectRef::new(name).within(namespace)).or_else(|| {
+            // Created by this process a moment ago; the watch has not delivered it yet.
+            ctx.owned_contents
+                .get(namespace, name)
+                .map(|c| Arc::new(c.value.0.metadata.clone().into_response_partial::<Secret>()))
+        });
+        let observed = match meta {
+            // Not ours and named by no Partner, so not in the store, but known to exist.
+            None if ctx.foreign_secrets.get(namespace, name).is_some() => Observed::Foreign,
+            None => Observed::Missing,
+            Some(m) if meta_owned_by(&m.metadata, owner_uid) => Observed::Owned(m),
+            Some(_) => Observed::Foreign,
+        };
+        Slot { namespace: namespace.to_string(), name: name.to_string(), owner_uid: owner_uid.to_string(), observed }
+    }
+
+    fn api(&self, ctx: &Context) -> Api<Secret> {
+        Api::namespaced(ctx.client.clone(), &self.namespace)
+    }
+
+    /// The content, when the operator knows it (wrote or read it) at the resourceVersion the
+    /// store shows.
+    pub fn known_content(&self, ctx: &Context) -> Option<Arc<Secret>> {
+        self.known(ctx).map(|(s, _)| s)
+    }
+
+    /// The content, when the operator itself wrote what the store shows: believed over status,
+    /// which may lag behind the write.
+    pub fn own_write(&self, ctx: &Context) -> Option<Arc<Secret>> {
+        self.known(ctx).filter(|(_, written)| *written).map(|(s, _)| s)
+    }
+
+    fn known(&self, ctx: &Context) -> Option<(Arc<Secret>, bool)> {
+        let meta = self.observed.meta()?;
+        let cached = ctx.owned_contents.get(&self.namespace, &self.name)?;
+        let same_object = cached.uid.is_some() && cached.uid == meta.metadata.uid;
+        (same_object && still_current(cached.resource_version.as_deref(), meta.metadata.resource_version.as_deref()))
+            .then_some(cached.value)
+    }
+
+    /// The content: known, or read from the API server. None when it is gone or not ours.
+    pub async fn content(&self, ctx: &Context) -> Result<Option<Arc<Secret>>> {
+        if let Some(c) = self.known_content(ctx) {
+            return Ok(Some(c));
+        }
+        let Some(mut secret) = self.api(ctx).get_opt(&self.name).await? else { return Ok(None) };
+        if !is_owned_by(&secret, &self.owner_uid) {
+            return Ok(None);
+        }
+        strip(&mut secret);
+        let secret = Arc::new(secret);
+        self.remember(ctx, secret.clone(), false);
+        Ok(Some(secret))
+    }
+
+    fn remember(&self, ctx: &Context, secret: Arc<Secret>, written: bool) {
+        ctx.owned_contents.put(
+            &self.namespace,
+            &self.name,
+            Content {
+                uid: secret.metadata.uid.clone(),
+                resource_version: secret.metadata.resource_version.clone(),
+                value: (secret, written),
+            },
+        );
+    }
+
+    /// Writes `desired` unless the Secret already has exactly that content.
+    pub async fn write(&self, ctx: &Context, desired: &DesiredSecret) -> Result<WriteOutcome> {
+        let api = self.api(ctx);
+        let result = match &self.observed {
+            Observed::Foreign => return Ok(WriteOutcome::Lost),
+            Observed::Missing => api.create(&post_params(), &desired.build(None)).await,
+            Observed::Owned(meta) => {
+                // With the content at hand compare it (an editor may change data and leave the
+                // hash annotation alone); otherwise the hash annotation says.
+                let unchanged = match self.known_content(ctx) {
+                    Some(current) => desired.matches(&current),
+                    None => desired.matches_meta(&meta.metadata),
+                };
+                if unchanged {
+                    return Ok(WriteOutcome::Unchanged);
+                }
+                // Our own last write may be newer than what the store shows.
+                let seen = meta.metadata.resource_version.clone();
+                let rv = match ctx.owned_contents.get(&self.namespace, &self.name) {
+                    Some(c)
+                        if c.uid == meta.metadata.uid
+                            && still_current(c.resource_version.as_deref(), seen.as_deref()) =>
+                    {
+                        c.resource_version
+                    }
+                    _ => seen,
+                };
+                api.replace(&desired.name, &post_params(), &desired.build(rv)).await
+            }
+        };
+        match result {
+            Ok(mut written) => {
+                tracing::debug!(secret = %desired.name, "secret written");
+                strip(&mut written);
+                self.remember(ctx, Arc::new(written), true);
+                Ok(WriteOutcome::Written)
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                ctx.owned_contents.evict(&self.namespace, &self.name);
+                if matches!(self.observed, Observed::Missing) {
+                    // The name is taken by a Secret the store does not hold (the store keeps
+                    // only the operator's own and certificate Secrets): look once, and remember
+                    // a foreign one so the next pass reports the conflict without writing.
+                    if let Some(mut existing) = api.get_opt(&self.name).await? {
+                        if is_owned_by(&existing, &self.owner_uid) {
+                            strip(&mut existing);
+                            self.remember(ctx, Arc::new(existing), false);
+                        } else {
+                            ctx.foreign_secrets.put(
+                                &self.namespace,
+                                &self.name,
+                                Content { uid: existing.metadata.uid.clone(), resource_version: None, value: () },
+                            );
+                        }
+                    }
+                }
+                Ok(WriteOutcome::Lost)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Whether the object with `meta` is controlled by the object with `owner_uid`.
+pub fn meta_owned_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
+    meta.owner_references.iter().flatten().any(|r| r.uid == owner_uid && r.controller == Some(true))
 }
 
 /// Condition reason when a same-named Secret belongs to someone else.
@@ -57,15 +244,6 @@ pub fn owner_reference<K: Resource<DynamicType = ()>>(owner: &K) -> Option<Owner
 /// Whether `secret` is controlled by the object with `owner_uid`.
 pub fn is_owned_by(secret: &Secret, owner_uid: &str) -> bool {
     secret.owner_references().iter().any(|r| r.uid == owner_uid && r.controller == Some(true))
-}
-
-/// Reads the Secret `name` and classifies it relative to `owner_uid`.
-pub async fn get(api: &Api<Secret>, name: &str, owner_uid: &str) -> Result<Existing> {
-    match api.get_opt(name).await? {
-        None => Ok(Existing::Missing),
-        Some(s) if is_owned_by(&s, owner_uid) => Ok(Existing::Owned(Box::new(s))),
-        Some(_) => Ok(Existing::Foreign),
-    }
 }
 
 /// The hash stored in [`CONTENT_HASH_ANNOTATION`]: over data keys and values and labels.
@@ -120,13 +298,26 @@ impl DesiredSecret {
         }
     }
 
-    /// Whether `existing` already has exactly this content and these annotations.
+    /// Whether `existing` has exactly this content, labels and annotations.
     pub fn matches(&self, existing: &Secret) -> bool {
         let built = self.build(None);
-        let same_hash =
-            existing.annotations().get(CONTENT_HASH_ANNOTATION) == built.annotations().get(CONTENT_HASH_ANNOTATION);
-        let same_annotations = self.annotations.iter().all(|(k, v)| existing.annotations().get(k) == Some(v));
-        same_hash && same_annotations && existing.data.as_ref() == built.data.as_ref()
+        let labels = existing.metadata.labels.as_ref();
+        let annotations = existing.metadata.annotations.as_ref();
+        existing.data.as_ref() == built.data.as_ref()
+            && built.annotations().iter().all(|(k, v)| annotations.and_then(|a| a.get(k)) == Some(v))
+            && built.labels().iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    }
+
+    /// Whether an object with `meta` already has this content hash and these annotations.
+    pub fn matches_meta(&self, meta: &ObjectMeta) -> bool {
+        let mut labels = self.labels.clone();
+        labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        let hash = content_hash(&self.data, &labels);
+        let annotations = meta.annotations.as_ref();
+        let get = |k: &str| annotations.and_then(|a| a.get(k));
+        get(CONTENT_HASH_ANNOTATION) == Some(&hash)
+            && self.annotations.iter().all(|(k, v)| get(k) == Some(v))
+            && meta.labels.as_ref().is_some_and(|l| labels.iter().all(|(k, v)| l.get(k) == Some(v)))
     }
 }
 
@@ -134,39 +325,14 @@ fn post_params() -> PostParams {
     PostParams { field_manager: Some(super::FIELD_MANAGER.into()), ..Default::default() }
 }
 
-/// A write's outcome: 409 (AlreadyExists or a stale resourceVersion) means someone else won.
-fn outcome(result: kube::Result<Secret>, name: &str) -> Result<WriteOutcome> {
-    match result {
-        Ok(_) => {
-            tracing::debug!(secret = %name, "secret written");
-            Ok(WriteOutcome::Written)
-        }
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(WriteOutcome::Lost),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Creates the Secret; `Lost` when one with that name appeared meanwhile.
-pub async fn create(api: &Api<Secret>, desired: &DesiredSecret) -> Result<WriteOutcome> {
-    outcome(api.create(&post_params(), &desired.build(None)).await, &desired.name)
-}
-
-/// Replaces an owned Secret, guarded by the resourceVersion it was read at.
-pub async fn replace(api: &Api<Secret>, existing: &Secret, desired: &DesiredSecret) -> Result<WriteOutcome> {
-    if desired.matches(existing) {
-        return Ok(WriteOutcome::Written);
-    }
-    let secret = desired.build(existing.resource_version());
-    outcome(api.replace(&desired.name, &post_params(), &secret).await, &desired.name)
-}
-
 /// Deletes an owned Secret (by uid precondition, so a re-created one is left alone).
-pub async fn delete(api: &Api<Secret>, existing: &Secret) -> Result<()> {
+pub async fn delete(api: &Api<Secret>, existing: &ObjectMeta) -> Result<()> {
     let mut dp = DeleteParams::default();
-    if let Some(uid) = existing.uid() {
+    if let Some(uid) = existing.uid.clone() {
         dp = dp.preconditions(kube::api::Preconditions { uid: Some(uid), resource_version: None });
     }
-    match api.delete(&existing.name_any(), &dp).await {
+    let name = existing.name.clone().unwrap_or_default();
+    match api.delete(&name, &dp).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
         Err(e) => Err(e.into()),

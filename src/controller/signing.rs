@@ -6,10 +6,12 @@
 //! user may bring their own by creating the Secret first.
 
 use super::error::{Error, Result};
-use super::secrets::{self, DesiredSecret, Existing, WriteOutcome};
+use super::events::Note;
+use super::secrets::{self, DesiredSecret, Slot, WriteOutcome};
 use super::{Context, PARTNER_LABEL, SECRET_KIND_LABEL};
 use crate::api::{Partner, PartnerDomain};
 use crate::mosip;
+use crate::mosip::renewal::{ResignInput, ResignPlan, checked_sub, plan_resign};
 use crate::trust::{self, SigningCa, ValidatedCertificate};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -123,60 +125,62 @@ pub fn signer_fingerprint(ca: &SigningCa) -> String {
     ca.issuance_fingerprint()
 }
 
-/// Result of [`ensure_signed_certificate`].
-pub enum SignedOutcome {
-    Issued { secret_name: String, not_after: jiff::Timestamp, renew_at: jiff::Timestamp },
-    Conflict { secret_name: String },
-    Retry,
+/// Plans the re-signed certificate Secret in `slot` for `validated`: re-issued only when the
+/// partner certificate or the signer changed, or it nears expiry.
+pub fn plan(ctx: &Context, slot: &Slot, validated: &ValidatedCertificate, now: jiff::Timestamp) -> ResignPlan {
+    let signer = signer_fingerprint(&ctx.signing_ca);
+    plan_resign(&ResignInput {
+        now,
+        secret: slot.observed.state(),
+        recorded_source: slot.observed.annotation(SOURCE_ANNOTATION),
+        recorded_signer: slot.observed.annotation(SIGNER_ANNOTATION),
+        recorded_not_after: slot.observed.annotation(NOT_AFTER_ANNOTATION),
+        source: &validated.summary.fingerprint_sha256,
+        signer: &signer,
+        validity: ctx.config.resigned_validity,
+        renew_before: ctx.config.resigned_renew_before,
+    })
 }
 
-/// Ensures the re-signed certificate Secret exists for `validated`. It is re-issued only when
-/// the partner certificate or the signer changed, or it nears expiry.
-pub async fn ensure_signed_certificate(
+/// Result of [`apply`].
+pub enum SignedOutcome {
+    Issued { not_after: jiff::Timestamp, renew_at: jiff::Timestamp, event: Option<Note> },
+    Conflict,
+    Lost,
+}
+
+/// Applies `plan`: re-signs and writes the Secret when planned.
+pub async fn apply(
     ctx: &Context,
     partner: &Partner,
+    slot: &Slot,
+    plan: ResignPlan,
     validated: &ValidatedCertificate,
     domain: PartnerDomain,
     now: jiff::Timestamp,
 ) -> Result<SignedOutcome> {
-    let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let uid = partner.uid().ok_or(Error::MissingObjectKey("uid"))?;
-    let owner = secrets::owner_reference(partner).ok_or(Error::MissingObjectKey("ownerReference"))?;
-    let secret_name = mosip::signed_certificate_secret_name(&partner.name_any());
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let source = validated.summary.fingerprint_sha256.clone();
-    let signer = signer_fingerprint(&ctx.signing_ca);
     let renew_before = ctx.config.resigned_renew_before;
-
-    let existing = match secrets::get(&api, &secret_name, &uid).await? {
-        Existing::Foreign => return Ok(SignedOutcome::Conflict { secret_name }),
-        Existing::Missing => None,
-        Existing::Owned(s) => Some(s),
-    };
-    if let Some(s) = &existing {
-        let ann = s.annotations();
-        let not_after: Option<jiff::Timestamp> = ann.get(NOT_AFTER_ANNOTATION).and_then(|t| t.parse().ok());
-        if ann.get(SOURCE_ANNOTATION) == Some(&source)
-            && ann.get(SIGNER_ANNOTATION) == Some(&signer)
-            && let Some(not_after) = not_after
-            && not_after - renew_before > now
-        {
-            return Ok(SignedOutcome::Issued { secret_name, not_after, renew_at: not_after - renew_before });
+    match plan {
+        ResignPlan::Conflict => return Ok(SignedOutcome::Conflict),
+        ResignPlan::Keep { not_after, renew_at } => {
+            return Ok(SignedOutcome::Issued { not_after, renew_at, event: None });
         }
+        ResignPlan::Resign => {}
     }
+    let owner = secrets::owner_reference(partner).ok_or(Error::MissingObjectKey("ownerReference"))?;
     let resigned = trust::resign(&ctx.signing_ca, validated, domain, ctx.config.resigned_validity, now)
         .map_err(|e| Error::Signing(e.to_string()))?;
     let desired = DesiredSecret {
-        name: secret_name.clone(),
-        namespace,
+        name: slot.name.clone(),
+        namespace: slot.namespace.clone(),
         owner,
         labels: BTreeMap::from([
             (PARTNER_LABEL.to_string(), mosip::label_value(&partner.name_any())),
             (SECRET_KIND_LABEL.to_string(), KIND.to_string()),
         ]),
         annotations: BTreeMap::from([
-            (SOURCE_ANNOTATION.to_string(), source),
-            (SIGNER_ANNOTATION.to_string(), signer),
+            (SOURCE_ANNOTATION.to_string(), validated.summary.fingerprint_sha256.clone()),
+            (SIGNER_ANNOTATION.to_string(), signer_fingerprint(&ctx.signing_ca)),
             (NOT_AFTER_ANNOTATION.to_string(), resigned.not_after.to_string()),
         ]),
         data: BTreeMap::from([
@@ -184,28 +188,16 @@ pub async fn ensure_signed_certificate(
             ("ca.crt".to_string(), secrets::text(resigned.chain_pem.clone())),
         ]),
     };
-    let outcome = match &existing {
-        None => secrets::create(&api, &desired).await?,
-        Some(s) => secrets::replace(&api, s, &desired).await?,
-    };
-    if outcome == WriteOutcome::Lost {
-        return Ok(SignedOutcome::Retry);
+    if slot.write(ctx, &desired).await? == WriteOutcome::Lost {
+        return Ok(SignedOutcome::Lost);
     }
-    tracing::info!(secret = %secret_name, "issued MOSIP re-signed certificate");
+    tracing::info!(secret = %slot.name, "issued MOSIP re-signed certificate");
     let note =
-        format!("MOSIP re-signed certificate issued into Secret {secret_name}, valid until {}", resigned.not_after);
-    super::events::publish(
-        ctx,
-        partner,
-        kube::runtime::events::EventType::Normal,
-        "CertificateResigned",
-        &note,
-        "Resign",
-    )
-    .await;
+        format!("MOSIP re-signed certificate issued into Secret {}, valid until {}", slot.name, resigned.not_after);
+    let renew_at = checked_sub(resigned.not_after, renew_before).unwrap_or(now).max(now);
     Ok(SignedOutcome::Issued {
-        secret_name,
         not_after: resigned.not_after,
-        renew_at: resigned.not_after - renew_before,
+        renew_at,
+        event: Some(Note::normal("CertificateResigned", note, "Resign")),
     })
 }

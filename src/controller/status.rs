@@ -1,13 +1,60 @@
-//! The shared status writer: server-side apply of the fields the operator owns, skipped when
-//! nothing changed.
+//! The shared status writer, and the one way every kind builds its Ready and Stalled
+//! conditions from what blocks it.
+//!
+//! Writes are server-side apply of the fields the operator owns, skipped when nothing changed.
 
 use super::FIELD_MANAGER;
 use super::error::Result;
+use crate::api::{DesiredCondition, READY, STALLED};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+
+/// Something that keeps an object from being Ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Condition reason (CamelCase).
+    pub reason: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// Needs a person to change something (Stalled=True), rather than waiting.
+    pub stalled: bool,
+}
+
+impl Problem {
+    pub fn stalled(reason: &str, message: impl Into<String>) -> Self {
+        Self { reason: reason.into(), message: message.into(), stalled: true }
+    }
+    pub fn waiting(reason: &str, message: impl Into<String>) -> Self {
+        Self { reason: reason.into(), message: message.into(), stalled: false }
+    }
+}
+
+/// Ready and Stalled, kstatus style: the first problem that needs a person makes the object
+/// Stalled (Ready=False with that reason); otherwise the first waiting problem gives Ready's
+/// reason and every waiting message is listed; with no problem, Ready=True with `ok_reason`.
+pub fn readiness(problems: &[Problem], ok_reason: &str, ok_message: impl Into<String>) -> [DesiredCondition; 2] {
+    if let Some(p) = problems.iter().find(|p| p.stalled) {
+        return [
+            DesiredCondition::new(READY, false, &p.reason, p.message.clone()),
+            DesiredCondition::new(STALLED, true, &p.reason, p.message.clone()),
+        ];
+    }
+    if let Some(p) = problems.first() {
+        let all: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        return [
+            DesiredCondition::new(READY, false, &p.reason, all.join("; ")),
+            DesiredCondition::new(STALLED, false, &p.reason, "waiting; no change is needed from a person"),
+        ];
+    }
+    let message = ok_message.into();
+    [
+        DesiredCondition::new(READY, true, ok_reason, message),
+        DesiredCondition::new(STALLED, false, ok_reason, "nothing blocks it"),
+    ]
+}
 
 /// Applies `status` to the status subresource of `obj` unless `unchanged` says it is already
 /// there. Returns whether a write happened.
@@ -36,5 +83,27 @@ where
         // Deleted meanwhile: nothing left to report on.
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Status;
+
+    #[test]
+    fn stalled_problems_win_and_waiting_ones_are_listed() {
+        let problems =
+            vec![Problem::waiting("PendingApproval", "wait"), Problem::stalled("OrganizationMismatch", "fix O")];
+        let [ready, stalled] = readiness(&problems, "Onboarded", "ok");
+        assert_eq!(ready.reason, "OrganizationMismatch");
+        assert_eq!(stalled.status, Status::True);
+        let two = vec![Problem::waiting("A", "a"), Problem::waiting("B", "b")];
+        let [ready, stalled] = readiness(&two, "Onboarded", "ok");
+        assert_eq!((ready.reason.as_str(), ready.message.as_str()), ("A", "a; b"));
+        assert_eq!(stalled.status, Status::False);
+        let [ready, stalled] = readiness(&[], "Onboarded", "ok");
+        assert_eq!((ready.status, ready.reason.as_str()), (Status::True, "Onboarded"));
+        assert_eq!(stalled.status, Status::False);
     }
 }

@@ -9,18 +9,23 @@
 //! - [`keys`]: API keys and MISP licence keys.
 //! - [`duration`]: validity periods such as `90d`.
 //! - [`names`]: names of the Secrets the operator writes, and label values.
+//! - [`approval`]: the approval decision on a policy request (controller and CLI).
+//! - [`renewal`]: when to issue, keep, rotate, renew or withdraw keys, licences and re-signed
+//!   certificates ([`plan_api_key`], [`plan_license`], [`plan_resign`]).
 //! - [`tenancy`]: tenant-safety rules (partnerId claims, licence validity, renewal floor,
 //!   issued-key records).
 //!
 //! Every error type has a `reason()` that is used as the condition reason, and a message that
 //! says what to change.
 
+pub mod approval;
 pub mod duration;
 pub mod keys;
 pub mod names;
 pub mod partner_type;
 pub mod policy;
 pub mod registration;
+pub mod renewal;
 pub mod request;
 pub mod tenancy;
 
@@ -38,6 +43,7 @@ pub use policy::{PolicyError, PolicyProblem, body_field, validate_policy};
 pub use registration::{
     RegistrationError, is_valid_email, normalize_label, registration_summary, validate_registration,
 };
+pub use renewal::{plan_api_key, plan_license, plan_resign};
 pub use request::{
     DEFAULT_CREDENTIAL_TYPES, PolicyView, RequestError, partner_request_hash, request_hash, validate_request,
 };

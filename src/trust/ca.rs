@@ -4,10 +4,13 @@
 //! CAs above it. Signatures are checked with x509-parser one link at a time, and readiness is
 //! propagated from the roots to a fixed point, so input order never matters and cycles end.
 
-use super::cert::{CertSummary, ParsedCert, der_to_pem, parse_pem_certificates};
+use super::cert::{CertSummary, ParsedCert, der_to_pem, parse_pem_certificates, whole_second};
 use super::error::{CertError, reason};
+use super::path::structure;
+use super::profile::{self, Role};
 use crate::api::{CaRole, PartnerDomain};
 use jiff::Timestamp;
+use std::sync::{Arc, Mutex};
 
 /// One CA certificate to evaluate, as found in a CACertificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,11 +50,55 @@ pub struct CaVerdict {
 /// Rules, in the order a failure is reported:
 /// exactly one readable certificate (`MalformedCertificate`, `MultipleCertificates`); X.509 v3
 /// (`NotV3`); signature algorithm (`WeakSignature`); key (`WeakKey`); currently valid
-/// (`NotYetValid`, `CertificateExpired`); a CA with keyCertSign (`NotACertificateAuthority`).
-/// Then a self-signed certificate is a Ready Root; any other is an Intermediate, Ready only when
+/// (`NotYetValid`, `CertificateExpired`); a CA with keyCertSign (`NotACertificateAuthority`);
+/// the RFC 5280 profile, anchor rules for self-signed ones (`NonConformingCertificate`,
+/// `UnsupportedCriticalExtension`). Then a self-signed certificate is a Ready Root; any other is an Intermediate, Ready only when
 /// a Ready CA of the same domain with its issuer's name verifies its signature and that CA's
 /// pathLenConstraint allows one more CA below it (`UntrustedChain`, `PathLengthExceeded`).
+///
+/// Results are memoised (a few CA sets, compared in full) while time alone cannot
+/// change them, so the controller may call this, or [`trusted_sets`], for every partner without
+/// re-verifying a large trust store each time.
 pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
+    evaluation(cas, now).verdicts.clone()
+}
+
+/// One evaluation of a CA set, valid for every time in `from..=until`.
+struct Evaluation {
+    /// The inputs evaluated (compared in full on lookup: cheaper than hashing them).
+    key: Vec<CaInput>,
+    from: Timestamp,
+    until: Option<Timestamp>,
+    verdicts: Vec<CaVerdict>,
+    /// DER of each input that holds exactly one certificate.
+    ders: Vec<Option<Vec<u8>>>,
+}
+
+/// How many evaluated CA sets are remembered (a controller sees one set, tests and the CLI a
+/// few).
+const CACHED_SETS: usize = 4;
+static CACHE: Mutex<Vec<Arc<Evaluation>>> = Mutex::new(Vec::new());
+
+fn evaluation(cas: &[CaInput], now: Timestamp) -> Arc<Evaluation> {
+    let now = whole_second(now);
+    let cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hit = cache.iter().find(|e| e.key == cas && e.from <= now && e.until.is_none_or(|until| now <= until));
+    if let Some(hit) = hit {
+        return Arc::clone(hit);
+    }
+    drop(cache);
+    let (verdicts, ders, until) = evaluate_uncached(cas, now);
+    let fresh = Arc::new(Evaluation { key: cas.to_vec(), from: now, until, verdicts, ders });
+    let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache.retain(|e| e.key != cas);
+    cache.insert(0, Arc::clone(&fresh));
+    cache.truncate(CACHED_SETS);
+    fresh
+}
+
+/// The verdicts, the DER per input, and the last instant at which they certainly still hold:
+/// conservatively, just before the earliest future notBefore or notAfter of any certificate.
+fn evaluate_uncached(cas: &[CaInput], now: Timestamp) -> (Vec<CaVerdict>, Vec<Option<Vec<u8>>>, Option<Timestamp>) {
     let ders: Vec<Result<Vec<u8>, Unreadable>> = cas.iter().map(single_der).collect();
     let parsed: Vec<Result<ParsedCert<'_>, Unreadable>> = ders
         .iter()
@@ -65,22 +112,48 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
     // Individual checks first: a CA that fails them is decided and never serves as an issuer.
     let individual: Vec<Result<(), CertError>> = parsed
         .iter()
-        .map(|cert| match cert {
+        .zip(&self_signed)
+        .map(|(cert, &self_signed)| match cert {
             Ok(cert) => {
                 cert.check_v3()?;
                 cert.check_signature_algorithm()?;
                 cert.check_key()?;
                 cert.check_validity(now)?;
-                cert.check_is_ca()
+                cert.check_is_ca()?;
+                let role = if self_signed { Role::Anchor } else { Role::Intermediate };
+                profile::check_profile(cert, role, self_signed)?;
+                structure(cert)
             }
             // Unreadable inputs are reported from `parsed`; nothing to check here.
             Err(_) => Ok(()),
         })
         .collect();
     let usable = |j: usize| parsed[j].is_ok() && individual[j].is_ok();
+    // Strictly before a future notBefore (a CA becomes valid at that instant); a notAfter is
+    // inclusive, so the verdict still holds at it.
+    let until = parsed
+        .iter()
+        .flatten()
+        .flat_map(|c| {
+            [
+                (c.not_before > now)
+                    .then(|| c.not_before.checked_sub(jiff::SignedDuration::from_secs(1)).ok())
+                    .flatten(),
+                (c.not_after >= now).then_some(c.not_after),
+            ]
+        })
+        .flatten()
+        .min();
 
     // issuers[i]: the usable CAs of i's domain that name i's issuer and whose key verifies i's
-    // signature. Computed once: signature checks are the expensive part.
+    // signature. Computed once: signature checks are the expensive part; candidates are found
+    // by name through an index, so a large store costs no n² name comparisons.
+    let mut by_subject: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (j, cert) in parsed.iter().enumerate() {
+        if let Ok(cert) = cert {
+            by_subject.entry(cert.subject_key.as_str()).or_default().push(j);
+        }
+    }
     let issuers: Vec<Vec<usize>> = (0..cas.len())
         .map(|i| {
             let Ok(cert) = &parsed[i] else {
@@ -89,7 +162,11 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
             if !usable(i) || self_signed[i] {
                 return Vec::new();
             }
-            (0..cas.len())
+            by_subject
+                .get(cert.issuer_key.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
                 .filter(|&j| j != i && usable(j) && cas[j].domain == cas[i].domain)
                 .filter(|&j| matches!(&parsed[j], Ok(p) if cert.is_signed_by(p)))
                 .collect()
@@ -105,7 +182,8 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
     propagate(&parsed, &self_signed, &issuers, &mut reach);
 
     let context = Context { cas, parsed: &parsed, individual: &individual, reach: &reach };
-    cas.iter()
+    let verdicts = cas
+        .iter()
         .enumerate()
         .map(|(i, input)| {
             let cert = match &parsed[i] {
@@ -153,7 +231,9 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
             }
             verdict
         })
-        .collect()
+        .collect();
+    let ders = ders.into_iter().map(Result::ok).collect();
+    (verdicts, ders, until)
 }
 
 /// The DER of the Ready roots and Ready intermediates of `domain`, evaluated exactly as
@@ -162,11 +242,12 @@ pub fn evaluate_cas(cas: &[CaInput], now: Timestamp) -> Vec<CaVerdict> {
 pub fn trusted_sets(cas: &[CaInput], domain: PartnerDomain, now: Timestamp) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut roots = Vec::new();
     let mut intermediates = Vec::new();
-    for (input, verdict) in cas.iter().zip(evaluate_cas(cas, now)) {
+    let evaluation = evaluation(cas, now);
+    for ((input, verdict), der) in cas.iter().zip(&evaluation.verdicts).zip(&evaluation.ders) {
         if !verdict.ready || input.domain != domain {
             continue;
         }
-        let Ok(der) = single_der(input) else { continue };
+        let Some(der) = der.clone() else { continue };
         match verdict.role {
             Some(CaRole::Root) => roots.push(der),
             Some(CaRole::Intermediate) => intermediates.push(der),
@@ -315,7 +396,7 @@ impl Context<'_, '_> {
             );
             (reason::UNTRUSTED_CHAIN, message)
         };
-        if cert.subject_raw() == cert.issuer_raw() {
+        if cert.is_self_issued() {
             return untrusted(format!(
                 "its issuer and subject are both \"{issuer}\" but its signature does not verify \
                  with its own key; the certificate is corrupt or was issued by another CA with \
@@ -324,7 +405,7 @@ impl Context<'_, '_> {
         }
         let named: Vec<usize> = (0..self.cas.len())
             .filter(|&j| j != i)
-            .filter(|&j| matches!(&self.parsed[j], Ok(p) if p.subject_raw() == cert.issuer_raw()))
+            .filter(|&j| matches!(&self.parsed[j], Ok(p) if cert.names_as_issuer(p)))
             .collect();
         let same_domain: Vec<usize> = named.iter().copied().filter(|&j| self.cas[j].domain == domain).collect();
         if same_domain.is_empty() {

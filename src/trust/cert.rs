@@ -133,6 +133,9 @@ pub(crate) struct ParsedCert<'a> {
     pub issuer: String,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
+    /// [`name_key`] of the subject and of the issuer.
+    pub subject_key: String,
+    pub issuer_key: String,
 }
 
 impl<'a> ParsedCert<'a> {
@@ -150,6 +153,8 @@ impl<'a> ParsedCert<'a> {
             der,
             subject: format_dn(x509.subject()),
             issuer: format_dn(x509.issuer()),
+            subject_key: name_key(x509.subject()),
+            issuer_key: name_key(x509.issuer()),
             x509,
             not_before,
             not_after,
@@ -171,10 +176,6 @@ impl<'a> ParsedCert<'a> {
         self.x509.subject().as_raw()
     }
 
-    pub fn issuer_raw(&self) -> &[u8] {
-        self.x509.issuer().as_raw()
-    }
-
     /// DER of the SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> &'a [u8] {
         self.x509.tbs_certificate.subject_pki.raw
@@ -193,14 +194,24 @@ impl<'a> ParsedCert<'a> {
         }
     }
 
+    /// Issuer and subject are the same name (RFC 5280 §7.1 comparison).
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_key == self.issuer_key
+    }
+
+    /// `self`'s issuer is `issuer`'s subject (RFC 5280 §7.1 comparison).
+    pub fn names_as_issuer(&self, issuer: &ParsedCert<'_>) -> bool {
+        self.issuer_key == issuer.subject_key
+    }
+
     /// Issuer equals subject and the signature verifies with the certificate's own key.
     pub fn is_self_signed(&self) -> bool {
-        self.subject_raw() == self.issuer_raw() && self.x509.verify_signature(None).is_ok()
+        self.is_self_issued() && self.x509.verify_signature(None).is_ok()
     }
 
     /// `self` names `issuer` as its issuer and `issuer`'s key verifies `self`'s signature.
     pub fn is_signed_by(&self, issuer: &ParsedCert<'_>) -> bool {
-        self.issuer_raw() == issuer.subject_raw() && self.x509.verify_signature(Some(issuer.x509.public_key())).is_ok()
+        self.names_as_issuer(issuer) && self.x509.verify_signature(Some(issuer.x509.public_key())).is_ok()
     }
 
     pub fn check_v3(&self) -> Result<(), CertError> {
@@ -208,11 +219,16 @@ impl<'a> ParsedCert<'a> {
         if version == X509Version::V3 {
             Ok(())
         } else {
-            Err(CertError::NotV3 { subject: self.subject.clone(), version: version.0 + 1 })
+            // u64: a version field of 0xFFFFFFFF must not overflow (issue #10 item 9).
+            Err(CertError::NotV3 { subject: self.subject.clone(), version: u64::from(version.0) + 1 })
         }
     }
 
+    /// Valid from notBefore through notAfter inclusive, compared at whole-second precision:
+    /// X.509 times carry no fractions (RFC 5280 §4.1.2.5), so every instant within the final
+    /// second is still valid.
     pub fn check_validity(&self, now: Timestamp) -> Result<(), CertError> {
+        let now = whole_second(now);
         if now < self.not_before {
             Err(CertError::NotYetValid { subject: self.subject.clone(), not_before: self.not_before })
         } else if now > self.not_after {
@@ -315,6 +331,41 @@ impl<'a> ParsedCert<'a> {
             oid => Err(weak(format!("a {} key, which is not supported", key_algorithm_name(oid)))),
         }
     }
+}
+
+/// A distinguished name in canonical form, so that names can be compared as RFC 5280 §7.1
+/// asks with one string comparison (and hashed): the same number of RDNs, each with the same
+/// set of attribute types, and string values equal after RFC 4518-style preparation (simplified
+/// here to: decode PrintableString, UTF8String, BMPString, …; fold case; trim and collapse inner
+/// whitespace). Values that are not strings are compared by tag and DER.
+pub(crate) fn name_key(name: &X509Name<'_>) -> String {
+    name.iter_rdn().map(rdn_key).collect()
+}
+
+/// One RDN of [`name_key`]: `{attr;attr}` with the attributes sorted, values hex-encoded so no
+/// value can forge a separator.
+pub(crate) fn rdn_key(rdn: &x509_parser::x509::RelativeDistinguishedName<'_>) -> String {
+    let mut attrs: Vec<String> = rdn
+        .iter()
+        .map(|attr| {
+            let value = match attribute_string(attr) {
+                Some(v) => format!("s{}", hex::encode(prepare(&v))),
+                None => format!("t{}:{}", attr.attr_value().tag().0, hex::encode(attr.attr_value().data)),
+            };
+            format!("{}={value}", attr.attr_type().to_id_string())
+        })
+        .collect();
+    attrs.sort_unstable();
+    format!("{{{}}}", attrs.join(";"))
+}
+
+fn prepare(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// `t` truncated to the whole second (towards the past).
+pub(crate) fn whole_second(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
 fn asn1_time(secs: i64) -> Result<Timestamp, CertError> {

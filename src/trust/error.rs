@@ -35,6 +35,17 @@ pub mod reason {
     pub const WEAK_KEY: &str = "WeakKey";
     /// The signature algorithm is weak (MD5, SHA-1) or unsupported.
     pub const WEAK_SIGNATURE: &str = "WeakSignature";
+    /// A certificate breaks an RFC 5280 profile rule (serial number, key identifiers,
+    /// basicConstraints/keyUsage consistency, extension criticality, name syntax, …).
+    pub const NON_CONFORMING_CERTIFICATE: &str = "NonConformingCertificate";
+    /// A certificate on the path has a critical extension the validator does not process.
+    pub const UNSUPPORTED_CRITICAL_EXTENSION: &str = "UnsupportedCriticalExtension";
+    /// A name of a certificate lies outside a CA's name constraints.
+    pub const NAME_CONSTRAINT_VIOLATION: &str = "NameConstraintViolation";
+    /// The certificate policies of the path do not satisfy a CA's policy constraints.
+    pub const POLICY_CONSTRAINT_VIOLATION: &str = "PolicyConstraintViolation";
+    /// The partner supplied more chain certificates than are accepted (after de-duplication).
+    pub const CHAIN_TOO_LONG: &str = "ChainTooLong";
 }
 
 /// Why a certificate was rejected.
@@ -54,14 +65,16 @@ pub enum CertError {
     },
     /// The certificate is not X.509 v3.
     #[error(
-        "certificate \"{subject}\" is X.509 version {version}, but only version 3 is \
-             accepted; have the CA reissue it as an X.509 v3 certificate"
+        "certificate \"{subject}\" is X.509 version {version} (version field {}), but only \
+             version 3 is accepted; have the CA reissue it as an X.509 v3 certificate",
+        version.saturating_sub(1)
     )]
     NotV3 {
         /// Subject DN of the offending certificate.
         subject: String,
-        /// The version found (1-based, as people write it).
-        version: u32,
+        /// The version found (1-based, as people write it: the DER field value + 1; wide
+        /// enough for any field value the parser accepts).
+        version: u64,
     },
     /// notBefore is in the future.
     #[error(
@@ -189,6 +202,67 @@ pub enum CertError {
         /// True for broken hashes (MD5, SHA-1), false for merely unsupported algorithms.
         weak: bool,
     },
+    /// A certificate breaks an RFC 5280 profile rule.
+    #[error(
+        "certificate \"{subject}\" does not conform to RFC 5280 (section {section}): {detail}; \
+             have its CA reissue it in conformance with RFC 5280"
+    )]
+    NonConforming {
+        /// Subject DN of the offending certificate.
+        subject: String,
+        /// The RFC 5280 section of the rule, e.g. "4.2.1.9".
+        section: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A critical extension the validator does not process.
+    #[error(
+        "certificate \"{subject}\" has the critical extension {extension}, which this validator \
+             does not process, so the certificate must be rejected (RFC 5280 section 4.2); have it \
+             reissued without that extension or with it marked non-critical"
+    )]
+    UnsupportedCriticalExtension {
+        /// Subject DN of the offending certificate.
+        subject: String,
+        /// Name or OID of the extension.
+        extension: String,
+    },
+    /// A certificate's name lies outside a CA's name constraints.
+    #[error(
+        "certificate \"{subject}\" violates the name constraints of the CA \"{ca}\": {detail}; \
+             have it issued with names the CA is permitted to certify"
+    )]
+    NameConstraintViolation {
+        /// Subject DN of the certificate whose name violates the constraints.
+        subject: String,
+        /// Subject DN of the constraining CA.
+        ca: String,
+        /// Which name and which constraint.
+        detail: String,
+    },
+    /// The path's certificate policies do not satisfy policy constraints (RFC 5280 §6.1).
+    #[error(
+        "the path from \"{subject}\" to its root fails certificate policy processing: {detail}; \
+             have the certificates issued under the certificate policies the CAs require"
+    )]
+    PolicyViolation {
+        /// Subject DN of the partner certificate.
+        subject: String,
+        /// What failed.
+        detail: String,
+    },
+    /// More partner-supplied chain certificates than accepted.
+    #[error(
+        "the partner-supplied chain holds {count} distinct certificates (after dropping \
+             duplicates with the same subject and key), but at most {max} are accepted; supply only \
+             the intermediate CA certificates between the partner certificate and its root"
+    )]
+    ChainTooLong {
+        /// Distinct partner-supplied certificates found.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl CertError {
@@ -208,6 +282,11 @@ impl CertError {
             CertError::OrganizationMismatch { .. } => reason::ORGANIZATION_MISMATCH,
             CertError::WeakKey { .. } => reason::WEAK_KEY,
             CertError::WeakSignature { .. } => reason::WEAK_SIGNATURE,
+            CertError::NonConforming { .. } => reason::NON_CONFORMING_CERTIFICATE,
+            CertError::UnsupportedCriticalExtension { .. } => reason::UNSUPPORTED_CRITICAL_EXTENSION,
+            CertError::NameConstraintViolation { .. } => reason::NAME_CONSTRAINT_VIOLATION,
+            CertError::PolicyViolation { .. } => reason::POLICY_CONSTRAINT_VIOLATION,
+            CertError::ChainTooLong { .. } => reason::CHAIN_TOO_LONG,
         }
     }
 

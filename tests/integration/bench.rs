@@ -1,12 +1,25 @@
-//! A benchmark, not a pass/fail test: onboards many partners and records how long it took, how
-//! much memory the operator used, and how many writes an idle minute costs. Run with
-//! `make bench`; results go to target/bench.json.
+//! A benchmark, not a pass/fail test (issue #9): N Auth partners (one Automatic policy, one API
+//! key each) created with the operator stopped, then the operator started. Prints one JSON line
+//! and writes it to target/bench.json. Run with `make bench N=1000` (release build).
+//!
+//! Measured black box, as a user would: time to the first and to all Ready (from the operator's
+//! own /metrics, so polling adds no API reads), the API server's `apiserver_request_total` by
+//! verb and resource during convergence, Partner reconciles and reads per reconcile, the
+//! operator's peak RSS, writes during 60 s idle, writes during 30 s after a restart and the keys
+//! it changed, and a bare-client baseline in the same run: the same number of writes by 16
+//! concurrent clients on fresh objects.
 
 use crate::common::{TestEnv, eventually};
 use crate::fixtures::*;
-use kube::api::{Api, ListParams};
+use crate::scale::{api_requests, delta, operator_metric, trust_later};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::api::{Api, ListParams, PostParams};
 use mosip_partner_operator::api::*;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 16;
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -18,92 +31,184 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn ready_partners(metrics: &str) -> usize {
+    metrics.lines().filter(|l| l.starts_with("mosip_partner_ready{kind=\"Partner\"") && l.ends_with(" 1")).count()
+}
+
+const WRITE_VERBS: &[&str] = &["POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"];
+const READ_VERBS: &[&str] = &["GET", "LIST"];
+
+fn total(d: &BTreeMap<(String, String), f64>, verbs: &[&str]) -> f64 {
+    d.iter().filter(|((v, _), _)| verbs.contains(&v.as_str())).map(|(_, n)| n).sum()
+}
+
+fn by_verb_resource(d: &BTreeMap<(String, String), f64>) -> serde_json::Value {
+    serde_json::Value::Object(d.iter().map(|((v, r), n)| (format!("{v} {r}"), serde_json::json!(n))).collect())
+}
+
+/// Every API key currently issued, by Secret name.
+async fn keys(env: &TestEnv) -> BTreeMap<String, String> {
+    let api: Api<Secret> = env.api();
+    let lp = ListParams::default().labels("pms.mosip.io/secret-kind=api-key");
+    api.list(&lp)
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|s| {
+            let name = s.metadata.name.clone()?;
+            let key = s.data?.get("apiKey").map(|v| String::from_utf8_lossy(&v.0).into_owned())?;
+            Some((name, key))
+        })
+        .collect()
+}
+
+/// `count` creates of fresh ConfigMaps in a fresh namespace by `CLIENTS` concurrent clients;
+/// returns the seconds it took.
+async fn baseline(env: &TestEnv, count: usize) -> f64 {
+    let ns = format!("{}-baseline", env.ns);
+    let nsapi: Api<Namespace> = Api::all(env.client.clone());
+    let mut n = Namespace::default();
+    n.metadata.name = Some(ns.clone());
+    nsapi.create(&PostParams::default(), &n).await.expect("namespace");
+    let api: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns);
+    let start = Instant::now();
+    futures::stream::iter(0..count)
+        .for_each_concurrent(CLIENTS, |i| {
+            let api = api.clone();
+            async move {
+                let mut cm = ConfigMap::default();
+                cm.metadata.name = Some(format!("cm-{i}"));
+                cm.data = Some(BTreeMap::from([("k".to_string(), format!("{i}"))]));
+                api.create(&PostParams::default(), &cm).await.expect("create");
+            }
+        })
+        .await;
+    let secs = start.elapsed().as_secs_f64();
+    let _ = env.kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+    secs
+}
+
 #[tokio::test]
-#[ignore = "benchmark: run with `make bench`"]
+#[ignore = "benchmark: run with `make bench N=…`"]
 async fn bench_onboarding() {
-    let devices: usize = std::env::var("BENCH_DEVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
-    let auths: usize = std::env::var("BENCH_AUTH").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
-    let mut env = TestEnv::new("bench").await;
-    env.start_operator(&[]);
-    let pid = env.operator_pid().expect("pid");
-    let dev = trust(&env, PartnerDomain::Device).await;
-    let auth = trust(&env, PartnerDomain::Auth).await;
+    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let idle = Duration::from_secs(std::env::var("BENCH_IDLE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60));
+    let after_restart = Duration::from_secs(30);
+    let mut env = TestEnv::alone("bench").await;
+    let auth = trust_later(&env).await;
     let papi: Api<PartnerPolicy> = env.cluster_api();
     env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
-    wait_policy_ready(&env, "auto").await;
-    let api: Api<Partner> = env.api();
 
+    // Everything exists before the operator starts.
+    let created = Instant::now();
+    let policy = env.cluster_name("auto");
+    futures::stream::iter(0..n)
+        .for_each_concurrent(CLIENTS, |i| {
+            let env = &env;
+            let auth = &auth;
+            let policy = policy.clone();
+            async move {
+                let name = format!("rp-{i}");
+                cert_secret(env, &name, auth, "Auth Org").await;
+                let mut p = partner(&name, PartnerType::AuthPartner, "Auth Org");
+                p.spec.partner_id = Some(name.clone());
+                p.spec.policy_group = Some("grp".into());
+                p.spec.policies = vec![request(&policy, &["a"])];
+                let api: Api<Partner> = env.api();
+                env.apply(&api, &p).await;
+            }
+        })
+        .await;
+    let create_secs = created.elapsed().as_secs_f64();
+
+    // Convergence.
+    let before = api_requests(&env);
     let start = Instant::now();
-    for i in 0..devices {
-        let name = format!("dev-{i}");
-        cert_secret(&env, &name, &dev, "Dev Org").await;
-        let mut p = partner(&name, PartnerType::DeviceProvider, "Dev Org");
-        p.spec.partner_id = Some(name.clone());
-        env.apply(&api, &p).await;
+    env.start_operator(&["--log-level", "info"]);
+    let pid = env.operator_pid().expect("pid");
+    let mut first_ready: Option<f64> = None;
+    loop {
+        let ready = ready_partners(&env.metrics().await);
+        if ready > 0 && first_ready.is_none() {
+            first_ready = Some(start.elapsed().as_secs_f64());
+        }
+        if ready == n {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3600), "not converged after an hour: {ready}/{n}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for i in 0..auths {
-        let name = format!("rp-{i}");
-        cert_secret(&env, &name, &auth, "Auth Org").await;
-        let mut p = partner(&name, PartnerType::AuthPartner, "Auth Org");
-        p.spec.policy_group = Some("grp".into());
-        p.spec.policies = vec![request(&env.cluster_name("auto"), &["a", "b"])];
-        env.apply(&api, &p).await;
-    }
-    let applied = start.elapsed();
-    let total = devices + auths;
-    eventually(Duration::from_secs(600), "all partners Ready", || {
-        let api = api.clone();
+    let all_ready = start.elapsed().as_secs_f64();
+    // The last status writes come back through the watch before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let converged = api_requests(&env);
+    let d = delta(&before, &converged);
+    let metrics = env.metrics().await;
+    let reconciles = operator_metric(&metrics, "mosip_partner_reconciles_total{kind=\"Partner\"}");
+    let writes = total(&d, WRITE_VERBS);
+    let reads = total(&d, READ_VERBS);
+    let secret_gets = d.get(&("GET".to_string(), "secrets".to_string())).copied().unwrap_or(0.0);
+    let peak_rss = rss_kib(pid, "VmHWM:");
+
+    // Idle.
+    let idle_before = api_requests(&env);
+    tokio::time::sleep(idle).await;
+    let idle_writes = total(&delta(&idle_before, &api_requests(&env)), WRITE_VERBS);
+    let rss_idle = rss_kib(pid, "VmRSS:");
+
+    // Restart.
+    let keys_before = keys(&env).await;
+    env.stop_operator();
+    let restart_before = api_requests(&env);
+    env.start_operator(&["--log-level", "info"]);
+    let restarted = Instant::now();
+    eventually(Duration::from_secs(600), "operator up again", || {
+        let env = &env;
         async move {
-            let ready = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?
-                .items
-                .iter()
-                .filter(|p| p.status.as_ref().is_some_and(|s| is_true(&s.conditions, READY)))
-                .count();
-            if ready == total { Ok(()) } else { Err(format!("{ready}/{total}")) }
+            let r = ready_partners(&env.metrics().await);
+            if r == n { Ok(()) } else { Err(format!("{r}/{n}")) }
         }
     })
     .await;
-    let converged = start.elapsed();
-    let peak = rss_kib(pid, "VmHWM:");
+    tokio::time::sleep(after_restart.saturating_sub(restarted.elapsed())).await;
+    let restart_delta = delta(&restart_before, &api_requests(&env));
+    let restart_writes = total(&restart_delta, WRITE_VERBS);
+    let restart_reads = total(&restart_delta, READ_VERBS);
+    let keys_after = keys(&env).await;
+    let keys_changed = keys_before.iter().filter(|(k, v)| keys_after.get(*k) != Some(*v)).count()
+        + keys_after.keys().filter(|k| !keys_before.contains_key(*k)).count();
 
-    // Idle: how many objects does the operator rewrite in 60 s when nothing changes?
-    let versions = |items: Vec<Partner>| -> Vec<(String, String)> {
-        items
-            .into_iter()
-            .map(|p| (p.metadata.name.unwrap_or_default(), p.metadata.resource_version.unwrap_or_default()))
-            .collect()
-    };
-    let before = versions(api.list(&ListParams::default()).await.expect("list").items);
-    let idle_window =
-        Duration::from_secs(std::env::var("BENCH_IDLE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60));
-    tokio::time::sleep(idle_window).await;
-    let after = versions(api.list(&ListParams::default()).await.expect("list").items);
-    let rewritten = before.iter().zip(&after).filter(|(a, b)| a != b).count();
-    let rss = rss_kib(pid, "VmRSS:");
-    let metrics = env.metrics().await;
-    let reconciles: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("mosip_partner_reconciles_total{kind=\"Partner\"}"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum();
+    // The bare-client baseline: as many writes as the operator made, on fresh objects.
+    let baseline_secs = baseline(&env, writes as usize).await;
 
     let result = serde_json::json!({
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "partners": total,
-        "deviceProviders": devices,
-        "authPartnersWithTwoKeys": auths,
-        "applySeconds": applied.as_secs_f64(),
-        "allReadySeconds": converged.as_secs_f64(),
+        "partners": n,
+        "createSeconds": create_secs,
+        "firstReadySeconds": first_ready,
+        "allReadySeconds": all_ready,
+        "baselineSeconds": baseline_secs,
+        "baselineClients": CLIENTS,
+        "allReadyOverBaseline": all_ready / baseline_secs.max(0.001),
+        "writes": writes,
+        "reads": reads,
+        "requestsByVerbAndResource": by_verb_resource(&d),
         "partnerReconciles": reconciles,
-        "peakRssMiB": peak as f64 / 1024.0,
-        "idleRssMiB": rss as f64 / 1024.0,
-        "idleWindowSeconds": idle_window.as_secs(),
-        "partnersRewrittenWhileIdle": rewritten,
+        "readsPerReconcile": reads / reconciles.max(1.0),
+        "readsPerReconcileBesidesCertificateFirstReads": (reads - secret_gets.min(n as f64)).max(0.0) / reconciles.max(1.0),
+        "peakRssMiB": peak_rss as f64 / 1024.0,
+        "idleRssMiB": rss_idle as f64 / 1024.0,
+        "idleWindowSeconds": idle.as_secs(),
+        "idleWrites": idle_writes,
+        "afterRestartWindowSeconds": after_restart.as_secs(),
+        "afterRestartWrites": restart_writes,
+        "afterRestartReads": restart_reads,
+        "afterRestartKeysChanged": keys_changed,
+        "keys": keys_after.len(),
     });
-    println!("{}", serde_json::to_string_pretty(&result).expect("json"));
+    let line = serde_json::to_string(&result).expect("json");
+    println!("{line}");
     let out = crate::common::repo_root().join("target/bench.json");
-    std::fs::write(&out, serde_json::to_string_pretty(&result).expect("json")).expect("write");
+    std::fs::write(&out, format!("{line}\n")).expect("write");
 }

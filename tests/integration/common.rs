@@ -103,8 +103,18 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
+/// Tests that measure the API server's own counters run alone: they take this lock for
+/// writing, every other test for reading.
+static QUIET: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+enum Turn {
+    Shared(tokio::sync::RwLockReadGuard<'static, ()>),
+    Alone(tokio::sync::RwLockWriteGuard<'static, ()>),
+}
+
 /// One test's namespace, operator process and cluster-scoped objects.
 pub struct TestEnv {
+    _turn: Turn,
     pub ns: String,
     pub client: Client,
     pub metrics_port: u16,
@@ -116,6 +126,16 @@ pub struct TestEnv {
 impl TestEnv {
     /// Creates a fresh namespace `<name>-<random>`; no operator yet.
     pub async fn new(name: &str) -> Self {
+        Self::create(name, Turn::Shared(QUIET.read().await)).await
+    }
+
+    /// Like [`TestEnv::new`], but no other test runs meanwhile (for tests that read the API
+    /// server's request counters).
+    pub async fn alone(name: &str) -> Self {
+        Self::create(name, Turn::Alone(QUIET.write().await)).await
+    }
+
+    async fn create(name: &str, turn: Turn) -> Self {
         let suffix: String = format!("{:x}", rand_u32());
         let ns = format!("{}-{}", name, &suffix[..suffix.len().min(6)]);
         let client = client().await;
@@ -127,7 +147,7 @@ impl TestEnv {
         let log_dir = repo_root().join("target/test-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log_path = log_dir.join(format!("{ns}.log"));
-        Self { ns, client, metrics_port: free_port(), operator: None, log_path, replicas: Vec::new() }
+        Self { _turn: turn, ns, client, metrics_port: free_port(), operator: None, log_path, replicas: Vec::new() }
     }
 
     /// Labels that put a cluster-scoped object in this test's scope.
@@ -169,7 +189,10 @@ impl TestEnv {
         let child = Command::new(OPERATOR)
             .args(args)
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,mosip_partner_operator=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("OPERATOR_RUST_LOG").unwrap_or_else(|_| "info,mosip_partner_operator=debug".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -185,7 +208,10 @@ impl TestEnv {
         let child = Command::new(OPERATOR)
             .args(args)
             .env("KUBECONFIG", kubeconfig())
-            .env("RUST_LOG", "info,mosip_partner_operator=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("OPERATOR_RUST_LOG").unwrap_or_else(|_| "info,mosip_partner_operator=debug".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

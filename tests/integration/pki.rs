@@ -30,6 +30,9 @@ fn ca_params(cn: &str, days: i64) -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
     p.distinguished_name = dn(cn, "Test CA Org");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // RFC 5280 §4.2.1.1: an authorityKeyIdentifier on every certificate (the validator requires
+    // it on all but self-signed roots).
+    p.use_authority_key_identifier_extension = true;
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let now = OffsetDateTime::now_utc();
     p.not_before = now - Duration::hours(1);
@@ -61,6 +64,7 @@ pub fn leaf_for(issuer: &Ca, cn: &str, org: &str, valid_for: Duration) -> String
     p.distinguished_name.push(DnType::LocalityName, "Bengaluru");
     p.distinguished_name.push(DnType::StateOrProvinceName, "KA");
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.use_authority_key_identifier_extension = true;
     let now = OffsetDateTime::now_utc();
     p.not_before = now - Duration::hours(1);
     p.not_after = now + valid_for;

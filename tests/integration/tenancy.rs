@@ -19,7 +19,11 @@ async fn as_user(env: &TestEnv, user: &str, role: &str) -> Client {
     let rb: Api<RoleBinding> = env.api();
     let b = RoleBinding {
         metadata: ObjectMeta { name: Some(format!("{user}-{role}")), ..Default::default() },
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: role.into() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
         subjects: Some(vec![Subject {
             kind: "User".into(),
             name: user.into(),
@@ -237,7 +241,8 @@ async fn a_licence_shorter_than_the_renewal_window_is_refused() {
         async move {
             let l = api.get("lic").await.map_err(|e| e.to_string())?;
             let st = l.status.unwrap_or_default();
-            let stalled = st.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True" && c.reason == "InvalidValidity");
+            let stalled =
+                st.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True" && c.reason == "InvalidValidity");
             if stalled { Ok(st) } else { Err(format!("{:?}", st.conditions)) }
         }
     })
@@ -279,14 +284,26 @@ async fn an_approval_without_the_fingerprint_is_no_decision() {
     aapi.patch_status("rp", &PatchParams::apply("approver").force(), &Patch::Apply(&decision)).await.expect("admin");
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let p = wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
-    let msg = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).expect("ready").message.clone();
+    let msg =
+        p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).expect("ready").message.clone();
     assert!(msg.contains("decidedRequestHash"), "{msg}");
 
     // The CLI prints what it decides and refuses a fingerprint that is not the current one.
     let out = env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns, "--request-hash", "0000"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let hash = p.status.as_ref().expect("st").policies[0].request_hash.clone().expect("hash");
-    let out = env.cli(&["approve", "rp", "--policy", &policy, "-n", &env.ns, "--request-hash", &hash, "--reason", "Approver"]);
+    let out = env.cli(&[
+        "approve",
+        "rp",
+        "--policy",
+        &policy,
+        "-n",
+        &env.ns,
+        "--request-hash",
+        &hash,
+        "--reason",
+        "Approver",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&hash) && stdout.contains("integration test"), "prints the request: {stdout}");
@@ -319,12 +336,13 @@ async fn a_denial_survives_removing_and_re_adding_the_request() {
     let mut rp = auth_partner_for(&env, "rp", "rp", "auto");
     editor_apply(&alice, &env.ns, &rp).await;
     let p = wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
-    let msg = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).expect("r").message.clone();
+    let msg =
+        p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).expect("r").message.clone();
     assert!(msg.contains("namespaceSelector"), "{msg}");
 
     let out = env.cli(&["deny", "rp", "--policy", &policy, "-n", &env.ns, "--reason", "Approver"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_partner_reason(&env, "rp", STALLED, "True", Some("RequestDenied")).await;
+    wait_partner_reason(&env, "rp", STALLED, "True", Some("Denied")).await;
 
     // The namespace now qualifies for automatic approval; alice removes and re-adds the request.
     let out = env.kubectl(&["label", "namespace", &env.ns, "tier=sandbox"]);
@@ -336,7 +354,7 @@ async fn a_denial_survives_removing_and_re_adding_the_request() {
     rp.spec.policies = saved;
     editor_apply(&alice, &env.ns, &rp).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let p = wait_partner_reason(&env, "rp", STALLED, "True", Some("RequestDenied")).await;
+    let p = wait_partner_reason(&env, "rp", STALLED, "True", Some("Denied")).await;
     assert!(p.status.as_ref().is_some_and(|s| s.denied_requests.iter().any(|d| d.policy == policy)));
     let secrets: Api<Secret> = env.api();
     let keys = secrets.list(&Default::default()).await.expect("list");
@@ -400,7 +418,8 @@ async fn a_planted_secret_is_never_adopted() {
         async move {
             let p = api.get("rp").await.map_err(|e| e.to_string())?;
             let st = p.status.clone().unwrap_or_default();
-            let conflict = st.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True" && c.reason == "SecretConflict");
+            let conflict =
+                st.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True" && c.reason == "SecretConflict");
             let key = env.secret_value(&name, "apiKey").await;
             let recorded = st.policies.first().and_then(|r| r.api_keys.first()).and_then(|k| k.key_fingerprint.clone());
             match (conflict, key, recorded) {
@@ -417,7 +436,8 @@ async fn a_planted_secret_is_never_adopted() {
     // Never the planted key, never year 9999.
     assert_ne!(env.secret_value(&name, "apiKey").await.as_deref(), Some("planted-key-chosen-by-alice"), "{verdict}");
     let p = api.get("rp").await.expect("get");
-    let recorded = p.status.and_then(|s| s.policies.first().and_then(|r| r.api_keys.first().and_then(|k| k.valid_until.clone())));
+    let recorded =
+        p.status.and_then(|s| s.policies.first().and_then(|r| r.api_keys.first().and_then(|k| k.valid_until.clone())));
     assert!(recorded.is_none_or(|u| !u.starts_with("9999")));
 }
 

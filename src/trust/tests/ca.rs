@@ -188,6 +188,7 @@ fn cycles_terminate_and_are_untrusted() {
         p.distinguished_name = dn;
         p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        p.use_authority_key_identifier_extension = true;
         p
     };
     let (pa, pb) = (params("A"), params("B"));
@@ -271,4 +272,24 @@ fn bundles_split_into_named_inputs() {
     assert!(evaluate_cas(&inputs, t0()).iter().all(|v| v.ready));
     let single = ca_inputs_from_bundle("root.pem", PartnerDomain::Ftm, &root.pem).expect("one");
     assert_eq!(single[0].name, "root.pem");
+}
+
+/// Evaluations are memoised only while time cannot change them: the same CA set evaluated
+/// across its root's notAfter, and back, gives the verdict of each instant.
+#[test]
+fn memoised_evaluation_follows_time() {
+    let root = Spec::root("Memo Root").valid(at(-days(1)), at(days(10))).self_signed();
+    let int = Spec::intermediate("Memo Int").signed_by(&root);
+    let cas = [auth("root", &root), auth("int", &int)];
+    let ready = |now| evaluate_cas(&cas, now).iter().map(|v| v.ready).collect::<Vec<_>>();
+    assert_eq!(ready(t0()), [true, true]);
+    assert_eq!(ready(at(days(10))), [true, true], "notAfter itself is inclusive");
+    assert_eq!(ready(at(days(10)) + secs(1)), [false, false]);
+    assert_eq!(ready(t0()), [true, true]);
+    // A different set (one more input) is evaluated on its own.
+    let other = Spec::root("Memo Other").self_signed();
+    let more = [auth("root", &root), auth("int", &int), auth("other", &other)];
+    assert_eq!(evaluate_cas(&more, t0()).len(), 3);
+    let (roots, ints) = trusted_sets(&cas, PartnerDomain::Auth, at(days(10)) + secs(1));
+    assert!(roots.is_empty() && ints.is_empty());
 }

@@ -243,27 +243,26 @@ fn ca_leaf_is_resigned_and_the_resigned_certificate_validates() {
 }
 
 #[test]
-fn ca_leaf_keeps_webpki_structural_rules_and_refuses_name_constraints() {
+fn ca_leaf_paths_apply_unknown_critical_extensions_and_name_constraints() {
     let root = rsa_root("RSA Root");
-    // An unknown critical extension on the partner certificate, as webpki refuses it.
+    // An unknown critical extension on the partner certificate.
     let ext = format!("{CA_EXT}\n1.3.6.1.4.1.55555.1=critical,ASN1:NULL");
     let pem = openssl_issue("/O=Acme/CN=p", &ec_key_pem(), &root.pem, &root.key_pem(), "sha256", Some(&ext), &[]);
     let err = device(&Issued::from_pem(pem, None), &[&root]).now(at(days(1))).err();
-    assert_eq!(err.reason(), reason::MALFORMED_CERTIFICATE);
-    assert!(err.to_string().contains("critical extension"), "{err}");
+    assert_eq!(err.reason(), reason::UNSUPPORTED_CRITICAL_EXTENSION);
+    assert!(err.to_string().contains("1.3.6.1.4.1.55555.1"), "{err}");
 
-    // Name constraints are not evaluated for a CA partner certificate, so such a path fails
-    // closed rather than silently ignoring them.
+    // Name constraints are evaluated for CA partner certificates as for any other.
     let int_key = ec_key_pem();
-    let nc = format!("{CA_EXT}\nnameConstraints=critical,permitted;DNS:example.org");
+    let nc = format!("{CA_EXT}\nnameConstraints=critical,permitted;dirName:nc_dn\n[nc_dn]\nO=Acme");
     let int_pem =
         openssl_issue("/O=Test CA Org/CN=NC Int", &int_key, &root.pem, &root.key_pem(), "sha256", Some(&nc), &[]);
     let int = Issued::from_pem(int_pem, Some(rcgen::KeyPair::from_pem(&int_key).expect("key")));
-    let leaf = ca_leaf("p", "Acme").signed_by(&int);
-    let err = device(&leaf, &[&root]).chain(&[&int]).now(at(days(1))).err();
-    assert_eq!(err.reason(), reason::UNTRUSTED_CHAIN);
-    assert!(err.to_string().contains("name constraints") && err.to_string().contains("NC Int"), "{err}");
-    // The same intermediate under webpki, for an end-entity partner certificate, is fine.
-    let ee = Spec::leaf("p", "Acme").signed_by(&int);
-    device(&ee, &[&root]).chain(&[&int]).now(at(days(1))).run().expect("webpki evaluates name constraints");
+    let inside =
+        ca_leaf("p", "Acme").dn(vec![(rcgen::DnType::OrganizationName, "Acme"), (rcgen::DnType::CommonName, "p")]);
+    device(&inside.signed_by(&int), &[&root]).chain(&[&int]).now(at(days(1))).run().expect("within O=Acme");
+    let outside = ca_leaf("p", "Acme").signed_by(&int);
+    let err = device(&outside, &[&root]).chain(&[&int]).now(at(days(1))).err();
+    assert_eq!(err.reason(), reason::NAME_CONSTRAINT_VIOLATION);
+    assert!(err.to_string().contains("NC Int"), "{err}");
 }

@@ -55,6 +55,9 @@ impl Issued {
     }
 }
 
+/// A change to rcgen parameters.
+pub type Tweak = Box<dyn Fn(&mut CertificateParams)>;
+
 /// What to issue.
 pub struct Spec {
     pub dn: Vec<(DnType, String)>,
@@ -63,6 +66,8 @@ pub struct Spec {
     pub is_ca: IsCa,
     pub key_usages: Vec<KeyUsagePurpose>,
     pub alg: &'static SignatureAlgorithm,
+    /// Further changes to the rcgen parameters (SANs, custom extensions, serials, …).
+    pub tweaks: Vec<Tweak>,
 }
 
 impl Spec {
@@ -74,6 +79,7 @@ impl Spec {
             is_ca: IsCa::Ca(BasicConstraints::Unconstrained),
             key_usages: vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign],
             alg: &PKCS_ECDSA_P256_SHA256,
+            tweaks: Vec::new(),
         }
     }
 
@@ -96,6 +102,7 @@ impl Spec {
             is_ca: IsCa::NoCa,
             key_usages: vec![KeyUsagePurpose::DigitalSignature],
             alg: &PKCS_ECDSA_P256_SHA256,
+            tweaks: Vec::new(),
         }
     }
 
@@ -125,6 +132,12 @@ impl Spec {
         self
     }
 
+    /// Applies `f` to the rcgen parameters after everything else.
+    pub fn with(mut self, f: impl Fn(&mut CertificateParams) + 'static) -> Spec {
+        self.tweaks.push(Box::new(f));
+        self
+    }
+
     pub fn dn(mut self, dn: Vec<(DnType, &str)>) -> Spec {
         self.dn = dn.into_iter().map(|(t, v)| (t, v.to_string())).collect();
         self
@@ -145,6 +158,9 @@ impl Spec {
         params.is_ca = self.is_ca;
         params.key_usages = self.key_usages.clone();
         params.use_authority_key_identifier_extension = true;
+        for tweak in &self.tweaks {
+            tweak(&mut params);
+        }
         params
     }
 

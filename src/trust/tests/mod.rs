@@ -2,10 +2,13 @@
 
 mod ca;
 mod ca_leaf;
+mod craft;
 mod fixtures;
 mod partner;
+mod path;
 mod pem;
 mod resign;
+mod rfc5280;
 
 use crate::api::PartnerDomain;
 use crate::trust::{CertError, PartnerCertInput, ValidatedCertificate};

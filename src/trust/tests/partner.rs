@@ -263,7 +263,7 @@ fn cas_on_the_path_must_really_be_cas() {
     let leaf = Spec::leaf("p", "Acme").signed_by(&root_without_ku);
     assert_eq!(Check::new(&leaf, &[&root_without_ku]).reason(), reason::NOT_A_CERTIFICATE_AUTHORITY);
 
-    // A CA:TRUE partner certificate is accepted (MOSIP does); its path rules are in `ca_leaf`.
+    // A CA:TRUE partner certificate is accepted (MOSIP does); its path cases are in tests/ca_leaf.rs.
     let ca_leaf = Spec::leaf("p", "Acme").ca(IsCa::Ca(BasicConstraints::Unconstrained)).signed_by(&root);
     Check::new(&ca_leaf, &[&root]).run().expect("CA partner certificate");
 }

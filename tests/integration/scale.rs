@@ -1,0 +1,140 @@
+//! Cache-first reconciles, measured by the API server itself: many Partners converge with a
+//! bounded number of API reads, whatever the namespace holds (issue #9).
+//!
+//! The counts come from the API server's `apiserver_request_total`; the test runs alone
+//! ([`TestEnv::alone`]) so no other test's requests are counted.
+
+use crate::common::{TestEnv, eventually};
+use crate::fixtures::*;
+use kube::api::Api;
+use mosip_partner_operator::api::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The kinds the operator reads.
+pub const RESOURCES: &[&str] = &["secrets", "partners", "partnerpolicies", "cacertificates", "misplicenses"];
+
+/// `apiserver_request_total` summed by (verb, resource) for the operator's resources.
+pub fn api_requests(env: &TestEnv) -> BTreeMap<(String, String), f64> {
+    let out = env.kubectl(&["get", "--raw", "/metrics"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut counts = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let Some((labels, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.parse::<f64>() else { continue };
+        let label = |name: &str| {
+            let key = format!("{name}=\"");
+            labels.split(&key).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_string()
+        };
+        let resource = label("resource");
+        if !RESOURCES.contains(&resource.as_str()) {
+            continue;
+        }
+        *counts.entry((label("verb"), resource)).or_insert(0.0) += value;
+    }
+    counts
+}
+
+/// The difference `after - before`, by verb and resource.
+pub fn delta(
+    before: &BTreeMap<(String, String), f64>,
+    after: &BTreeMap<(String, String), f64>,
+) -> BTreeMap<(String, String), f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
+pub fn sum(counts: &BTreeMap<(String, String), f64>, verb: &str) -> f64 {
+    counts.iter().filter(|((v, _), _)| v == verb).map(|(_, n)| n).sum()
+}
+
+/// A counter of the operator's own /metrics, summed over the series whose line starts with
+/// `prefix`.
+pub fn operator_metric(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Auth-domain CA trust applied while no operator runs yet: the CACertificates become Ready once
+/// it starts. Returns the intermediate that signs partner certificates.
+pub async fn trust_later(env: &TestEnv) -> crate::pki::Ca {
+    let root = crate::pki::root("AUTH Root", 3650);
+    let int = crate::pki::intermediate(&root, "AUTH Intermediate", 1825);
+    let api: Api<CACertificate> = env.cluster_api();
+    env.apply(&api, &crate::cacert::cacert(env, "auth-root", PartnerDomain::Auth, &root.pem)).await;
+    env.apply(&api, &crate::cacert::cacert(env, "auth-int", PartnerDomain::Auth, &int.pem)).await;
+    int
+}
+
+#[tokio::test]
+async fn many_partners_converge_with_bounded_api_reads() {
+    let n: usize = std::env::var("SCALE_PARTNERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let mut env = TestEnv::alone("scale").await;
+    let auth = trust_later(&env).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
+    // Unrelated Secrets in the namespace: the operator must neither cache nor read them.
+    for i in 0..50 {
+        env.put_secret(&format!("unrelated-{i}"), &[("k", "v")]).await;
+    }
+    // Everything exists before the operator starts, as after a restore or an upgrade.
+    let api: Api<Partner> = env.api();
+    for i in 0..n {
+        let name = format!("rp-{i}");
+        cert_secret(&env, &name, &auth, "Auth Org").await;
+        let mut p = partner(&name, PartnerType::AuthPartner, "Auth Org");
+        p.spec.partner_id = Some(name.clone());
+        p.spec.policy_group = Some("grp".into());
+        p.spec.policies = vec![request(&env.cluster_name("auto"), &["a"])];
+        env.apply(&api, &p).await;
+    }
+    let before = api_requests(&env);
+    env.start_operator(&[]);
+    // Convergence is read from the operator's own /metrics (its store), not from the API
+    // server, so the test's polling adds no reads.
+    eventually(Duration::from_secs(600), "all partners Ready", || {
+        let env = &env;
+        async move {
+            let m = env.metrics().await;
+            let ready = m
+                .lines()
+                .filter(|l| l.starts_with("mosip_partner_ready{kind=\"Partner\"") && l.ends_with(" 1"))
+                .count();
+            if ready == n { Ok(()) } else { Err(format!("{ready}/{n}")) }
+        }
+    })
+    .await;
+    // Let the last status writes come back through the watch.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = api_requests(&env);
+    let d = delta(&before, &after);
+    let metrics = env.metrics().await;
+    let reconciles = operator_metric(&metrics, "mosip_partner_reconciles_total{kind=\"Partner\"}");
+    let gets = sum(&d, "GET");
+    let lists = sum(&d, "LIST");
+    let secret_gets = d.get(&("GET".to_string(), "secrets".to_string())).copied().unwrap_or(0.0);
+    let report = serde_json::json!({
+        "partners": n,
+        "partnerReconciles": reconciles,
+        "gets": gets,
+        "lists": lists,
+        "secretGets": secret_gets,
+        "readsPerReconcileBesidesCertificateFirstReads": (gets + lists - n as f64).max(0.0) / reconciles.max(1.0),
+        "byVerbAndResource": d.iter().map(|((v, r), n)| format!("{v} {r}: {n}")).collect::<Vec<_>>(),
+    });
+    println!("{report}");
+    assert!(reconciles >= n as f64, "{report}");
+    // One LIST per watch and per CRD probe at start; none per reconcile.
+    assert!(lists <= 20.0, "LISTs grew with the partners: {report}");
+    // Each certificate Secret is read once; nothing else is read per reconcile.
+    assert!(secret_gets <= n as f64 + 5.0, "Secret GETs grew beyond one per certificate: {report}");
+    assert!(gets <= n as f64 + 10.0, "GETs per reconcile: {report}");
+    env.assert_log_clean();
+}
