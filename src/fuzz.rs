@@ -234,9 +234,6 @@ fn pem_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(fragment, 0..6).prop_map(|parts| parts.concat())
 }
 
-/// Whether the X.509 version overflow found by this fuzzer is fixed on this branch.
-const VERSION_OVERFLOW_FIXED: bool = false;
-
 /// One byte-level mutation of a DER seed.
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -257,9 +254,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         1 => (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8)).prop_map(|(i, b)| Mutation::Insert(i, b)),
         1 => (any::<usize>(), 1usize..16).prop_map(|(i, n)| Mutation::Remove(i, n)),
         1 => prop_oneof![
-            // TODO(#10 item 9): 0xFFFFFFFF crashes `check_v3` until helper B's cert.rs fix is
-            // merged; then use it unconditionally and un-ignore the regression test below.
-            Just(if VERSION_OVERFLOW_FIXED { vec![0x00, 0xff, 0xff, 0xff, 0xff] } else { vec![0x01, 0x00] }),
+            // 0xFFFFFFFF made `check_v3` overflow (found by this target; fixed in cert.rs).
+            Just(vec![0x00, 0xff, 0xff, 0xff, 0xff]),
             Just(vec![0x7f, 0xff, 0xff, 0xff]),
             Just(vec![0xff]),
             (0u8..5).prop_map(|v| vec![v]),
@@ -690,7 +686,6 @@ fn policy_and_partner_bodies() {
 /// `check_v3` overflow (`version + 1`), a panic in debug builds and a wrong message in release
 /// (#10 item 9, fixed in `trust/cert.rs`).
 #[test]
-#[ignore = "fails until helper B's cert.rs fix (#10 item 9) is merged; un-ignore then"]
 fn regression_version_field_0xffffffff() {
     let pki = pki();
     for seed in &pki.seeds {
