@@ -731,6 +731,9 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             plans.push(p);
         }
         key_plans.push(plans);
+        if !tenancy::may_hold_api_keys(spec.partner_type) {
+            key_statuses.clear();
+        }
 
         let (ready, reason, message) = match &request_problem {
             Some(p) => (false, p.reason.clone(), p.message.clone()),

@@ -90,7 +90,8 @@ async fn an_editor_cannot_take_another_namespaces_partner_id() {
     let thief_id = format!("thief-{}", alice_env.ns);
     let victim_id = format!("acme-{}", bob_env.ns);
     editor_apply(&alice, &alice_env.ns, &auth_partner_for(&alice_env, "thief", &thief_id, "auto")).await;
-    wait_partner(&alice_env, "thief", READY, "True").await;
+    let thief = wait_partner(&alice_env, "thief", READY, "True").await;
+    let thief_secret = first_key_secret(&thief);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     editor_cert(&bob, &bob_env, "victim", &int, "Auth Org").await;
     editor_apply(&bob, &bob_env.ns, &auth_partner_for(&alice_env, "victim", &victim_id, "auto")).await;
@@ -118,8 +119,6 @@ async fn an_editor_cannot_take_another_namespaces_partner_id() {
     assert_eq!(bob_env.secret_value(&victim_secret, "apiKey").await, Some(victim_key));
     assert_eq!(bob_env.secret_value(&victim_secret, "partnerId").await, Some(victim_id.clone()));
     // alice's Secrets never say bob's id.
-    let thief = Api::<Partner>::namespaced(alice_env.client.clone(), &alice_env.ns).get("thief").await.expect("get");
-    let thief_secret = first_key_secret(&thief);
     assert_ne!(alice_env.secret_value(&thief_secret, "partnerId").await, Some(victim_id.clone()));
 
     // A new Partner of alice's asking for bob's id is a duplicate; bob is unaffected.
