@@ -59,6 +59,9 @@ pub struct RunArgs {
     /// Renew licences this long before they expire.
     #[arg(long, default_value = "15d")]
     pub license_renew_before: String,
+    /// The longest licence validity issued; a longer spec.validity is capped to it.
+    #[arg(long, default_value = "365d")]
+    pub max_license_validity: String,
     /// Credential types allowed besides MOSIP's (comma-separated).
     #[arg(long, default_value = "")]
     pub extra_credential_types: String,
@@ -118,6 +121,7 @@ impl RunArgs {
             api_key_rotation: !self.no_api_key_rotation,
             license_validity: duration("license-validity", &self.license_validity)?,
             license_renew_before: duration("license-renew-before", &self.license_renew_before)?,
+            max_license_validity: duration("max-license-validity", &self.max_license_validity)?,
             extra_credential_types: self
                 .extra_credential_types
                 .split(',')

@@ -46,6 +46,8 @@ pub struct OperatorConfig {
     pub license_validity: jiff::SignedDuration,
     /// Renew a licence this long before it expires.
     pub license_renew_before: jiff::SignedDuration,
+    /// The longest licence validity issued, whatever spec.validity asks (default 365 days).
+    pub max_license_validity: jiff::SignedDuration,
     /// Credential types allowed on top of MOSIP's defaults.
     pub extra_credential_types: Vec<String>,
     /// Label selector for the cluster-scoped kinds (CACertificate, PartnerPolicy) this instance
@@ -110,6 +112,7 @@ impl Default for OperatorConfig {
             api_key_rotation: true,
             license_validity: jiff::SignedDuration::from_hours(90 * 24),
             license_renew_before: jiff::SignedDuration::from_hours(15 * 24),
+            max_license_validity: crate::mosip::tenancy::DEFAULT_MAX_LICENSE_VALIDITY,
             extra_credential_types: Vec::new(),
             cluster_selector: None,
         }

@@ -197,7 +197,9 @@ async fn licences_need_an_approved_request_are_capped_and_withdrawn() {
     misp.spec.policies = vec![request(&policy, &[])];
     editor_apply(&alice, &env.ns, &misp).await;
     wait_partner_reason(&env, "misp", READY, "False", Some("PendingApproval")).await;
-    wait_license_reason(&env, "lic", "False", Some("NotApproved")).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    wait_license_reason(&env, "lic", "False", None).await;
+    assert!(env.secret_value(&secret, "licenseKey").await.is_none());
 
     // Approved: issued, for at most a year.
     let out = env.cli(&["approve", "misp", "--policy", &policy, "-n", &env.ns]);
