@@ -706,11 +706,13 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             match p {
                 KeyPlan::Keep { valid_until, next_check: t, .. } | KeyPlan::Mint { valid_until, next_check: t, .. } => {
                     next_check.push(t);
+                    let recorded = prev_entry.and_then(|e| e.api_keys.iter().find(|k| k.label == key.target.label));
                     key_statuses.push(api::ApiKeyStatus {
                         label: key.target.label.clone(),
                         secret_name: Some(key.target.secret_name.clone()),
                         valid_until: Some(valid_until.to_string()),
-                        ..Default::default()
+                        valid_from: recorded.and_then(|k| k.valid_from.clone()),
+                        key_fingerprint: recorded.and_then(|k| k.key_fingerprint.clone()),
                     });
                 }
                 KeyPlan::Conflict => {
@@ -888,6 +890,15 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
                     .await?;
             lost |= result.lost;
             notes.extend(result.event);
+            // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
+            if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some())
+                && let Some(entry) = plan.status.policies.iter_mut().find(|p| p.name == key.target.policy)
+                && let Some(k) = entry.api_keys.iter_mut().find(|k| k.label == key.target.label)
+            {
+                k.key_fingerprint = issued.key_fingerprint.clone();
+                k.valid_from = issued.valid_from.clone();
+                k.valid_until = issued.valid_until.clone();
+            }
         }
     }
     let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &g.namespace);
