@@ -20,6 +20,7 @@ fn ca_leaf(issuer: &Ca, cn: &str, org: &str) -> String {
     dn.push(DnType::OrganizationName, org);
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(3));
+    p.use_authority_key_identifier_extension = true;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::hours(1);
