@@ -4,6 +4,7 @@
 //! - [`mosip`]: MOSIP's own rules (partner types, registration and policy validation, key formats);
 //!   pure, no API server.
 //! - [`trust`]: certificate validation and MOSIP re-signing; pure, no API server.
+//! - [`pms`]: the `mosip` backend's client for PMS, authmanager and Keycloak.
 //! - [`controller`]: one reconciler per kind plus shared status and Secret writers.
 //! - [`cli`]: the subcommands.
 
@@ -14,5 +15,6 @@ pub mod controller;
 mod fuzz;
 pub mod metrics;
 pub mod mosip;
+pub mod pms;
 pub mod server;
 pub mod trust;

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub failures: Family<FailureLabels, Counter>,
     pub duration: Family<KindLabels, Histogram>,
     pub panics: Family<KindLabels, Counter>,
+    /// Requests to MOSIP (backend `mosip`).
+    pub pms: std::sync::Arc<PmsMetrics>,
 }
 
 impl Default for Metrics {
@@ -39,6 +41,7 @@ impl Default for Metrics {
                 Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
             }),
             panics: Family::default(),
+            pms: Default::default(),
         }
     }
 }
@@ -46,6 +49,7 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers the metrics under the `mosip_partner_` prefix.
     pub fn register(&self, registry: &mut Registry) {
+        self.pms.register(registry);
         registry.register("mosip_partner_reconciles", "Reconciles started, by kind", self.reconciles.clone());
         registry.register(
             "mosip_partner_reconcile_failures",
@@ -105,5 +109,63 @@ pub struct ReconcileTimer<'a> {
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
         self.metrics.duration.get_or_create(&self.labels).observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+// ---- MOSIP backend: requests to PMS, authmanager and Keycloak ----------------------------------
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PmsRequestLabels {
+    /// The path template, e.g. `POST /partners/{partnerId}/policy/map` (bounded cardinality).
+    pub endpoint: String,
+    /// success, pms_error, unavailable, auth_failed or protocol_error.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PmsEndpointLabels {
+    pub endpoint: String,
+}
+
+/// `mosip_partner_pms_requests_total{endpoint,outcome}` and
+/// `mosip_partner_pms_request_duration_seconds{endpoint}`.
+pub struct PmsMetrics {
+    pub requests: Family<PmsRequestLabels, Counter>,
+    pub duration: Family<PmsEndpointLabels, Histogram>,
+}
+
+impl Default for PmsMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+            }),
+        }
+    }
+}
+
+impl PmsMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "mosip_partner_pms_requests",
+            "HTTP requests to MOSIP (PMS, authmanager, Keycloak), by endpoint and outcome",
+            self.requests.clone(),
+        );
+        registry.register(
+            "mosip_partner_pms_request_duration_seconds",
+            "Duration of HTTP requests to MOSIP, by endpoint",
+            self.duration.clone(),
+        );
+    }
+
+    pub fn observe(&self, endpoint: &str, outcome: &str, seconds: f64) {
+        self.requests.get_or_create(&PmsRequestLabels { endpoint: endpoint.into(), outcome: outcome.into() }).inc();
+        self.duration.get_or_create(&PmsEndpointLabels { endpoint: endpoint.into() }).observe(seconds);
+    }
+
+    /// The count for one (endpoint, outcome), for tests.
+    pub fn count(&self, endpoint: &str, outcome: &str) -> u64 {
+        self.requests.get_or_create(&PmsRequestLabels { endpoint: endpoint.into(), outcome: outcome.into() }).get()
     }
 }

@@ -75,4 +75,7 @@ pub struct CACertificateStatus {
     /// SHA-256 fingerprint of the DER certificate, lowercase hexadecimal.
     #[serde(rename = "fingerprintSHA256", skip_serializing_if = "Option::is_none")]
     pub fingerprint_sha256: Option<String>,
+    /// What MOSIP's PMS holds (backend `mosip` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mosip: Option<super::CaMosipStatus>,
 }

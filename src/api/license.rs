@@ -37,6 +37,11 @@ pub struct MispLicenseSpec {
     /// false deactivates the licence: the key is removed from the Secret. true when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    /// Copies of the licence key into other namespaces for MOSIP's own charts (e.g. eSignet's
+    /// Secret `esignet-misp-onboarder-key`, key `mosip-esignet-misp-key`, in namespace
+    /// `esignet`); each target namespace must opt in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<super::Export>,
 }
 
 impl MispLicenseSpec {
@@ -68,4 +73,7 @@ pub struct MispLicenseStatus {
     /// First 16 hex characters of the SHA-256 of the key: tells keys apart without revealing them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_fingerprint: Option<String>,
+    /// What MOSIP's PMS holds (backend `mosip` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mosip: Option<super::LicenseMosipStatus>,
 }

@@ -8,12 +8,14 @@
 mod cacert;
 mod condition;
 mod license;
+mod mosip;
 mod partner;
 mod policy;
 
 pub use cacert::*;
 pub use condition::*;
 pub use license::*;
+pub use mosip::*;
 pub use partner::*;
 pub use policy::*;
 

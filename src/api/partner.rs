@@ -198,6 +198,10 @@ pub struct BiometricExtractor {
 pub struct ApiKeyRequest {
     /// A label unique within the policy request, at most 36 characters.
     pub label: String,
+    /// Copies of the key into other namespaces for MOSIP's own charts (e.g. Mimoto's
+    /// `mimoto-wallet-binding-partner-api-key`); each target namespace must opt in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<super::Export>,
 }
 
 /// What the operator made of the partner.
@@ -242,6 +246,9 @@ pub struct PartnerStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["policy".into(), "requestHash".into()]))]
     pub denied_requests: Vec<DeniedRequest>,
+    /// What MOSIP's PMS holds (backend `mosip` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mosip: Option<super::PartnerMosipStatus>,
 }
 
 /// A remembered denial.

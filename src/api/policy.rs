@@ -282,4 +282,7 @@ pub struct PartnerPolicyStatus {
     /// Partners (namespace/name) that currently request this policy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub used_by: Vec<String>,
+    /// What MOSIP's PMS holds (backend `mosip` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mosip: Option<super::PolicyMosipStatus>,
 }

@@ -90,6 +90,71 @@ pub struct RunArgs {
     /// This replica's identity (default: POD_NAME or the hostname).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+
+    // ---- MOSIP backend (one block) ------------------------------------------------------------
+    /// standalone: the operator re-signs certificates and mints keys and licences itself.
+    /// mosip: it drives MOSIP's own PMS (policies, partners, certificates, Keycloak users, API
+    /// keys, MISP licences), as MOSIP's partner-onboarder does; needs the three flags below.
+    #[arg(long, value_enum, default_value = "standalone")]
+    pub backend: Backend,
+    /// MOSIP internal API host (mosip mode): the operator calls URL/v1/authmanager/...,
+    /// URL/v1/partnermanager/... and URL/v1/policymanager/... HTTPS; http:// only for loopback.
+    #[arg(long, env = "MOSIP_API_URL")]
+    pub mosip_api_url: Option<String>,
+    /// Keycloak base URL including any /auth prefix (mosip mode): the operator calls
+    /// KC/realms/master/protocol/openid-connect/token and KC/admin/realms/REALM/...
+    #[arg(long, env = "KEYCLOAK_URL")]
+    pub keycloak_url: Option<String>,
+    /// Secret in the operator namespace with keys pms-client-secret, partner-admin-username,
+    /// partner-admin-password, keycloak-admin-username, keycloak-admin-password and optional
+    /// pms-client-id (default mosip-pms-client) and keycloak-realm (default mosip).
+    #[arg(long)]
+    pub mosip_credentials_secret: Option<String>,
+    /// PEM file of CA certificates trusted for the MOSIP and Keycloak URLs, besides the system
+    /// roots.
+    #[arg(long)]
+    pub mosip_ca_file: Option<std::path::PathBuf>,
+}
+
+/// Which system makes partners, keys and licences real.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The operator itself (default).
+    #[default]
+    Standalone,
+    /// MOSIP's PMS, authmanager and Keycloak.
+    Mosip,
+}
+
+/// The validated `mosip` backend settings (before the credentials Secret is read).
+#[derive(Clone, Debug)]
+pub struct MosipSettings {
+    pub endpoints: crate::pms::PmsEndpoints,
+    pub credentials_secret: String,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl RunArgs {
+    /// Checks the MOSIP flags: None in standalone mode, the parsed settings in mosip mode.
+    pub fn mosip_settings(&self) -> anyhow::Result<Option<MosipSettings>> {
+        if self.backend == Backend::Standalone {
+            return Ok(None);
+        }
+        let need = |v: &Option<String>, flag: &str| -> anyhow::Result<String> {
+            v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| anyhow::anyhow!("--backend mosip needs --{flag}"))
+        };
+        let api = need(&self.mosip_api_url, "mosip-api-url (or MOSIP_API_URL)")?;
+        let kc = need(&self.keycloak_url, "keycloak-url (or KEYCLOAK_URL)")?;
+        let credentials_secret = need(&self.mosip_credentials_secret, "mosip-credentials-secret")?;
+        let endpoints = crate::pms::PmsEndpoints::parse(&api, &kc).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ca_pem = match &self.mosip_ca_file {
+            Some(path) => {
+                Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("--mosip-ca-file {}: {e}", path.display()))?)
+            }
+            None => None,
+        };
+        Ok(Some(MosipSettings { endpoints, credentials_secret, ca_pem }))
+    }
 }
 
 fn duration(flag: &str, value: &str) -> anyhow::Result<jiff::SignedDuration> {
@@ -186,6 +251,7 @@ pub async fn shutdown_signal() {
 pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     init_logging(&args.log_level, &args.log_format);
     let config = args.config()?;
+    let mosip_settings = args.mosip_settings()?;
     let metrics_addr = if args.metrics_addr == "off" {
         None
     } else {
@@ -217,7 +283,17 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let options = RunOptions { metrics_addr, instance: Some(identity), concurrency: args.concurrency, leader };
+    let mosip = match mosip_settings {
+        Some(s) => {
+            let credentials =
+                crate::pms::MosipCredentials::load(client.clone(), &config.operator_namespace, &s.credentials_secret)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(crate::pms::PmsConfig { endpoints: s.endpoints, credentials, ca_pem: s.ca_pem })
+        }
+        None => None,
+    };
+    let options = RunOptions { metrics_addr, instance: Some(identity), concurrency: args.concurrency, leader, mosip };
     let result = controller::run(client, config, options, shutdown_signal().boxed()).await;
     if let Some(task) = lease_task {
         // Dropping the receiver makes the lease manager release the Lease for a fast hand-over.
@@ -225,4 +301,58 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
     result?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod mosip_flag_tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> Box<super::RunArgs> {
+        let mut argv = vec!["mosip-partner-operator", "run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn standalone_is_the_default_and_mosip_needs_its_flags() {
+        assert!(args(&[]).mosip_settings().unwrap().is_none());
+        let e = args(&["--backend", "mosip", "--keycloak-url", "https://iam.example.org/auth"])
+            .mosip_settings()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--mosip-api-url"), "{e}");
+        let ok = args(&[
+            "--backend",
+            "mosip",
+            "--mosip-api-url",
+            "https://api-internal.example.org",
+            "--keycloak-url",
+            "https://iam.example.org/auth",
+            "--mosip-credentials-secret",
+            "mosip-credentials",
+        ])
+        .mosip_settings()
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.endpoints.keycloak.join("/realms/master"), "https://iam.example.org/auth/realms/master");
+        assert_eq!(ok.credentials_secret, "mosip-credentials");
+        let e = args(&[
+            "--backend",
+            "mosip",
+            "--mosip-api-url",
+            "http://api-internal.example.org",
+            "--keycloak-url",
+            "https://iam.example.org/auth",
+            "--mosip-credentials-secret",
+            "c",
+        ])
+        .mosip_settings()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("loopback"), "{e}");
+    }
 }

@@ -34,8 +34,50 @@ pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Acti
 
     let previous = ca.status.clone().unwrap_or_default();
     let condition = DesiredCondition::new(READY, verdict.ready, verdict.reason, verdict.message.clone());
-    let conditions = api::merge_conditions(&previous.conditions, vec![condition], ca.metadata.generation, &now);
     let summary = verdict.summary.as_ref();
+    let mut desired_conditions = vec![condition];
+    let mut mosip_status = None;
+    let mut requeue = requeue_after(verdict.next_check, now);
+    if let Some(pms) = &ctx.pms {
+        // Only a CA the operator trusts is uploaded to PMS.
+        let key = super::cache::object_key("CACertificate", ca.as_ref());
+        mosip_status = previous.mosip.clone();
+        let synced = match summary.filter(|_| verdict.ready) {
+            None => DesiredCondition::new(
+                api::MOSIP_SYNCED,
+                false,
+                "WaitingForValidation",
+                "uploaded to PMS once the certificate is Ready",
+            ),
+            Some(s) => match crate::pms::sync::sync_ca(
+                pms,
+                ca.spec.domain.as_str(),
+                &ca.spec.certificate,
+                &s.fingerprint_sha256,
+                previous.mosip.as_ref(),
+            )
+            .await
+            {
+                Ok(st) => {
+                    ctx.backoff.succeeded(&key);
+                    mosip_status = Some(st);
+                    DesiredCondition::new(
+                        api::MOSIP_SYNCED,
+                        true,
+                        "Uploaded",
+                        format!("in PMS for domain {}", ca.spec.domain),
+                    )
+                }
+                Err(e) => {
+                    requeue = requeue.min(ctx.backoff.failed(&key));
+                    tracing::warn!(reason = %e.reason(), "PMS: {e}");
+                    DesiredCondition::new(api::MOSIP_SYNCED, false, &e.reason(), e.to_string())
+                }
+            },
+        };
+        desired_conditions.push(synced);
+    }
+    let conditions = api::merge_conditions(&previous.conditions, desired_conditions, ca.metadata.generation, &now);
     let desired = CACertificateStatus {
         observed_generation: ca.metadata.generation,
         conditions,
@@ -46,13 +88,14 @@ pub async fn reconcile(ca: Arc<CACertificate>, ctx: Arc<Context>) -> Result<Acti
         not_before: summary.map(|s| s.not_before.to_string()),
         not_after: summary.map(|s| s.not_after.to_string()),
         fingerprint_sha256: summary.map(|s| s.fingerprint_sha256.clone()),
+        mosip: mosip_status,
     };
     let api: Api<CACertificate> = Api::all(ctx.client.clone());
     status::apply_status(&api, ca.as_ref(), &desired, desired == previous).await?;
     if let Some(new) = desired.conditions.first() {
         events::on_transition(ctx.as_ref(), ca.as_ref(), api::find(&previous.conditions, READY), new, "Validate").await;
     }
-    Ok(Action::requeue(requeue_after(verdict.next_check, now)))
+    Ok(Action::requeue(requeue))
 }
 
 /// Time until `next` (plus a second, so the verdict has flipped), at most [`RESYNC`].

@@ -152,6 +152,8 @@ pub struct Context {
     /// Where key material comes from.
     pub keys: Arc<dyn KeySource>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The PMS client with `--backend mosip`; None in standalone mode.
+    pub pms: Option<crate::pms::PmsClient>,
 }
 
 impl Context {
@@ -187,6 +189,7 @@ impl Context {
             synced: Synced::default(),
             keys: Arc::new(Standalone),
             metrics,
+            pms: None,
         }
     }
 }

@@ -68,6 +68,10 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     if license.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    if ctx.pms.is_some() {
+        let conditions = license.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        return super::mosip::not_wired(&ctx, license.as_ref(), &conditions).await;
+    }
     let namespace = license.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let uid = license.uid().ok_or(Error::MissingObjectKey("uid"))?;
     let name = license.name_any();

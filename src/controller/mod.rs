@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod license;
+pub mod mosip;
 pub mod partner;
 pub mod policy;
 pub mod run;

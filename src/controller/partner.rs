@@ -98,6 +98,10 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
         // Owned Secrets go with the Partner through the garbage collector.
         return Ok(Action::await_change());
     }
+    if ctx.pms.is_some() {
+        let conditions = partner.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        return super::mosip::not_wired(&ctx, partner.as_ref(), &conditions).await;
+    }
     let now = super::now();
     let gathered = gather(&ctx, &partner, now).await?;
     let planned = plan(&ctx, &partner, &gathered, now);
@@ -796,6 +800,7 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
         ),
         certificate: cert_status,
         policies: request_statuses,
+        mosip: None,
     };
     Plan {
         status,

@@ -57,23 +57,58 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
             Err(e) => vec![Problem::stalled(e.reason(), e.to_string())],
         }
     };
-    let desired_conditions = status::readiness(
+    let mut desired_conditions = status::readiness(
         &problems,
         "Valid",
         format!("{} policy of group {} is valid", policy.spec.policy_type, policy.spec.group),
     )
     .to_vec();
+    let mut mosip_status = None;
+    let mut requeue = std::time::Duration::from_secs(3600);
+    if let Some(pms) = &ctx.pms {
+        // Only a valid policy is sent to PMS; its PMS name is metadata.name, its group spec.group.
+        let key = super::cache::object_key("PartnerPolicy", policy.as_ref());
+        mosip_status = previous.mosip.clone();
+        let synced = if !problems.is_empty() {
+            api::DesiredCondition::new(
+                api::MOSIP_SYNCED,
+                false,
+                "WaitingForValidation",
+                "sent to PMS once the policy is valid",
+            )
+        } else {
+            match crate::pms::sync::sync_policy(pms, &name, &policy.spec, previous.mosip.as_ref()).await {
+                Ok(st) => {
+                    ctx.backoff.succeeded(&key);
+                    let msg = format!(
+                        "published in PMS as policy {} of group {}",
+                        st.policy_id.as_deref().unwrap_or("?"),
+                        st.policy_group_id.as_deref().unwrap_or("?")
+                    );
+                    mosip_status = Some(st);
+                    api::DesiredCondition::new(api::MOSIP_SYNCED, true, "Published", msg)
+                }
+                Err(e) => {
+                    requeue = ctx.backoff.failed(&key);
+                    tracing::warn!(reason = %e.reason(), "PMS: {e}");
+                    api::DesiredCondition::new(api::MOSIP_SYNCED, false, &e.reason(), e.to_string())
+                }
+            }
+        };
+        desired_conditions.push(synced);
+    }
     let desired = PartnerPolicyStatus {
         observed_generation: policy.metadata.generation,
         conditions: api::merge_conditions(&previous.conditions, desired_conditions, policy.metadata.generation, &now),
         used_by,
+        mosip: mosip_status,
     };
     status::apply_status(&api, policy.as_ref(), &desired, desired == previous).await?;
     if let Some(ready) = api::find(&desired.conditions, READY) {
         events::on_transition(ctx.as_ref(), policy.as_ref(), api::find(&previous.conditions, READY), ready, "Validate")
             .await;
     }
-    Ok(Action::requeue(std::time::Duration::from_secs(3600)))
+    Ok(Action::requeue(requeue))
 }
 
 async fn add_finalizer(api: &Api<PartnerPolicy>, policy: &PartnerPolicy) -> Result<()> {

@@ -42,6 +42,8 @@ pub struct RunOptions {
     /// Leadership, when leader election is on: controllers run only while it is true, and the
     /// process stops when it is lost (a restarted replica rejoins as a follower).
     pub leader: Option<tokio::sync::watch::Receiver<bool>>,
+    /// `--backend mosip`: how to reach PMS; None in standalone mode.
+    pub mosip: Option<crate::pms::PmsConfig>,
 }
 
 /// Fails with an actionable message when a CRD is missing. Namespaced kinds are probed in the
@@ -612,7 +614,7 @@ pub async fn run(
         client.clone(),
         Reporter { controller: "mosip-partner-operator".into(), instance: options.instance.clone() },
     );
-    let ctx = Arc::new(Context::new(
+    let mut context = Context::new(
         client.clone(),
         config.clone(),
         recorder,
@@ -620,7 +622,14 @@ pub async fn run(
         sources.stores(),
         index,
         metrics.clone(),
-    ));
+    );
+    if let Some(m) = options.mosip.clone() {
+        let pms = crate::pms::PmsClient::new(m.endpoints, m.credentials, m.ca_pem.as_deref(), metrics.pms.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(backend = "mosip", "onboarding into MOSIP's PMS");
+        context.pms = Some(pms);
+    }
+    let ctx = Arc::new(context);
     let stores = sources.stores();
 
     let TriggerStreams { partners: partner_rx, policies: policy_rx, cacerts: ca_rx, licenses: license_rx } =

@@ -146,7 +146,15 @@ impl Slot {
         Ok(Some(secret))
     }
 
-    fn remember(&self, ctx: &Context, secret: Arc<Secret>, written: bool) {
+    fn remember(&self, ctx: &Context, mut secret: Arc<Secret>, written: bool) {
+        // Re-signed certificates are planned from their annotations alone: keep no copy of their
+        // data (the largest Secrets the operator writes).
+        let kind = secret.metadata.labels.as_ref().and_then(|l| l.get(super::SECRET_KIND_LABEL));
+        if kind.map(String::as_str) == Some(super::signing::KIND) {
+            let mut meta_only = (*secret).clone();
+            meta_only.data = None;
+            secret = Arc::new(meta_only);
+        }
         ctx.owned_contents.put(
             &self.namespace,
             &self.name,

@@ -525,7 +525,7 @@ mod tests {
     }
 
     fn key(label: &str) -> ApiKeyRequest {
-        ApiKeyRequest { label: label.into() }
+        ApiKeyRequest { label: label.into(), exports: vec![] }
     }
 
     fn reasons(errors: &[RegistrationError]) -> Vec<&'static str> {

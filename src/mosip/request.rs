@@ -515,7 +515,7 @@ mod tests {
     fn hash_ignores_api_keys_description_version_approval() {
         let base = request_hash("uid-1", &policy_spec(), &request());
         let mut r = request();
-        r.api_keys = vec![ApiKeyRequest { label: "new".into() }];
+        r.api_keys = vec![ApiKeyRequest { label: "new".into(), exports: vec![] }];
         let mut p = policy_spec();
         p.description = Some("changed".into());
         p.version = Some("2.0".into());

@@ -125,7 +125,7 @@ async fn bench_onboarding() {
     // Convergence.
     let before = api_requests(&env);
     let start = Instant::now();
-    env.start_operator(&["--log-level", "info"]);
+    env.start_operator(&["--log-level", "info", "--concurrency", "16"]);
     let pid = env.operator_pid().expect("pid");
     let mut first_ready: Option<f64> = None;
     loop {
@@ -161,7 +161,7 @@ async fn bench_onboarding() {
     let keys_before = keys(&env).await;
     env.stop_operator();
     let restart_before = api_requests(&env);
-    env.start_operator(&["--log-level", "info"]);
+    env.start_operator(&["--log-level", "info", "--concurrency", "16"]);
     let restarted = Instant::now();
     eventually(Duration::from_secs(600), "operator up again", || {
         let env = &env;
@@ -190,6 +190,7 @@ async fn bench_onboarding() {
         "allReadySeconds": all_ready,
         "baselineSeconds": baseline_secs,
         "baselineClients": CLIENTS,
+        "operatorConcurrency": 16,
         "allReadyOverBaseline": all_ready / baseline_secs.max(0.001),
         "writes": writes,
         "reads": reads,

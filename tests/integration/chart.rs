@@ -119,6 +119,7 @@ async fn operator_works_with_exactly_the_charts_permissions() {
             policy_name: Some(env.cluster_name("misp")),
             validity: None,
             active: None,
+            exports: vec![],
         },
         status: None,
     };

@@ -50,7 +50,7 @@ pub fn request(policy: &str, labels: &[&str]) -> PolicyRequest {
         use_case: Some("integration test".into()),
         credential_types: vec![],
         biometric_extractors: vec![],
-        api_keys: labels.iter().map(|l| ApiKeyRequest { label: l.to_string() }).collect(),
+        api_keys: labels.iter().map(|l| ApiKeyRequest { label: l.to_string(), exports: vec![] }).collect(),
     }
 }
 

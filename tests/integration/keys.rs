@@ -173,6 +173,7 @@ async fn misp_licences() {
             policy_name: Some(env.cluster_name("misp")),
             validity: validity.map(String::from),
             active,
+            exports: vec![],
         },
         status: None,
     };
@@ -276,6 +277,7 @@ async fn keys_and_licences_renew_before_expiry() {
             policy_name: None,
             validity: Some("40s".into()),
             active: None,
+            exports: vec![],
         },
         status: None,
     };

@@ -142,6 +142,7 @@ fn misp_license(name: &str, partner: &str, policy: &str, validity: Option<&str>)
             policy_name: Some(policy.into()),
             validity: validity.map(String::from),
             active: None,
+            exports: vec![],
         },
         status: None,
     }
