@@ -250,6 +250,9 @@ spec:
   description: Example MISP delegation policy
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   misp:
     allowAuthRequestDelegation: true
     allowKycRequestDelegation: true
@@ -402,6 +405,9 @@ spec:
   description: Example credential data-share policy (name and face)
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   dataShare:
     dataSharePolicies:
       typeOfShare: "Data Share"
@@ -470,6 +476,9 @@ spec:
   description: Example online-verification policy (identity data for authentication)
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   dataShare:
     dataSharePolicies:
       typeOfShare: "Data Share"
@@ -552,6 +561,9 @@ spec:
   description: Example ABIS policy (registration biometrics for deduplication)
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   dataShare:
     dataSharePolicies:
       typeOfShare: "Data Share"
@@ -607,6 +619,9 @@ spec:
   description: Example manual adjudication policy (demographics and biometrics of a packet)
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   dataShare:
     dataSharePolicies:
       typeOfShare: "Data Share"
@@ -668,6 +683,9 @@ spec:
   description: Example card printing policy
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   dataShare:
     dataSharePolicies:
       typeOfShare: "Data Share"
@@ -732,6 +750,9 @@ spec:
   description: Example internal certificate-sharing policy
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   dataShare:
     dataSharePolicies:
       typeOfShare: "Data Share"
@@ -798,6 +819,9 @@ spec:
   description: Example wallet key-binding policy
   version: "1.0"
   approval: Automatic
+  # Automatic approval admits only the namespaces selected here; {} admits every namespace.
+  autoApprove:
+    namespaceSelector: {}
   auth:
     authTokenType: partner
     allowedAuthTypes:

@@ -11,6 +11,8 @@
 pub mod api;
 pub mod cli;
 pub mod controller;
+#[cfg(test)]
+mod fuzz;
 pub mod metrics;
 pub mod mosip;
 pub mod pms;

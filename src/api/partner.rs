@@ -26,9 +26,11 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.partnerId) == has(oldSelf.partnerId) && (!has(self.partnerId) || self.partnerId == oldSelf.partnerId)").message("partnerId is immutable; create a new Partner instead"))]
 pub struct PartnerSpec {
     /// The MOSIP partner id (at most 36 characters, no whitespace, unique in the cluster).
-    /// metadata.name when absent.
+    /// metadata.name when absent. Immutable: once registered (status.registeredPartnerId) it
+    /// belongs to this Partner until it is deleted, whatever other Partners ask for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
     /// MOSIP's partner type code. It decides the certificate domain (Device_Provider→DEVICE,
@@ -212,6 +214,11 @@ pub struct PartnerStatus {
     /// The effective MOSIP partner id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
+    /// The partnerId this Partner registered (claimed) first. The claim never moves to another
+    /// Partner while this one lives; a later change of spec.partnerId is refused
+    /// (ImmutableFieldChanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_partner_id: Option<String>,
     /// The partner type as first registered; a later change of spec.partnerType is reported
     /// (ImmutableFieldChanged) on API servers that do not enforce the CRD's CEL rules.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -232,9 +239,31 @@ pub struct PartnerStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub policies: Vec<PolicyRequestStatus>,
+    /// Denials the operator remembers, per policy and request fingerprint, also after the
+    /// request left spec.policies: the same request is denied again when it returns, even under
+    /// an Automatic policy. Only an approver clears one (by removing the entry through the
+    /// status subresource).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["policy".into(), "requestHash".into()]))]
+    pub denied_requests: Vec<DeniedRequest>,
     /// What MOSIP's PMS holds (backend `mosip` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mosip: Option<super::PartnerMosipStatus>,
+}
+
+/// A remembered denial.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeniedRequest {
+    /// The PartnerPolicy the request named.
+    pub policy: String,
+    /// The request fingerprint that was denied.
+    pub request_hash: String,
+    /// Who denied it (the Denied condition's reason).
+    pub reason: String,
+    /// Why (the Denied condition's message).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// The validated partner certificate.
@@ -309,4 +338,11 @@ pub struct ApiKeyStatus {
     /// End of the key's validity, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<String>,
+    /// When the operator issued the current key, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    /// First 16 hex characters of the SHA-256 of the key the operator issued. A Secret whose
+    /// key does not match is not the operator's: it is never believed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_fingerprint: Option<String>,
 }

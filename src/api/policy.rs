@@ -45,6 +45,10 @@ pub struct PartnerPolicySpec {
     /// request itself, for sandboxes and for GitOps where the reviewed commit is the approval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalMode>,
+    /// Who an Automatic policy approves by itself. Without it an Automatic policy approves
+    /// nobody automatically (every request waits for an approver).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_approve: Option<AutoApprove>,
     /// The Auth policy body; required when type is Auth.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthPolicy>,
@@ -92,6 +96,17 @@ impl std::fmt::Display for PolicyType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The scope of automatic approval.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoApprove {
+    /// Partners of the namespaces whose labels match are approved automatically; others wait
+    /// for an approver. `{}` matches every namespace (it must be written explicitly); absent
+    /// matches none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
 }
 
 /// How requests for a policy are approved.

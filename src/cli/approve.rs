@@ -6,6 +6,7 @@
 //! that is already decided is refused, like `cmctl approve`.
 
 use crate::api::{APPROVED, DENIED, Partner};
+use crate::mosip::PartnerTypeExt;
 use clap::Args;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -29,6 +30,37 @@ pub struct DecideArgs {
     /// Why, in words.
     #[arg(long)]
     pub message: Option<String>,
+    /// The request fingerprint (status.policies[].requestHash) the approver reviewed. When the
+    /// request or its policy changed since, its fingerprint differs and nothing is decided.
+    #[arg(long)]
+    pub request_hash: Option<String>,
+}
+
+/// What is being decided, for the approver to read (and to pin with --request-hash).
+pub fn describe_request(partner: &Partner, policy: &str, hash: &str) -> String {
+    let request = partner.spec.policies.iter().find(|p| p.name == policy);
+    let list = |v: Vec<String>| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    let mut out = format!(
+        "Partner:          {}/{}\nPartner ID:       {}\nPartner type:     {}\nOrganization:     {}\nPolicy:           {policy}\n",
+        partner.namespace().unwrap_or_default(),
+        partner.name_any(),
+        partner.partner_id(),
+        partner.spec.partner_type.as_str(),
+        partner.spec.organization_name,
+    );
+    if let Some(r) = request {
+        out.push_str(&format!("Use case:         {}\n", r.use_case.as_deref().unwrap_or("-")));
+        out.push_str(&format!("Credential types: {}\n", list(r.credential_types.clone())));
+        let extractors = r
+            .biometric_extractors
+            .iter()
+            .map(|e| format!("{}={} ({} {})", e.attribute_name, e.biometric, e.provider, e.version))
+            .collect();
+        out.push_str(&format!("Extractors:       {}\n", list(extractors)));
+        out.push_str(&format!("API key labels:   {}\n", list(r.api_keys.iter().map(|k| k.label.clone()).collect())));
+    }
+    out.push_str(&format!("Request hash:     {hash}\n"));
+    out
 }
 
 /// Approve (`true`) or deny (`false`). Returns the process exit code.
@@ -53,6 +85,16 @@ pub async fn run(args: &DecideArgs, approve: bool) -> anyhow::Result<i32> {
             return Ok(1);
         }
         Ok(hash) => {
+            print!("{}", describe_request(&partner, &args.policy, &hash));
+            if let Some(reviewed) = args.request_hash.as_deref().map(str::trim)
+                && reviewed != hash
+            {
+                eprintln!(
+                    "error: the request changed since it was reviewed: its fingerprint is {hash}, not {reviewed}; \
+                     review it again (printed above) and pass --request-hash {hash}"
+                );
+                return Ok(1);
+            }
             let message = args.message.clone().unwrap_or_else(|| {
                 format!("manually {verb} by mosip-partner-operator {}", if approve { "approve" } else { "deny" })
             });
@@ -122,5 +164,21 @@ mod tests {
         assert!(!valid_reason("1abc"));
         assert!(!valid_reason("has space"));
         assert!(!valid_reason("ends:"));
+    }
+
+    #[test]
+    fn the_request_is_described_with_its_fingerprint() {
+        let partner: Partner = serde_json::from_value(serde_json::json!({
+            "apiVersion": "pms.mosip.io/v1alpha1", "kind": "Partner",
+            "metadata": {"name": "rp", "namespace": "ns"},
+            "spec": {"partnerId": "rp-1", "partnerType": "Auth_Partner", "organizationName": "Org",
+                     "policies": [{"name": "p", "useCase": "login", "credentialTypes": ["auth"],
+                                   "apiKeys": [{"label": "k"}]}]}
+        }))
+        .expect("partner");
+        let text = describe_request(&partner, "p", "abc123");
+        for want in ["ns/rp", "rp-1", "Auth_Partner", "login", "auth", "k", "abc123"] {
+            assert!(text.contains(want), "{want} missing from {text}");
+        }
     }
 }

@@ -30,6 +30,17 @@ pub struct RunArgs {
     /// Also re-sign FTM_Provider certificates (MOSIP's default: no).
     #[arg(long)]
     pub resign_ftm: bool,
+    /// basicConstraints and keyUsage of re-signed certificates: "mirror" the submitted
+    /// certificate (an end entity stays CA:FALSE; a DEVICE/FTM partner CA keeps CA:TRUE with
+    /// pathLen 0), or "mosip": CA:TRUE for every partner, as MOSIP does. UNSAFE: with "mosip"
+    /// any partner can mint certificates that chain to the MOSIP root.
+    #[arg(long, default_value = "mirror")]
+    pub resigned_basic_constraints: String,
+    /// Keep the generated MOSIP root private key in the signing CA Secret (root.key) and load a
+    /// root.key found there. Default: the root key is discarded after signing the PMS
+    /// intermediate, so it is never online.
+    #[arg(long)]
+    pub keep_root_key: bool,
     /// Validity of API keys (MOSIP: 90d).
     #[arg(long, default_value = "90d")]
     pub api_key_validity: String,
@@ -48,6 +59,9 @@ pub struct RunArgs {
     /// Renew licences this long before they expire.
     #[arg(long, default_value = "15d")]
     pub license_renew_before: String,
+    /// The longest licence validity issued; a longer spec.validity is capped to it.
+    #[arg(long, default_value = "365d")]
+    pub max_license_validity: String,
     /// Credential types allowed besides MOSIP's (comma-separated).
     #[arg(long, default_value = "")]
     pub extra_credential_types: String,
@@ -161,12 +175,18 @@ impl RunArgs {
             resigned_validity: duration("resigned-validity", &self.resigned_validity)?,
             resigned_renew_before: duration("resigned-renew-before", &self.resigned_renew_before)?,
             resign_ftm: self.resign_ftm,
+            resigned_basic_constraints: self
+                .resigned_basic_constraints
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--resigned-basic-constraints: {e}"))?,
+            keep_root_key: self.keep_root_key,
             api_key_validity: duration("api-key-validity", &self.api_key_validity)?,
             api_key_renew_before: duration("api-key-renew-before", &self.api_key_renew_before)?,
             api_key_grace: duration("api-key-grace", &self.api_key_grace)?,
             api_key_rotation: !self.no_api_key_rotation,
             license_validity: duration("license-validity", &self.license_validity)?,
             license_renew_before: duration("license-renew-before", &self.license_renew_before)?,
+            max_license_validity: duration("max-license-validity", &self.max_license_validity)?,
             extra_credential_types: self
                 .extra_credential_types
                 .split(',')

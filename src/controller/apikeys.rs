@@ -111,11 +111,23 @@ pub async fn apply(
 ) -> Result<KeyResult> {
     let KeyTarget { policy, label, secret_name } = target;
     let Some(owner) = secrets::owner_reference(partner) else { return Ok(KeyResult::lost()) };
-    let issued = |valid_until: jiff::Timestamp| ApiKeyStatus {
-        label: label.clone(),
-        secret_name: Some(secret_name.clone()),
-        valid_until: Some(valid_until.to_string()),
-    };
+    // What the operator recorded about the key it issued (status, which editors cannot write):
+    // kept while the key is kept, replaced when a key is minted (#10 finding 7).
+    let recorded = partner
+        .status
+        .as_ref()
+        .and_then(|s| s.policies.iter().find(|p| &p.name == policy))
+        .and_then(|p| p.api_keys.iter().find(|k| &k.label == label));
+    let record = (recorded.and_then(|k| k.key_fingerprint.clone()), recorded.and_then(|k| k.valid_from.clone()));
+    let issued_with =
+        |valid_until: jiff::Timestamp, (key_fingerprint, valid_from): (Option<String>, Option<String>)| ApiKeyStatus {
+            label: label.clone(),
+            secret_name: Some(secret_name.clone()),
+            valid_until: Some(valid_until.to_string()),
+            valid_from,
+            key_fingerprint,
+        };
+    let issued = |valid_until: jiff::Timestamp| issued_with(valid_until, record.clone());
     let base = |data: BTreeMap<String, k8s_openapi::ByteString>, annotations: BTreeMap<String, String>| DesiredSecret {
         name: secret_name.clone(),
         namespace: slot.namespace.clone(),
@@ -197,6 +209,7 @@ pub async fn apply(
                 label: label.clone(),
             };
             let key = ctx.keys.mint(&request).await?;
+            let minted = (Some(crate::mosip::key_fingerprint(&key)), Some(super::now().to_string()));
             let mut data = common();
             data.insert(API_KEY.into(), secrets::text(key));
             data.insert(VALID_UNTIL.into(), secrets::text(valid_until.to_string()));
@@ -220,7 +233,7 @@ pub async fn apply(
                         "API key {verb} for policy {policy:?}, label {label:?}, into Secret {secret_name}; valid until {valid_until}"
                     );
                     Ok(KeyResult {
-                        status: Some(issued(valid_until)),
+                        status: Some(issued_with(valid_until, minted)),
                         next_check: Some(next_check),
                         event: Some(Note::normal(reason, note, "IssueApiKey")),
                         ..Default::default()

@@ -29,6 +29,11 @@ pub struct OperatorConfig {
     pub resigned_renew_before: jiff::SignedDuration,
     /// Re-sign FTM_Provider certificates too (MOSIP's default: no).
     pub resign_ftm: bool,
+    /// basicConstraints/keyUsage of re-signed certificates: mirror the submitted certificate
+    /// (default) or MOSIP's CA:TRUE for every partner (unsafe).
+    pub resigned_basic_constraints: crate::trust::ResignedBasicConstraints,
+    /// Keep the MOSIP root private key in the signing CA Secret (default: not kept online).
+    pub keep_root_key: bool,
     /// Validity of API keys (MOSIP: 90 days).
     pub api_key_validity: jiff::SignedDuration,
     /// Rotate API keys this long before they expire.
@@ -41,6 +46,8 @@ pub struct OperatorConfig {
     pub license_validity: jiff::SignedDuration,
     /// Renew a licence this long before it expires.
     pub license_renew_before: jiff::SignedDuration,
+    /// The longest licence validity issued, whatever spec.validity asks (default 365 days).
+    pub max_license_validity: jiff::SignedDuration,
     /// Credential types allowed on top of MOSIP's defaults.
     pub extra_credential_types: Vec<String>,
     /// Label selector for the cluster-scoped kinds (CACertificate, PartnerPolicy) this instance
@@ -97,12 +104,15 @@ impl Default for OperatorConfig {
             resigned_validity: jiff::SignedDuration::from_hours(365 * 24),
             resigned_renew_before: jiff::SignedDuration::from_hours(30 * 24),
             resign_ftm: false,
+            resigned_basic_constraints: crate::trust::ResignedBasicConstraints::Mirror,
+            keep_root_key: false,
             api_key_validity: jiff::SignedDuration::from_hours(90 * 24),
             api_key_renew_before: jiff::SignedDuration::from_hours(15 * 24),
             api_key_grace: jiff::SignedDuration::from_hours(7 * 24),
             api_key_rotation: true,
             license_validity: jiff::SignedDuration::from_hours(90 * 24),
             license_renew_before: jiff::SignedDuration::from_hours(15 * 24),
+            max_license_validity: crate::mosip::tenancy::DEFAULT_MAX_LICENSE_VALIDITY,
             extra_credential_types: Vec::new(),
             cluster_selector: None,
         }

@@ -103,9 +103,17 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
 
     // Plan.
     let blocker = check(&ctx, &license, partner.as_deref());
-    let validity = match &spec.validity {
-        None => Ok(ctx.config.license_validity),
-        Some(v) => mosip::parse_validity(v),
+    // Capped at --max-license-validity and longer than the renewal window (#10 findings 3, 8).
+    let validity = match spec.validity.as_deref().map(mosip::parse_validity).transpose() {
+        Ok(requested) => mosip::tenancy::license_validity(
+            requested,
+            ctx.config.license_validity,
+            ctx.config.max_license_validity,
+            ctx.config.license_renew_before,
+        )
+        .map(|(validity, _capped)| validity)
+        .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     };
     let (want, blocker) = match (blocker, validity) {
         (Some(b), _) if b.withdraw => (LicenseWant::Withdraw, Some(b)),
@@ -245,11 +253,18 @@ fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Opt
     if !spec.is_active() {
         return Some(Blocker::deactivated("spec.active is false: the licence key is withdrawn from its Secret".into()));
     }
-    let Some(partner) = partner else {
-        return Some(Blocker::waiting(
-            "PartnerNotFound",
-            format!("Partner {:?} does not exist in this namespace (yet)", spec.partner_name),
-        ));
+    // A partner that is gone (or going) takes its licences with it (#10 finding 3).
+    let Some(partner) = partner.filter(|p| p.metadata.deletion_timestamp.is_none()) else {
+        return Some(Blocker {
+            problem: Problem::waiting(
+                "PartnerNotFound",
+                format!(
+                    "Partner {:?} does not exist in this namespace (or is being deleted); any licence key is withdrawn",
+                    spec.partner_name
+                ),
+            ),
+            withdraw: true,
+        });
     };
     if partner.spec.partner_type != PartnerType::MispPartner {
         return Some(Blocker::stalled(
@@ -296,6 +311,30 @@ fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Opt
             }
             Some(_) => {}
         }
+    }
+    // The partner's own request for the policy must be approved — as the Partner controller
+    // decided and recorded it (the same decision as for API keys); otherwise nothing is issued
+    // and an issued key is withdrawn (#10 finding 3).
+    let status = partner.status.as_ref();
+    let approved = |name: &str| {
+        partner.spec.policies.iter().any(|r| r.name == name)
+            && status.is_some_and(|s| {
+                s.policies.iter().any(|e| e.name == name && api::is_true(&e.conditions, super::partner::REQUEST_READY))
+            })
+    };
+    let view = mosip::tenancy::LicensePartner {
+        deleting: false,
+        active: true,
+        is_misp: true,
+        requested: true,
+        approved: match &spec.policy_name {
+            Some(name) => approved(name),
+            None => partner.spec.policies.iter().any(|r| approved(&r.name)),
+        },
+    };
+    let policy = spec.policy_name.clone().unwrap_or_else(|| "<any MISP policy>".to_string());
+    if let Err(refusal) = mosip::tenancy::license_allowed(&spec.partner_name, &policy, Some(&view)) {
+        return Some(Blocker { problem: Problem::waiting(refusal.reason(), refusal.to_string()), withdraw: true });
     }
     None
 }

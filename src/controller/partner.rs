@@ -24,10 +24,11 @@ use crate::api::{
     self, APPROVED, ApprovalMode, CERTIFICATE_VALID, Condition, DENIED, DesiredCondition, Partner,
     PartnerCertificateStatus, PartnerDomain, PartnerPolicy, PartnerStatus, PolicyRequestStatus, READY, STALLED,
 };
-use crate::mosip::approval::{self, AUTO_APPROVED_REASON, Outcome};
+use crate::mosip::approval::{self, AUTO_APPROVED_REASON, Decision, Outcome};
 use crate::mosip::renewal::{
     KeyFacts, KeyInput, KeyPlan, KeyRules, Recorded, ResignPlan, plan_api_key, saturating_add,
 };
+use crate::mosip::tenancy::{self, ClaimVerdict, ClaimView};
 use crate::mosip::{self, PartnerTypeExt, PolicyView};
 use crate::trust::{self, PartnerCertInput, ValidatedCertificate};
 use k8s_openapi::api::core::v1::Secret;
@@ -113,13 +114,17 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
 /// Everything a Partner's plan needs, read from stores and caches.
 pub struct Gathered {
     pub namespace: String,
+    /// The effective partnerId: the registered one, else what the spec asks for.
     pub partner_id: String,
-    /// Another Partner that registered this partnerId first (namespace/name).
-    pub claimant: Option<String>,
+    /// Who holds the partnerId the spec asks for.
+    pub claim: ClaimVerdict,
     pub cert: CertVerdict,
     /// The re-signed certificate Secret.
     pub signed: Slot,
     pub requests: Vec<GatheredRequest>,
+    /// Labels of the Partner's namespace, read only when an Automatic policy it requests
+    /// selects namespaces by label.
+    pub namespace_labels: std::collections::BTreeMap<String, String>,
     /// Owned API-key Secrets whose label or request left the spec.
     pub unwanted: Vec<Arc<secrets::SecretMeta>>,
 }
@@ -139,8 +144,10 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
     let namespace = partner.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let uid = partner.uid().ok_or(Error::MissingObjectKey("uid"))?;
     let name = partner.name_any();
-    let partner_id = partner.partner_id();
-    let claimant = first_claimant(ctx, partner, &partner_id);
+    // The registered id is the partner's for good; the spec only asks (#10 finding 2).
+    let registered = partner.status.as_ref().and_then(|s| s.registered_partner_id.clone());
+    let claim = partner_id_claim(ctx, partner, registered.as_deref());
+    let partner_id = registered.unwrap_or_else(|| partner.partner_id());
     let cert = certificate_verdict(ctx, partner, &namespace, now).await?;
     let signed = Slot::observe(ctx, &namespace, &mosip::signed_certificate_secret_name(&name), &uid);
     let previous = partner.status.as_ref();
@@ -179,21 +186,46 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
                 == Some(apikeys::KIND)
         })
         .collect();
-    Ok(Gathered { namespace, partner_id, claimant, cert, signed, requests, unwanted })
+    // Automatic approval is scoped by namespace labels (#10 finding 6); `{}` needs none, so
+    // the Namespace is read only for a real selector.
+    let needs_labels = requests.iter().filter_map(|r| r.policy.as_deref()).any(|p| {
+        p.spec.effective_approval() == ApprovalMode::Automatic
+            && p.spec
+                .auto_approve
+                .as_ref()
+                .and_then(|a| a.namespace_selector.as_ref())
+                .is_some_and(|sel| sel != &Default::default())
+    });
+    let namespace_labels = if needs_labels {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
+        api.get_metadata_opt(&namespace).await?.and_then(|n| n.metadata.labels).unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    Ok(Gathered { namespace, partner_id, claim, cert, signed, requests, unwanted, namespace_labels })
 }
 
-/// The oldest other live Partner claiming the same partnerId, as namespace/name.
-fn first_claimant(ctx: &Context, partner: &Partner, partner_id: &str) -> Option<String> {
-    let me = claim_key(partner);
-    ctx.partner_index
-        .claiming(partner_id)
+/// Who holds the partnerId `partner` asks for: the rule is [`mosip::tenancy::partner_id_claim`];
+/// the candidates are the Partners the index says claim the same id.
+fn partner_id_claim(ctx: &Context, partner: &Partner, registered: Option<&str>) -> ClaimVerdict {
+    let view = |p: &Partner| ClaimView {
+        key: format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
+        uid: p.uid().unwrap_or_default(),
+        created: claim_key(p).0,
+        requested: p.partner_id(),
+        registered: p.status.as_ref().and_then(|s| s.registered_partner_id.clone()),
+        deleting: p.metadata.deletion_timestamp.is_some(),
+    };
+    let mut me = view(partner);
+    me.registered = registered.map(String::from);
+    let others: Vec<ClaimView> = ctx
+        .partner_index
+        .claiming(&me.requested)
         .iter()
         .filter_map(|r| ctx.partners.get(r))
-        .filter(|p| p.uid() != partner.uid() && p.metadata.deletion_timestamp.is_none())
-        .filter(|p| p.partner_id() == partner_id)
-        .filter(|p| claim_key(p) < me)
-        .min_by_key(|p| claim_key(p))
-        .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
+        .map(|p| view(&p))
+        .collect();
+    mosip::tenancy::partner_id_claim(&me, &others)
 }
 
 /// Orders claimants: creation time, then namespace/name, so every reconcile agrees.
@@ -478,15 +510,14 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
         let message = registration_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
         problems.push(Problem::stalled(first.reason(), message));
     }
-    if let Some(owner) = &g.claimant {
-        problems.push(Problem::stalled(
-            "DuplicatePartnerId",
-            format!(
-                "partnerId {:?} is already registered by Partner {owner}; choose another spec.partnerId",
-                g.partner_id
-            ),
-        ));
+    if let (Some(reason), Some(message)) = (g.claim.reason(), g.claim.message()) {
+        problems.push(Problem::stalled(reason, message));
     }
+    // The claim is recorded once the registration is valid; it never moves afterwards.
+    let registered_partner_id = match &g.claim {
+        ClaimVerdict::Holds(id) if registration_errors.is_empty() => Some(id.clone()),
+        _ => previous.registered_partner_id.clone(),
+    };
     let type_code = spec.partner_type.as_str();
     let registered_type = previous.registered_partner_type.clone().unwrap_or_else(|| type_code.to_string());
     let registered_org =
@@ -555,6 +586,7 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
     };
     let rotate_token = partner.annotations().get(super::ROTATE_ANNOTATION).map(String::as_str);
     let may_issue = registered_ok && cert_valid && active;
+    let denials = tenancy::remembered_denials(&previous.denied_requests, &previous.policies);
     let mut request_statuses = Vec::new();
     let mut key_plans = Vec::new();
     let mut approvals = Vec::new();
@@ -575,10 +607,25 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             view.as_ref(),
             &config.extra_credential_types,
         );
-        let request_hash = policy.map(|p| mosip::request_hash(&p.uid().unwrap_or_default(), &p.spec, request));
-        let automatic = policy.is_some_and(|p| p.spec.effective_approval() == ApprovalMode::Automatic);
+        let request_hash =
+            policy.map(|p| mosip::partner_request_hash(&g.partner_id, &p.uid().unwrap_or_default(), &p.spec, request));
+        let scope = policy
+            .filter(|p| p.spec.effective_approval() == ApprovalMode::Automatic)
+            .map(|p| tenancy::auto_approve_scope(p.spec.auto_approve.as_ref(), &g.namespace, &g.namespace_labels));
+        let automatic = scope == Some(tenancy::AutoScope::Admitted);
+        let not_admitted = match &scope {
+            Some(tenancy::AutoScope::NotAdmitted(why)) => Some(why.clone()),
+            _ => None,
+        };
         let decision = approval::decision(prev_entry, request_hash.as_deref());
-        let outcome = approval::outcome(&decision, automatic);
+        // A denial remembered for this very request applies even after it left the spec and
+        // came back, and wins over an Automatic policy (#10 finding 6).
+        let remembered = request_hash.as_deref().and_then(|h| tenancy::remembered_denial(&denials, &request.name, h));
+        let outcome = match remembered {
+            Some(d) if !matches!(decision, Decision::Denied(_)) => Outcome::Denied(d.reason.clone()),
+            _ => approval::outcome(&decision, automatic),
+        };
+        let unbound = prev_entry.and_then(tenancy::unbound_decision_hint);
 
         let mut controller_conditions: Vec<DesiredCondition> = Vec::new();
         let mut request_problem: Option<Problem> = None;
@@ -601,7 +648,14 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             }
             (Ok(()), Outcome::Approved { .. }) => true,
             (Ok(()), Outcome::Pending { stale }) => {
-                let stale = if *stale { " (the request or its policy changed since the last decision)" } else { "" };
+                let stale = match (&unbound, &not_admitted) {
+                    (Some(hint), _) => format!(" ({hint})"),
+                    (None, Some(why)) => format!(" ({why})"),
+                    (None, None) if *stale => {
+                        " (the request or its policy changed since the last decision)".to_string()
+                    }
+                    (None, None) => String::new(),
+                };
                 request_problem = Some(Problem::waiting(
                     "PendingApproval",
                     format!(
@@ -623,7 +677,9 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
 
         approvals.push(approved);
         // Keys.
-        let wanted = approved && may_issue && request_problem.is_none();
+        // MISP partners get licences (MispLicense), never API keys (#10 finding 9).
+        let wanted =
+            approved && may_issue && request_problem.is_none() && tenancy::may_hold_api_keys(spec.partner_type);
         let mut key_statuses = Vec::new();
         let mut plans = Vec::new();
         for key in &gathered.keys {
@@ -654,10 +710,13 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             match p {
                 KeyPlan::Keep { valid_until, next_check: t, .. } | KeyPlan::Mint { valid_until, next_check: t, .. } => {
                     next_check.push(t);
+                    let recorded = prev_entry.and_then(|e| e.api_keys.iter().find(|k| k.label == key.target.label));
                     key_statuses.push(api::ApiKeyStatus {
                         label: key.target.label.clone(),
                         secret_name: Some(key.target.secret_name.clone()),
                         valid_until: Some(valid_until.to_string()),
+                        valid_from: recorded.and_then(|k| k.valid_from.clone()),
+                        key_fingerprint: recorded.and_then(|k| k.key_fingerprint.clone()),
                     });
                 }
                 KeyPlan::Conflict => {
@@ -678,6 +737,9 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             plans.push(p);
         }
         key_plans.push(plans);
+        if !tenancy::may_hold_api_keys(spec.partner_type) {
+            key_statuses.clear();
+        }
 
         let (ready, reason, message) = match &request_problem {
             Some(p) => (false, p.reason.clone(), p.message.clone()),
@@ -686,6 +748,14 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
                 "WaitingForPartner".to_string(),
                 "approved; keys are issued once the partner is registered, active and its certificate is valid"
                     .to_string(),
+            ),
+            None if !tenancy::may_hold_api_keys(spec.partner_type) => (
+                true,
+                "Approved".to_string(),
+                format!(
+                    "approved; {} partners get no API keys (MISP licences come from MispLicense)",
+                    spec.partner_type.as_str()
+                ),
             ),
             None => (true, "Issued".to_string(), format!("approved; {} API key(s) issued", key_statuses.len())),
         };
@@ -718,6 +788,8 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
     let status = PartnerStatus {
         observed_generation: partner.metadata.generation,
         partner_id: Some(g.partner_id.clone()),
+        registered_partner_id,
+        denied_requests: denials,
         registered_partner_type: Some(registered_type),
         registered_organization_name: Some(registered_org),
         conditions: api::merge_conditions(
@@ -756,7 +828,7 @@ fn corrupt_record(secret: &str, field: &str, consequence: &str) -> Note {
 }
 
 fn withdrawn_key(label: &str) -> api::ApiKeyStatus {
-    api::ApiKeyStatus { label: label.to_string(), secret_name: None, valid_until: None }
+    api::ApiKeyStatus { label: label.to_string(), ..Default::default() }
 }
 
 fn suspend_reason(active: bool, approved: bool) -> &'static str {
@@ -823,6 +895,15 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
                     .await?;
             lost |= result.lost;
             notes.extend(result.event);
+            // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
+            if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some())
+                && let Some(entry) = plan.status.policies.iter_mut().find(|p| p.name == key.target.policy)
+                && let Some(k) = entry.api_keys.iter_mut().find(|k| k.label == key.target.label)
+            {
+                k.key_fingerprint = issued.key_fingerprint.clone();
+                k.valid_from = issued.valid_from.clone();
+                k.valid_until = issued.valid_until.clone();
+            }
         }
     }
     let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &g.namespace);

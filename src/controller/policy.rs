@@ -17,7 +17,17 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
     let api: Api<PartnerPolicy> = Api::all(ctx.client.clone());
     let name = policy.name_any();
     // Who requests it: an index over the Partner store, no LIST.
-    let used_by = ctx.partner_index.policy_users(&name);
+    // Only Partners whose type may request this policy type hold it: a request another type
+    // cannot make is invalid and must not pin the policy (#10 finding 9).
+    let mut used_by: Vec<String> = ctx
+        .partner_index
+        .requesting(&name)
+        .iter()
+        .filter_map(|r| ctx.partners.get(r))
+        .filter(|p| mosip::tenancy::counts_as_policy_user(p.spec.partner_type, policy.spec.policy_type))
+        .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
+        .collect();
+    used_by.sort();
     let has_finalizer = policy.finalizers().iter().any(|f| f == POLICY_FINALIZER);
 
     if policy.metadata.deletion_timestamp.is_some() {

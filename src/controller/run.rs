@@ -586,7 +586,7 @@ pub async fn run(
     shutdown: BoxFuture<'static, ()>,
 ) -> anyhow::Result<()> {
     check_crds(&client, &config.scope).await?;
-    let signing_ca = signing::load_or_create(&client, &config.operator_namespace, &config.signing_ca_secret).await?;
+    let signing_ca = signing::load_or_create(&client, &config).await?;
     let metrics = Arc::new(Metrics::default());
     metrics.init(&["CACertificate", "PartnerPolicy", "Partner", "MispLicense"], Error::METRIC_LABELS);
     let shutdown = shutdown.shared();

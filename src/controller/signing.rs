@@ -17,7 +17,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Secret kind label value of re-signed certificates.
@@ -35,20 +34,47 @@ pub const CA_PMS_KEY: &str = "tls.key";
 pub const CA_ROOT_CERT: &str = "ca.crt";
 pub const CA_ROOT_KEY: &str = "root.key";
 
-/// Loads the PMS signing CA from `namespace/name`, creating it when absent. An existing but
-/// unusable Secret is an error: it is never overwritten.
-pub async fn load_or_create(client: &Client, namespace: &str, name: &str) -> anyhow::Result<SigningCa> {
+/// Loads the PMS signing CA from `config.operator_namespace/config.signing_ca_secret`, creating
+/// it when absent. An existing but unusable Secret is an error: it is never overwritten.
+///
+/// The MOSIP root key is not kept online unless `config.keep_root_key`: a generated one is
+/// discarded after signing the PMS intermediate (only `tls.key`, the intermediate's key, is
+/// stored), and a `root.key` found in an existing Secret is neither loaded nor used (a warning
+/// says to move it offline; the operator never deletes key material it did not create).
+pub async fn load_or_create(client: &Client, config: &super::OperatorConfig) -> anyhow::Result<SigningCa> {
+    let (namespace, name) = (config.operator_namespace.as_str(), config.signing_ca_secret.as_str());
+    if config.resigned_basic_constraints == trust::ResignedBasicConstraints::Mosip {
+        tracing::warn!(
+            "--resigned-basic-constraints mosip: every re-signed partner certificate is a CA without a path \
+             length limit, so any partner can issue certificates that chain to the MOSIP root"
+        );
+    }
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     for _ in 0..3 {
         if let Some(secret) = api.get_opt(name).await? {
-            return from_secret(&secret).map_err(|e| {
-                anyhow::anyhow!(
-                    "Secret {namespace}/{name} does not hold a usable PMS signing CA ({e}); fix it (keys {CA_PMS_CERT}, {CA_PMS_KEY}, {CA_ROOT_CERT}) or delete it to let the operator create one"
-                )
-            });
+            if !config.keep_root_key && secret.data.as_ref().is_some_and(|d| d.contains_key(CA_ROOT_KEY)) {
+                tracing::warn!(
+                    namespace,
+                    name,
+                    "the signing CA Secret holds the MOSIP root private key ({CA_ROOT_KEY}); the operator does not \
+                     load it, since it only needs the PMS key: move it offline and remove it from the Secret (or \
+                     run with --keep-root-key)"
+                );
+            }
+            return from_secret(&secret, config.keep_root_key)
+                .map(|ca| ca.with_basic_constraints(config.resigned_basic_constraints))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "Secret {namespace}/{name} does not hold a usable PMS signing CA ({e}); fix it (keys {CA_PMS_CERT}, {CA_PMS_KEY}, {CA_ROOT_CERT}) or delete it to let the operator create one"
+                    )
+                });
         }
-        let ca = trust::generate_signing_ca(jiff::Timestamp::now())
-            .map_err(|e| anyhow::anyhow!("could not generate the PMS signing CA: {e}"))?;
+        let mut ca = trust::generate_signing_ca(jiff::Timestamp::now())
+            .map_err(|e| anyhow::anyhow!("could not generate the PMS signing CA: {e}"))?
+            .with_basic_constraints(config.resigned_basic_constraints);
+        if !config.keep_root_key {
+            ca = ca.without_root_key();
+        }
         let mut data = BTreeMap::from([
             (CA_PMS_CERT.to_string(), secrets::text(ca.pms_cert_pem())),
             (CA_PMS_KEY.to_string(), secrets::text(ca.pms_key_pem())),
@@ -84,18 +110,19 @@ pub async fn load_or_create(client: &Client, namespace: &str, name: &str) -> any
     anyhow::bail!("could not create or read the PMS signing CA Secret {namespace}/{name}")
 }
 
-fn from_secret(secret: &Secret) -> std::result::Result<SigningCa, String> {
+fn from_secret(secret: &Secret, keep_root_key: bool) -> std::result::Result<SigningCa, String> {
     let get = |k: &str| secrets::read_text(secret, k);
     let pms_cert = get(CA_PMS_CERT).ok_or(format!("missing {CA_PMS_CERT}"))?;
     let pms_key = get(CA_PMS_KEY).ok_or(format!("missing {CA_PMS_KEY}"))?;
     let root_cert = get(CA_ROOT_CERT).ok_or(format!("missing {CA_ROOT_CERT}"))?;
-    let root_key = get(CA_ROOT_KEY);
+    let root_key = if keep_root_key { get(CA_ROOT_KEY) } else { None };
     SigningCa::from_pems(&root_cert, root_key.as_deref(), &pms_cert, &pms_key).map_err(|e| e.to_string())
 }
 
-/// Short fingerprint of the signer, to re-sign when the PMS CA is replaced.
+/// Short fingerprint of the signer and its profile, to re-sign when the PMS CA or
+/// `--resigned-basic-constraints` changes.
 pub fn signer_fingerprint(ca: &SigningCa) -> String {
-    hex::encode(&Sha256::digest(ca.pms_cert_pem().as_bytes())[..8])
+    ca.issuance_fingerprint()
 }
 
 /// Plans the re-signed certificate Secret in `slot` for `validated`: re-issued only when the

@@ -41,10 +41,11 @@ pub fn decision(entry: Option<&PolicyRequestStatus>, current_hash: Option<&str>)
     if denied.is_none() && approved.is_none() {
         return Decision::Undecided;
     }
+    // A decision that does not name the fingerprint it decided is no decision (#10 finding
+    // 5): it would survive any later change of the request. See tenancy::unbound_decision_hint.
+    let Some(decided) = entry.decided_request_hash.as_deref() else { return Decision::Undecided };
     // Decisions recorded for another request fingerprint do not count.
-    if let (Some(decided), Some(current)) = (entry.decided_request_hash.as_deref(), current_hash)
-        && decided != current
-    {
+    if current_hash.is_some_and(|current| decided != current) {
         return Decision::Stale;
     }
     if let Some(d) = denied {
@@ -133,11 +134,12 @@ mod tests {
     fn decisions() {
         assert_eq!(decision(None, Some("h1")), Decision::Undecided);
         assert_eq!(decision(Some(&entry(vec![], None)), Some("h1")), Decision::Undecided);
-        assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "alice")], None)), Some("h1")), Decision::Approved);
+        // Without the fingerprint it decided, an Approved condition is no decision.
+        assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "alice")], None)), Some("h1")), Decision::Undecided);
         assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "alice")], Some("h1"))), Some("h1")), Decision::Approved);
         assert_eq!(decision(Some(&entry(vec![cond(APPROVED, "alice")], Some("h0"))), Some("h1")), Decision::Stale);
         assert_eq!(
-            decision(Some(&entry(vec![cond(DENIED, "bob"), cond(APPROVED, "alice")], None)), Some("h1")),
+            decision(Some(&entry(vec![cond(DENIED, "bob"), cond(APPROVED, "alice")], Some("h1"))), Some("h1")),
             Decision::Denied("bob".into())
         );
         // The operator's own automatic approval is not an approver's decision.
@@ -163,7 +165,9 @@ mod tests {
         assert!(can_decide(false, None, "rp", "p").is_err());
         assert!(can_decide(true, None, "rp", "p").is_err());
         assert_eq!(can_decide(true, Some(&entry(vec![], None)), "rp", "p"), Ok("h1".into()));
-        assert!(can_decide(true, Some(&entry(vec![cond(APPROVED, "alice")], None)), "rp", "p").is_err());
+        // An approval without its fingerprint is no decision: a bound one may be made.
+        assert_eq!(can_decide(true, Some(&entry(vec![cond(APPROVED, "alice")], None)), "rp", "p"), Ok("h1".into()));
+        assert!(can_decide(true, Some(&entry(vec![cond(APPROVED, "alice")], Some("h1"))), "rp", "p").is_err());
         assert!(can_decide(true, Some(&entry(vec![cond(DENIED, "bob")], Some("h1"))), "rp", "p").is_err());
         // A stale decision may be replaced; an automatic approval may be overridden.
         assert_eq!(

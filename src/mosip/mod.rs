@@ -12,6 +12,8 @@
 //! - [`approval`]: the approval decision on a policy request (controller and CLI).
 //! - [`renewal`]: when to issue, keep, rotate, renew or withdraw keys, licences and re-signed
 //!   certificates ([`plan_api_key`], [`plan_license`], [`plan_resign`]).
+//! - [`tenancy`]: tenant-safety rules (partnerId claims, licence validity, renewal floor,
+//!   issued-key records).
 //!
 //! Every error type has a `reason()` that is used as the condition reason, and a message that
 //! says what to change.
@@ -25,6 +27,7 @@ pub mod policy;
 pub mod registration;
 pub mod renewal;
 pub mod request;
+pub mod tenancy;
 
 pub use duration::{DurationError, MAX_VALIDITY_SECS, parse_validity};
 pub use keys::{
@@ -41,4 +44,6 @@ pub use registration::{
     RegistrationError, is_valid_email, normalize_label, registration_summary, validate_registration,
 };
 pub use renewal::{plan_api_key, plan_license, plan_resign};
-pub use request::{DEFAULT_CREDENTIAL_TYPES, PolicyView, RequestError, request_hash, validate_request};
+pub use request::{
+    DEFAULT_CREDENTIAL_TYPES, PolicyView, RequestError, partner_request_hash, request_hash, validate_request,
+};

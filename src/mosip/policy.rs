@@ -347,6 +347,7 @@ mod tests {
             description: Some("default".into()),
             version: Some("1.0".into()),
             approval: None,
+            auto_approve: None,
             auth: None,
             data_share: None,
             misp: None,

@@ -262,7 +262,9 @@ pub fn plan_license(input: &LicenseInput<'_>) -> LicensePlan {
     let rotation_requested = rotate_token.is_some_and(|t| Some(t) != facts.rotated_for.as_deref());
     match (from, until) {
         (Some(from), Some(until)) if !rotation_requested => {
-            let renew_at = checked_sub(until, renew_before).unwrap_or(Timestamp::MIN);
+            // Never renewed twice within the minimum interval, whatever the settings (#10
+            // finding 8).
+            let renew_at = super::tenancy::renew_at(from, until, renew_before);
             if renew_at > now {
                 LicensePlan::Keep { valid_from: from, valid_until: until, next_check: not_before(renew_at, now) }
             } else {

@@ -215,6 +215,26 @@ pub fn validate_request(
 /// The result is stable across runs, platforms and releases of this operator (the document
 /// carries a format version, changed only on purpose).
 pub fn request_hash(policy_uid: &str, policy: &PartnerPolicySpec, request: &PolicyRequest) -> String {
+    hash_request(None, policy_uid, policy, request)
+}
+
+/// [`request_hash`] that also binds the partnerId the request is made for (format version 2),
+/// so that an approval can never follow a request to another partner id (#10 finding 2).
+pub fn partner_request_hash(
+    partner_id: &str,
+    policy_uid: &str,
+    policy: &PartnerPolicySpec,
+    request: &PolicyRequest,
+) -> String {
+    hash_request(Some(partner_id), policy_uid, policy, request)
+}
+
+fn hash_request(
+    partner_id: Option<&str>,
+    policy_uid: &str,
+    policy: &PartnerPolicySpec,
+    request: &PolicyRequest,
+) -> String {
     let mut credential_types: Vec<&str> = request.credential_types.iter().map(String::as_str).collect();
     credential_types.sort_unstable();
     credential_types.dedup();
@@ -237,7 +257,7 @@ pub fn request_hash(policy_uid: &str, policy: &PartnerPolicySpec, request: &Poli
         key
     });
 
-    let document = json!({
+    let mut document = json!({
         "v": 1,
         "policy": {
             "uid": policy_uid,
@@ -254,6 +274,10 @@ pub fn request_hash(policy_uid: &str, policy: &PartnerPolicySpec, request: &Poli
         },
     });
 
+    if let (Some(id), Some(map)) = (partner_id, document.as_object_mut()) {
+        map.insert("v".into(), json!(2));
+        map.insert("partnerId".into(), json!(id));
+    }
     let mut canonical = String::new();
     write_canonical(&document, &mut canonical);
     let digest = Sha256::digest(canonical.as_bytes());
@@ -462,6 +486,7 @@ mod tests {
             description: Some("d".into()),
             version: Some("1.0".into()),
             approval: None,
+            auto_approve: None,
             auth: Some(AuthPolicy {
                 auth_token_type: Some("partner".into()),
                 allowed_auth_types: Some(vec![]),
@@ -552,5 +577,22 @@ mod tests {
         let mut out = String::new();
         write_canonical(&v, &mut out);
         assert_eq!(out, r#"{"a":true,"b":[1,{"a":"x","z":null}]}"#);
+    }
+
+    #[test]
+    fn the_partner_request_hash_binds_the_partner_id() {
+        let policy = policy_spec();
+        let r = PolicyRequest {
+            name: "p".into(),
+            use_case: None,
+            credential_types: vec![],
+            biometric_extractors: vec![],
+            api_keys: vec![],
+        };
+        let a = partner_request_hash("acme", "uid", &policy, &r);
+        assert_eq!(a, partner_request_hash("acme", "uid", &policy, &r));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, partner_request_hash("other", "uid", &policy, &r));
+        assert_ne!(a, request_hash("uid", &policy, &r), "a new format version");
     }
 }

@@ -24,4 +24,4 @@ pub use partner::{
     validate_partner_certificate,
 };
 pub use path::{MAX_INTERMEDIATES, MAX_SIGNATURE_CHECKS};
-pub use resign::{ResignedCertificate, SigningCa, SigningError, generate_signing_ca, resign};
+pub use resign::{ResignedBasicConstraints, ResignedCertificate, SigningCa, SigningError, generate_signing_ca, resign};

@@ -47,8 +47,49 @@ pub enum SigningError {
     Generation(String),
 }
 
+/// How a re-signed certificate gets its basicConstraints and keyUsage
+/// (`--resigned-basic-constraints`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResignedBasicConstraints {
+    /// The re-signed certificate mirrors the submitted one: an end-entity certificate stays an
+    /// end entity (explicit CA:FALSE, without keyCertSign or cRLSign); a CA certificate of a
+    /// DEVICE or FTM partner (they issue device certificates) stays a CA, with pathLen 0, so it
+    /// can sign end-entity certificates but no further CA. keyUsage bits are copied as they are
+    /// (none when the submitted certificate has none). A CA:TRUE certificate of any other domain
+    /// is re-signed as an end entity: nothing such a partner does needs a CA under MOSIP's root.
+    #[default]
+    Mirror,
+    /// MOSIP keymanager's behaviour: CA:TRUE without a path length and keyCertSign for every
+    /// partner (+ keyEncipherment for AUTH). **Unsafe**: every partner, of any type, can then
+    /// mint certificates that chain to the MOSIP root. Only for installations that depend on it.
+    Mosip,
+}
+
+impl ResignedBasicConstraints {
+    /// The flag value: `mirror` or `mosip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mirror => "mirror",
+            Self::Mosip => "mosip",
+        }
+    }
+}
+
+impl std::str::FromStr for ResignedBasicConstraints {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mirror" => Ok(Self::Mirror),
+            "mosip" => Ok(Self::Mosip),
+            other => Err(format!("{other:?} is not a basicConstraints profile; use \"mirror\" or \"mosip\"")),
+        }
+    }
+}
+
 /// The MOSIP signing CA: the PMS intermediate (certificate and key) and the MOSIP root
-/// (certificate, and its key when available). `Debug` never prints keys.
+/// (certificate, and its key when available), plus the profile it re-signs with. `Debug`
+/// never prints keys.
 pub struct SigningCa {
     root_cert_pem: String,
     root_key_pem: Option<String>,
@@ -61,6 +102,7 @@ pub struct SigningCa {
     pms_not_before: Timestamp,
     pms_not_after: Timestamp,
     issuer: Issuer<'static, KeyPair>,
+    basic_constraints: ResignedBasicConstraints,
 }
 
 impl std::fmt::Debug for SigningCa {
@@ -69,6 +111,7 @@ impl std::fmt::Debug for SigningCa {
             .field("pms_not_after", &self.pms_not_after)
             .field("root_not_after", &self.root_not_after)
             .field("root_key", &self.root_key_pem.as_ref().map(|_| "<redacted>"))
+            .field("basic_constraints", &self.basic_constraints)
             .field("pms_key", &"<redacted>")
             .finish_non_exhaustive()
     }
@@ -137,6 +180,7 @@ impl SigningCa {
             root_der: root_der.clone(),
             pms_der: pms_der.clone(),
             issuer,
+            basic_constraints: ResignedBasicConstraints::default(),
         };
         // Dry run: certify the PMS key itself and check the result names and verifies against
         // the PMS certificate exactly, so a subject rcgen cannot reproduce fails here, at load
@@ -146,6 +190,40 @@ impl SigningCa {
             .map_err(|e| SigningError::Generation(e.to_string()))?;
         ca.check_issued(probe.der())?;
         Ok(ca)
+    }
+
+    /// The same CA, re-signing with `profile` (default [`ResignedBasicConstraints::Mirror`]).
+    pub fn with_basic_constraints(mut self, profile: ResignedBasicConstraints) -> Self {
+        self.basic_constraints = profile;
+        self
+    }
+
+    /// The same CA without the MOSIP root private key: the operator never needs it to re-sign,
+    /// and a root key kept online beside the signing key turns one stolen Secret into a new
+    /// root of trust.
+    pub fn without_root_key(mut self) -> Self {
+        self.root_key_pem = None;
+        self
+    }
+
+    /// The profile re-signed certificates get.
+    pub fn basic_constraints(&self) -> ResignedBasicConstraints {
+        self.basic_constraints
+    }
+
+    /// A short fingerprint of what a re-signed certificate depends on besides the partner's
+    /// certificate: the PMS certificate and the basicConstraints profile. When either changes,
+    /// every re-signed certificate is issued again (so certificates issued under an older,
+    /// broader profile are replaced).
+    pub fn issuance_fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        digest.update(self.pms_cert_pem.as_bytes());
+        // The default profile is a fingerprint version too: certificates of the earlier
+        // CA:TRUE-for-all behaviour carry the plain PMS fingerprint and are re-issued.
+        digest.update(b"\0basic-constraints=");
+        digest.update(self.basic_constraints.as_str().as_bytes());
+        hex::encode(&digest.finalize()[..8])
     }
 
     /// The MOSIP root certificate, PEM.
@@ -223,6 +301,8 @@ pub struct ResignedCertificate {
 /// Generates a fresh signing CA: a self-signed ECDSA P-256 root
 /// "CN=MOSIP-ROOT-<8 random hex>,O=MOSIP" valid 10 years, and a PMS intermediate
 /// "CN=PMS,O=MOSIP" valid 1460 days signed by it; both CA:TRUE with keyCertSign and cRLSign.
+/// The result holds the root key; [`SigningCa::without_root_key`] drops it (what the operator
+/// does unless `--keep-root-key`).
 pub fn generate_signing_ca(now: Timestamp) -> Result<SigningCa, SigningError> {
     let generation = |e: rcgen::Error| SigningError::Generation(e.to_string());
     let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(generation)?;
@@ -242,8 +322,8 @@ pub fn generate_signing_ca(now: Timestamp) -> Result<SigningCa, SigningError> {
 
 /// Re-signs a validated partner certificate as MOSIP does: same public key; subject rebuilt
 /// from CN, OU, O, L, ST and C only; valid from `now` for `validity`, but never beyond the PMS
-/// or root certificate; keyUsage digitalSignature + keyCertSign (+ keyEncipherment for AUTH);
-/// basicConstraints CA:TRUE (so device keys can chain under it); a random 128-bit serial.
+/// or root certificate; a random 128-bit serial; basicConstraints and keyUsage by the CA's
+/// profile ([`resigned_constraints`]).
 pub fn resign(
     ca: &SigningCa,
     cert: &ValidatedCertificate,
@@ -276,15 +356,68 @@ pub fn resign(
     params.distinguished_name = mosip_subject(&cert.subject)?;
     set_validity(&mut params, now, not_after)?;
     params.serial_number = Some(random_serial()?);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
-    if domain == PartnerDomain::Auth {
-        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
-    }
+    let submitted = ParsedCert::parse(&cert.leaf_der)
+        .map_err(|e| SigningError::Unsupported(format!("the submitted certificate cannot be read again ({e})")))?;
+    let (is_ca, key_usages) = resigned_constraints(&submitted, domain, ca.basic_constraints)?;
+    params.is_ca = is_ca;
+    params.key_usages = key_usages;
     params.use_authority_key_identifier_extension = true;
     let issued = params.signed_by(&public_key, &ca.issuer).map_err(|e| SigningError::Generation(e.to_string()))?;
     ca.check_issued(issued.der())?;
     Ok(ResignedCertificate { certificate_pem: der_to_pem(issued.der()), chain_pem: ca.chain_pem(), not_after })
+}
+
+/// basicConstraints and keyUsage of the re-signed certificate for `submitted`, a partner
+/// certificate of `domain` (see [`ResignedBasicConstraints`]).
+///
+/// Mirror: CA:TRUE only when `submitted` is CA:TRUE and `domain` is DEVICE or FTM, then with
+/// pathLenConstraint 0 (the submitted one can only be 0 or larger: the smaller wins); otherwise
+/// explicit CA:FALSE, and keyCertSign and cRLSign are dropped (RFC 5280 §4.2.1.3: only a CA
+/// may assert them). The remaining keyUsage bits are the submitted ones.
+pub(crate) fn resigned_constraints(
+    submitted: &ParsedCert<'_>,
+    domain: PartnerDomain,
+    profile: ResignedBasicConstraints,
+) -> Result<(IsCa, Vec<KeyUsagePurpose>), SigningError> {
+    if profile == ResignedBasicConstraints::Mosip {
+        let mut usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+        if domain == PartnerDomain::Auth {
+            usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        return Ok((IsCa::Ca(BasicConstraints::Unconstrained), usages));
+    }
+    let unreadable =
+        |what: &str| SigningError::Unsupported(format!("its {what} extension is duplicated or unreadable"));
+    let submitted_ca =
+        submitted.x509.basic_constraints().map_err(|_| unreadable("basicConstraints"))?.is_some_and(|bc| bc.value.ca);
+    let stays_ca = submitted_ca && matches!(domain, PartnerDomain::Device | PartnerDomain::Ftm);
+    let ku = submitted.x509.key_usage().map_err(|_| unreadable("keyUsage"))?;
+    let mut usages = Vec::new();
+    if let Some(ku) = ku {
+        let ku = ku.value;
+        let bits = [
+            (ku.digital_signature(), KeyUsagePurpose::DigitalSignature),
+            (ku.non_repudiation(), KeyUsagePurpose::ContentCommitment),
+            (ku.key_encipherment(), KeyUsagePurpose::KeyEncipherment),
+            (ku.data_encipherment(), KeyUsagePurpose::DataEncipherment),
+            (ku.key_agreement(), KeyUsagePurpose::KeyAgreement),
+            (ku.key_cert_sign() && stays_ca, KeyUsagePurpose::KeyCertSign),
+            (ku.crl_sign() && stays_ca, KeyUsagePurpose::CrlSign),
+            (ku.encipher_only(), KeyUsagePurpose::EncipherOnly),
+            (ku.decipher_only(), KeyUsagePurpose::DecipherOnly),
+        ];
+        usages.extend(bits.into_iter().filter(|(set, _)| *set).map(|(_, usage)| usage));
+        if usages.is_empty() {
+            // An empty keyUsage is invalid, and no keyUsage at all would allow everything.
+            return Err(SigningError::Unsupported(format!(
+                "its keyUsage allows only certificate and CRL signing, which a {domain} partner's \
+                 re-signed certificate may not do (only DEVICE and FTM partner CAs stay CAs); \
+                 submit its end-entity certificate, with keyUsage digitalSignature"
+            )));
+        }
+    }
+    let is_ca = if stays_ca { IsCa::Ca(BasicConstraints::Constrained(0)) } else { IsCa::ExplicitNoCa };
+    Ok((is_ca, usages))
 }
 
 /// C, ST, L, O, OU, CN (most general first in DER, so RFC 4514 reads "CN=…,OU=…,O=…").
@@ -292,9 +425,12 @@ fn mosip_subject(parts: &SubjectParts) -> Result<DistinguishedName, SigningError
     let mut dn = DistinguishedName::new();
     if let Some(c) = &parts.c {
         // RFC 5280 wants countryName as PrintableString; fall back to UTF-8 for odd values.
-        match rcgen::string::PrintableString::try_from(c.as_str()) {
-            Ok(printable) => dn.push(DnType::CountryName, DnValue::PrintableString(printable)),
-            Err(_) => dn.push(DnType::CountryName, c.as_str()),
+        // rcgen accepts '?' (X.680 allows it) but its DER writer (yasna) panics on it, so only
+        // the characters both accept become a PrintableString (found by `fuzz::signed_partner_certificates`).
+        let writable = c.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=".contains(&b));
+        match rcgen::string::PrintableString::try_from(c.as_str()).ok().filter(|_| writable) {
+            Some(printable) => dn.push(DnType::CountryName, DnValue::PrintableString(printable)),
+            None => dn.push(DnType::CountryName, c.as_str()),
         }
     }
     let rest = [

@@ -102,7 +102,10 @@ async fn operator_works_with_exactly_the_charts_permissions() {
     rp.spec.policy_group = Some("grp".into());
     rp.spec.policies = vec![request(&env.cluster_name("auth"), &["one"])];
     env.apply(&api, &rp).await;
-    env.apply(&api, &partner("misp", PartnerType::MispPartner, "MISP Org")).await;
+    let mut misp = partner("misp", PartnerType::MispPartner, "MISP Org");
+    misp.spec.policy_group = Some("misp-grp".into());
+    misp.spec.policies = vec![request(&env.cluster_name("misp"), &[])];
+    env.apply(&api, &misp).await;
     wait_partner_reason(&env, "rp", READY, "False", Some("PendingApproval")).await;
     let out = env.cli(&["approve", "rp", "--policy", &env.cluster_name("auth"), "-n", &env.ns]);
     assert!(out.status.success());

@@ -54,6 +54,13 @@ pub fn request(policy: &str, labels: &[&str]) -> PolicyRequest {
     }
 }
 
+/// Automatic policies of the tests approve every namespace (`namespaceSelector: {}`).
+pub fn auto_scope(approval: ApprovalMode) -> Option<AutoApprove> {
+    (approval == ApprovalMode::Automatic).then(|| AutoApprove {
+        namespace_selector: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector::default()),
+    })
+}
+
 pub fn auth_policy(env: &TestEnv, name: &str, group: &str, approval: ApprovalMode) -> PartnerPolicy {
     PartnerPolicy {
         metadata: ObjectMeta { name: Some(env.cluster_name(name)), labels: Some(env.labels()), ..Default::default() },
@@ -63,6 +70,7 @@ pub fn auth_policy(env: &TestEnv, name: &str, group: &str, approval: ApprovalMod
             description: Some("test auth policy".into()),
             version: Some("1.0".into()),
             approval: Some(approval),
+            auto_approve: auto_scope(approval),
             auth: Some(AuthPolicy {
                 auth_token_type: Some("partner".into()),
                 allowed_auth_types: Some(vec![AllowedAuthType {
@@ -89,6 +97,7 @@ pub fn misp_policy(env: &TestEnv, name: &str, group: &str) -> PartnerPolicy {
             description: None,
             version: None,
             approval: Some(ApprovalMode::Automatic),
+            auto_approve: auto_scope(ApprovalMode::Automatic),
             auth: None,
             data_share: None,
             misp: Some(MispPolicy {
@@ -112,6 +121,7 @@ pub fn data_share_policy(env: &TestEnv, name: &str, group: &str, approval: Appro
             description: None,
             version: None,
             approval: Some(approval),
+            auto_approve: auto_scope(approval),
             auth: None,
             data_share: Some(DataSharePolicy {
                 data_share_policies: Some(DataShareSettings {

@@ -160,6 +160,8 @@ async fn misp_licences() {
     let api: Api<Partner> = env.api();
     let mut p = partner("misp", PartnerType::MispPartner, "MISP Org");
     p.spec.policy_group = Some("misp-grp".into());
+    // A licence needs the partner's approved request for the policy (#10 finding 3).
+    p.spec.policies = vec![request(&env.cluster_name("misp"), &[])];
     env.apply(&api, &p).await;
     wait_partner(&env, "misp", READY, "True").await;
 
@@ -258,8 +260,14 @@ async fn keys_and_licences_renew_before_expiry() {
     // A licence valid 40 s renews ~10 s after issue, into the same Secret.
     let int = trust(&env, PartnerDomain::Misp).await;
     cert_secret(&env, "misp", &int, "MISP Org").await;
+    let policies: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&policies, &misp_policy(&env, "misp", "misp-grp")).await;
+    wait_policy_ready(&env, "misp").await;
     let papi: Api<Partner> = env.api();
-    env.apply(&papi, &partner("misp", PartnerType::MispPartner, "MISP Org")).await;
+    let mut misp = partner("misp", PartnerType::MispPartner, "MISP Org");
+    misp.spec.policy_group = Some("misp-grp".into());
+    misp.spec.policies = vec![request(&env.cluster_name("misp"), &[])];
+    env.apply(&papi, &misp).await;
     wait_partner(&env, "misp", READY, "True").await;
     let lapi: Api<MispLicense> = env.api();
     let mut lic = MispLicense {

@@ -24,4 +24,6 @@ mod partner;
 mod pms_client;
 mod pms_sync;
 mod scale;
+mod security;
+mod tenancy;
 mod trust_bench;

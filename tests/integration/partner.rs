@@ -38,7 +38,8 @@ async fn valid_certificate_is_resigned_and_verifies_with_openssl() {
         .output()
         .expect("openssl");
     assert!(out.status.success(), "openssl verify failed: {}", String::from_utf8_lossy(&out.stderr));
-    // MOSIP's key usages for AUTH: digitalSignature, keyCertSign and keyEncipherment.
+    // The submitted certificate's key usages (digitalSignature, keyEncipherment), mirrored; no
+    // keyCertSign and CA:FALSE, unlike MOSIP's CA:TRUE-for-all (docs/security.md, #10 item 4).
     let text = Command::new("openssl")
         .args(["x509", "-noout", "-text", "-in", "tls.crt"])
         .current_dir(dir.path())
@@ -46,7 +47,10 @@ async fn valid_certificate_is_resigned_and_verifies_with_openssl() {
         .expect("openssl");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
-        text.contains("Digital Signature") && text.contains("Certificate Sign") && text.contains("Key Encipherment"),
+        text.contains("Digital Signature")
+            && text.contains("Key Encipherment")
+            && !text.contains("Certificate Sign")
+            && text.contains("CA:FALSE"),
         "{text}"
     );
     assert!(text.contains("O = Relying Party Ltd") || text.contains("O=Relying Party Ltd"), "{text}");
