@@ -123,6 +123,7 @@ async fn bench_onboarding() {
     let create_secs = created.elapsed().as_secs_f64();
 
     // Convergence.
+    crate::scale::wait_quiet(&env).await;
     let before = api_requests(&env);
     let start = Instant::now();
     env.start_operator(&["--log-level", "info", "--concurrency", "16"]);

@@ -62,6 +62,26 @@ pub fn operator_metric(metrics: &str, prefix: &str) -> f64 {
         .sum()
 }
 
+/// Waits until no other test namespace is still being deleted: the garbage collector and the
+/// namespace controller read and delete Secrets while they tear one down, which the API
+/// server's counters would mix into the measurement.
+pub async fn wait_quiet(env: &TestEnv) {
+    eventually(Duration::from_secs(300), "other test namespaces gone", || async move {
+        let out = env.kubectl(&[
+            "get",
+            "namespaces",
+            "-l",
+            crate::common::TEST_LABEL,
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let terminating: Vec<&str> = text.lines().filter(|l| l.ends_with("Terminating")).collect();
+        if terminating.is_empty() { Ok(()) } else { Err(terminating.join(", ")) }
+    })
+    .await;
+}
+
 /// Auth-domain CA trust applied while no operator runs yet: the CACertificates become Ready once
 /// it starts. Returns the intermediate that signs partner certificates.
 pub async fn trust_later(env: &TestEnv) -> crate::pki::Ca {
@@ -95,6 +115,7 @@ async fn many_partners_converge_with_bounded_api_reads() {
         p.spec.policies = vec![request(&env.cluster_name("auto"), &["a"])];
         env.apply(&api, &p).await;
     }
+    wait_quiet(&env).await;
     let before = api_requests(&env);
     env.start_operator(&[]);
     // Convergence is read from the operator's own /metrics (its store), not from the API
