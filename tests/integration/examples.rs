@@ -21,7 +21,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The examples, moved into the test's namespace, cluster-scoped objects labelled for its
 /// operator.
-fn examples_for(env: &TestEnv) -> String {
+pub(crate) fn examples_for(env: &TestEnv) -> String {
     let mut files = Vec::new();
     yaml_files(&common::repo_root().join("examples"), &mut files);
     let mut out = String::new();
