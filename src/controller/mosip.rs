@@ -361,7 +361,10 @@ pub async fn reconcile_partner(
         let denied = export_keys(&store, mosip_status.as_ref()).await;
         desired.push(export_condition(&denied));
     }
-    plan.status.conditions = api::merge_conditions(&plan.status.conditions, desired, partner.metadata.generation, &now);
+    for c in api::merge_conditions(&previous.conditions, desired, partner.metadata.generation, &now) {
+        plan.status.conditions.retain(|x| x.type_ != c.type_);
+        plan.status.conditions.push(c);
+    }
     if let Some(c) = plan.status.certificate.as_mut()
         && mosip_status.as_ref().is_some_and(|m| m.uploaded_fingerprint_sha256.is_some())
     {
