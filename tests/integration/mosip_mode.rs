@@ -219,6 +219,40 @@ async fn examples_onboard_in_mosip_mode_restart_mints_nothing_and_deactivation_r
     assert_eq!(fake.writes(), writes, "a restart wrote to PMS: {:?}", fake.all_calls());
     assert_eq!(fake.state.lock().unwrap().api_keys.len(), keys_before);
 
+    // Exports: into an opted-in namespace (here the source's own) the copy lands; a namespace
+    // that did not opt in gets nothing and the condition ExportNotAllowed says so.
+    let exports = serde_json::json!({"spec": {"exports": [
+        {"namespace": env.ns, "secretName": "esignet-misp-onboarder-key", "key": "mosip-esignet-misp-key"},
+        {"namespace": "default", "secretName": "stolen-misp-key", "key": "k"},
+    ]}});
+    lapi.patch(&lic_name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&exports)).await.unwrap();
+    let copy = eventually(CONVERGE, "export copy", || {
+        let env = &env;
+        async move {
+            env.secret_value("esignet-misp-onboarder-key", "mosip-esignet-misp-key")
+                .await
+                .ok_or_else(|| "none".to_string())
+        }
+    })
+    .await;
+    assert_eq!(Some(&copy), secrets_seen.last());
+    wait_synced(&lapi, &lic_name, "True", None).await;
+    eventually(CONVERGE, "ExportNotAllowed", || {
+        let lapi = lapi.clone();
+        let name = lic_name.clone();
+        async move {
+            let l = lapi.get(&name).await.map_err(|e| e.to_string())?;
+            let st = l.status.unwrap_or_default();
+            if is_true(&st.conditions, EXPORT_NOT_ALLOWED) { Ok(()) } else { Err(format!("{:?}", st.conditions)) }
+        }
+    })
+    .await;
+    let default_ns: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client.clone(), "default");
+    assert!(
+        default_ns.get_opt("stolen-misp-key").await.unwrap().is_none(),
+        "no write into a namespace that did not opt in"
+    );
+
     // Deactivation reaches PMS: the licence, then the Auth partner.
     let patch = serde_json::json!({"spec": {"active": false}});
     let pp = kube::api::PatchParams::default();
