@@ -126,6 +126,7 @@ async fn cas_and_policies_reach_pms_outage_heals_and_restarts_write_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn examples_onboard_in_mosip_mode_restart_mints_nothing_and_deactivation_reaches_pms() {
     use mosip_partner_operator::mosip::{api_key_secret_name, license_secret_name};
+    let _turn = crate::examples::EXAMPLES_LOCK.lock().await;
     let fake = FakeMosip::start().await;
     let mut env = TestEnv::new("mosip-examples").await;
     credentials(&env).await;
