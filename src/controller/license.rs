@@ -69,8 +69,8 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
         return Ok(Action::await_change());
     }
     if ctx.pms.is_some() {
-        let conditions = license.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        return super::mosip::not_wired(&ctx, license.as_ref(), &conditions).await;
+        // mosip mode: PMS issues the licence (issue #12).
+        return super::mosip::reconcile_license(&ctx, license.as_ref()).await;
     }
     let namespace = license.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let uid = license.uid().ok_or(Error::MissingObjectKey("uid"))?;

@@ -98,13 +98,13 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
         // Owned Secrets go with the Partner through the garbage collector.
         return Ok(Action::await_change());
     }
-    if ctx.pms.is_some() {
-        let conditions = partner.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        return super::mosip::not_wired(&ctx, partner.as_ref(), &conditions).await;
-    }
     let now = super::now();
     let gathered = gather(&ctx, &partner, now).await?;
     let planned = plan(&ctx, &partner, &gathered, now);
+    if ctx.pms.is_some() {
+        // mosip mode: PMS signs the certificate and mints the keys (issue #12).
+        return super::mosip::reconcile_partner(&ctx, &partner, &gathered, planned, now).await;
+    }
     apply(&ctx, &partner, &gathered, planned, now).await
 }
 
@@ -937,7 +937,7 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
 /// Removes status entries of requests that left the spec, approver decisions included: the
 /// request is gone, and a request made again later is a new one. Server-side apply alone would
 /// leave the approver's fields behind.
-async fn remove_withdrawn_requests(api: &Api<Partner>, partner: &Partner) -> Result<()> {
+pub(super) async fn remove_withdrawn_requests(api: &Api<Partner>, partner: &Partner) -> Result<()> {
     let Some(status) = partner.status.as_ref() else { return Ok(()) };
     let mut ops = Vec::new();
     for (i, entry) in status.policies.iter().enumerate().rev() {
@@ -975,7 +975,7 @@ fn normalized(mut status: PartnerStatus) -> PartnerStatus {
 
 /// The previous status without the approver-owned parts, to compare with what the operator
 /// would write.
-fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
+pub(super) fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
     let mut p = previous.clone();
     for entry in &mut p.policies {
         entry.decided_request_hash = None;

@@ -19,9 +19,13 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The examples' cluster-scoped objects keep their names, so the tests that apply them take
+/// turns.
+pub(crate) static EXAMPLES_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The examples, moved into the test's namespace, cluster-scoped objects labelled for its
 /// operator.
-fn examples_for(env: &TestEnv) -> String {
+pub(crate) fn examples_for(env: &TestEnv) -> String {
     let mut files = Vec::new();
     yaml_files(&common::repo_root().join("examples"), &mut files);
     let mut out = String::new();
@@ -52,6 +56,7 @@ fn examples_for(env: &TestEnv) -> String {
 
 #[tokio::test]
 async fn every_partner_type_onboards_from_the_examples() {
+    let _turn = EXAMPLES_LOCK.lock().await;
     let mut env = TestEnv::new("examples").await;
     env.start_operator(&[]);
     let manifests = examples_for(&env);
