@@ -18,10 +18,8 @@ use super::error::{Error, Result};
 use super::partner::{Gathered, Plan};
 use super::secrets::{self, DesiredSecret, Slot, WriteOutcome};
 use super::{Context, LICENSE_LABEL, PARTNER_LABEL, POLICY_LABEL, SECRET_KIND_LABEL, apikeys, events, status};
-use crate::api::{
-    self, ApprovalMode, Export, MispLicense, MispLicenseStatus, Partner, PartnerMosipStatus, PartnerType, READY,
-};
-use crate::mosip::{self, approval, approval::Outcome};
+use crate::api::{self, Export, MispLicense, MispLicenseStatus, Partner, PartnerMosipStatus, PartnerType, READY};
+use crate::mosip;
 use crate::pms::SecretString;
 use crate::pms::exports::{ExportSource, remove_export, write_export};
 use crate::pms::plan::export_allowed;
@@ -269,20 +267,27 @@ pub async fn reconcile_partner(
     let previous = partner.status.clone().unwrap_or_default();
     let key = super::cache::object_key("Partner", partner);
 
-    let registration_ok = mosip::validate_registration(&partner.spec, &g.partner_id).is_empty() && g.claimant.is_none();
+    let registration_ok =
+        mosip::validate_registration(&partner.spec, &g.partner_id).is_empty() && g.claim.reason().is_none();
     let certificate = g.cert.validated.as_ref().map(|v| (pem_of(&v.leaf_der), v.summary.fingerprint_sha256.clone()));
-    // The decision of each request (approver's, or Automatic), as the plan took it.
+    // The decision of each request exactly as the plan took it (approver's decision bound to
+    // the request fingerprint, remembered denials, scoped Automatic approval): one rule, one place.
     let mut requests = Vec::new();
     for (i, (request, gathered)) in partner.spec.policies.iter().zip(&g.requests).enumerate() {
         let policy = gathered.policy.as_deref();
-        let prev_entry = previous.policies.iter().find(|p| p.name == request.name);
-        let request_hash = policy.map(|p| mosip::request_hash(&p.uid().unwrap_or_default(), &p.spec, request));
-        let automatic = policy.is_some_and(|p| p.spec.effective_approval() == ApprovalMode::Automatic);
-        let outcome = approval::outcome(&approval::decision(prev_entry, request_hash.as_deref()), automatic);
-        let decision = match outcome {
-            Outcome::Denied(_) => Decision::Denied,
-            _ if plan.approved.get(i).copied().unwrap_or(false) => Decision::Approved,
-            _ => Decision::Pending,
+        let denied = plan
+            .status
+            .policies
+            .iter()
+            .find(|p| p.name == request.name)
+            .and_then(|p| api::find(&p.conditions, super::partner::REQUEST_READY))
+            .is_some_and(|c| c.reason == "Denied");
+        let decision = if denied {
+            Decision::Denied
+        } else if plan.approved.get(i).copied().unwrap_or(false) {
+            Decision::Approved
+        } else {
+            Decision::Pending
         };
         requests.push(RequestInput {
             name: request.name.clone(),
