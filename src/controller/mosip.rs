@@ -146,17 +146,29 @@ impl PartnerSecrets<'_> {
             ("label".to_string(), secrets::text(label)),
         ]);
         all.extend(data);
+        let mut desired =
+            self.partner_secret(mosip::api_key_secret_name(&self.name, policy, label), apikeys::KIND, all)?;
+        desired.labels.insert(POLICY_LABEL.to_string(), mosip::label_value(policy));
+        Ok(desired)
+    }
+
+    /// A Secret owned by the Partner, labelled with the partner and with what it holds.
+    fn partner_secret(
+        &self,
+        name: String,
+        kind: &str,
+        data: BTreeMap<String, k8s_openapi::ByteString>,
+    ) -> Result<DesiredSecret, String> {
         Ok(DesiredSecret {
-            name: mosip::api_key_secret_name(&self.name, policy, label),
+            name,
             namespace: self.namespace.clone(),
             owner: self.owner()?,
             labels: BTreeMap::from([
                 (PARTNER_LABEL.to_string(), mosip::label_value(&self.name)),
-                (POLICY_LABEL.to_string(), mosip::label_value(policy)),
-                (SECRET_KIND_LABEL.to_string(), apikeys::KIND.to_string()),
+                (SECRET_KIND_LABEL.to_string(), kind.to_string()),
             ]),
             annotations: BTreeMap::new(),
-            data: all,
+            data,
         })
     }
 }
@@ -175,37 +187,25 @@ impl PartnerStore for PartnerSecrets<'_> {
             // Never replaced: a password Secret that exists but could not be read is a conflict.
             return Err(format!("Secret {name} exists but holds no readable password; the operator never replaces it"));
         }
-        let desired = DesiredSecret {
+        let desired = self.partner_secret(
             name,
-            namespace: self.namespace.clone(),
-            owner: self.owner()?,
-            labels: BTreeMap::from([
-                (PARTNER_LABEL.to_string(), mosip::label_value(&self.name)),
-                (SECRET_KIND_LABEL.to_string(), PASSWORD_KIND.to_string()),
-            ]),
-            annotations: BTreeMap::new(),
-            data: BTreeMap::from([
+            PASSWORD_KIND,
+            BTreeMap::from([
                 ("username".to_string(), secrets::text(self.partner_id.clone())),
                 (PASSWORD_KEY.to_string(), secrets::text(password.expose())),
             ]),
-        };
+        )?;
         write(self.ctx, &slot, &desired).await
     }
 
     async fn save_signed_certificate(&self, pem: &str) -> std::result::Result<(), String> {
         let name = mosip::signed_certificate_secret_name(&self.name);
         let slot = self.slot(&name);
-        let desired = DesiredSecret {
+        let desired = self.partner_secret(
             name,
-            namespace: self.namespace.clone(),
-            owner: self.owner()?,
-            labels: BTreeMap::from([
-                (PARTNER_LABEL.to_string(), mosip::label_value(&self.name)),
-                (SECRET_KIND_LABEL.to_string(), super::signing::KIND.to_string()),
-            ]),
-            annotations: BTreeMap::new(),
-            data: BTreeMap::from([("tls.crt".to_string(), secrets::text(pem))]),
-        };
+            super::signing::KIND,
+            BTreeMap::from([("tls.crt".to_string(), secrets::text(pem))]),
+        )?;
         write(self.ctx, &slot, &desired).await
     }
 

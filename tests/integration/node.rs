@@ -9,7 +9,7 @@
 //! from the host (/proc, cgroups). Without it (e.g. `USE_EXISTING_CLUSTER=true` with kind, after
 //! `kind load image-archive`), those host-side checks are skipped and said so.
 
-use crate::common::{self, TestEnv, eventually};
+use crate::common::{self, TestEnv, eventually, helm, run};
 use crate::fixtures::*;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -35,23 +35,6 @@ fn image() -> (String, String) {
         .unwrap_or_else(|_| format!("mosip-partner-operator:{}", env!("CARGO_PKG_VERSION")));
     let (repo, tag) = image.rsplit_once(':').expect("MOSIP_OPERATOR_IMAGE is REPOSITORY:TAG");
     (repo.to_string(), tag.to_string())
-}
-
-fn helm() -> String {
-    let out = Command::new(common::repo_root().join("hack/install-helm.sh")).output().expect("install helm");
-    assert!(out.status.success(), "hack/install-helm.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.env("KUBECONFIG", common::kubeconfig()).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// `helm install|upgrade RELEASE chart -n NS` with the test's scope and the local image. With

@@ -1,7 +1,7 @@
 //! Tenant safety (issue #10) against the real API server: what the operator signs, what it
 //! keeps online, and which built-in roles can approve.
 
-use crate::common::{self, CONVERGE, TestEnv, eventually};
+use crate::common::{self, CONVERGE, TestEnv, eventually, helm};
 use crate::fixtures::*;
 use crate::pki::Ca;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
@@ -111,12 +111,6 @@ async fn mosip_profile_and_keep_root_key_are_explicit_opt_ins() {
     assert!(rp.contains("CA:TRUE") && !rp.contains("pathlen") && rp.contains("Certificate Sign"), "{rp}");
     assert!(signing_ca_keys(&env).await.contains(&"root.key".to_string()));
     assert!(env.operator_log().contains("--resigned-basic-constraints mosip"), "the unsafe profile is logged");
-}
-
-fn helm() -> String {
-    let out = Command::new(common::repo_root().join("hack/install-helm.sh")).output().expect("install helm");
-    assert!(out.status.success(), "hack/install-helm.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// `helm template` of the chart with `sets`, only `template`.
