@@ -77,7 +77,15 @@ pub async fn partner_deleted(ctx: &Context, partner: &Partner) -> Result<Action>
         finalizer::remove(&api, partner, PMS_FINALIZER).await?;
         return Ok(Action::await_change());
     };
-    let partner_id = previous.registered_partner_id.clone().unwrap_or_else(|| partner.partner_id());
+    // The partnerId the operator recorded, never the spec's (an editor's word).
+    let Some(partner_id) = previous.registered_partner_id.clone().or_else(|| recorded.keycloak_user.clone()) else {
+        tracing::warn!(
+            finalizer = PMS_FINALIZER,
+            "no partnerId recorded in status: released without contacting PMS (deactivate it in PMS by hand)"
+        );
+        finalizer::remove(&api, partner, PMS_FINALIZER).await?;
+        return Ok(Action::await_change());
+    };
     // The partner's own user deactivates its keys; its password Secret is owned by the
     // Partner and still there unless something deleted it first (e.g. the whole namespace).
     let password = if plan.keys.is_empty() {

@@ -211,6 +211,10 @@ async fn licence_gate_and_deletion_deactivate_in_pms_exactly_once() {
     assert_eq!(fake.writes(), writes);
     assert!(!fake.state.lock().unwrap().partners["late"].deactivated);
     assert!(env.operator_log().contains("released without contacting PMS"));
+    // And standalone mode adds no finalizer.
+    env.apply(&partners, &fixtures::partner("plain", PartnerType::MispPartner, "Plain Org")).await;
+    let plain = fixtures::wait_partner(&env, "plain", READY, "False").await;
+    assert!(plain.metadata.finalizers.unwrap_or_default().is_empty());
     env.assert_log_clean();
 }
 
