@@ -95,6 +95,8 @@ pub struct RunArgs {
     /// standalone: the operator re-signs certificates and mints keys and licences itself.
     /// mosip: it drives MOSIP's own PMS (policies, partners, certificates, Keycloak users, API
     /// keys, MISP licences), as MOSIP's partner-onboarder does; needs the three flags below.
+    /// In mosip mode Partners and MispLicenses carry the finalizer pms.mosip.io/deactivate:
+    /// deleting one deactivates it in PMS first (final there).
     #[arg(long, value_enum, default_value = "standalone")]
     pub backend: Backend,
     /// MOSIP internal API host (mosip mode): the operator calls URL/v1/authmanager/...,

@@ -30,10 +30,10 @@ pub const KIND: &str = "license";
 pub const LICENSE_KEY: &str = "licenseKey";
 
 /// Why a licence cannot be issued now.
-struct Blocker {
-    problem: Problem,
+pub(super) struct Blocker {
+    pub(super) problem: Problem,
     /// Withdraw an issued key (deactivation), rather than leave it in place.
-    withdraw: bool,
+    pub(super) withdraw: bool,
 }
 
 impl Blocker {
@@ -66,10 +66,13 @@ fn facts_from_secret(s: &Secret) -> (LicenseFacts, Option<String>) {
 pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("MispLicense");
     if license.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+        // In mosip mode the licence is first deactivated in PMS (finalizer, issue #12).
+        return super::mosip_delete::license_deleted(&ctx, &license).await;
     }
     if ctx.pms.is_some() {
-        // mosip mode: PMS issues the licence (issue #12).
+        // mosip mode: PMS issues the licence (issue #12) behind the same gate ([`check`]);
+        // deleting the MispLicense deactivates it in PMS first.
+        super::mosip_delete::hold(&ctx, license.as_ref()).await?;
         return super::mosip::reconcile_license(&ctx, license.as_ref()).await;
     }
     let namespace = license.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
@@ -247,8 +250,10 @@ fn labels(license: &MispLicense) -> BTreeMap<String, String> {
     ])
 }
 
-/// Why the licence cannot be issued now, if anything. Reads only the stores.
-fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Option<Blocker> {
+/// Why the licence cannot be issued now, if anything. Reads only the stores. The one licence
+/// gate of both backends: in `mosip` mode nothing is requested from PMS (`POST /misps`) while it
+/// refuses.
+pub(super) fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Option<Blocker> {
     let spec = &license.spec;
     if !spec.is_active() {
         return Some(Blocker::deactivated("spec.active is false: the licence key is withdrawn from its Secret".into()));

@@ -12,8 +12,10 @@ pub mod cache;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod finalizer;
 pub mod license;
 pub mod mosip;
+pub mod mosip_delete;
 pub mod partner;
 pub mod policy;
 pub mod run;
@@ -30,6 +32,9 @@ pub use run::run;
 pub const FIELD_MANAGER: &str = "mosip-partner-operator";
 /// Finalizer that keeps in-use PartnerPolicies from disappearing.
 pub const POLICY_FINALIZER: &str = "pms.mosip.io/policy-in-use";
+/// Finalizer on Partners and MispLicenses in `mosip` mode: deleting one first deactivates it in
+/// PMS (see [`mosip_delete`]).
+pub const PMS_FINALIZER: &str = "pms.mosip.io/deactivate";
 /// Label on every object the operator emits.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`].

@@ -537,9 +537,30 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
         partner_id: partner.as_ref().map(|p| p.partner_id()).unwrap_or_default(),
     };
     let mut denied = Vec::new();
+    let active = license.spec.is_active() && partner.as_deref().is_some_and(|p| p.spec.is_active());
+    // The licence gate of standalone mode, the same function (an approved request of this MISP
+    // for the policy, ...): nothing is requested from PMS without it. Deactivation is not gated.
+    let gate = if active && waiting.is_none() { super::license::check(ctx, license, partner.as_deref()) } else { None };
     let conditions = match (waiting, partner.as_deref()) {
+        (None, Some(_)) if let Some(blocker) = gate => {
+            requeue = super::cacert::requeue_after(None, now);
+            let mut problem = blocker.problem;
+            if previous.mosip.as_ref().is_some_and(|m| m.license_status.is_some() && !m.deactivated) {
+                problem.message.push_str(
+                    "; the licence PMS already issued stays in its Secret and active in PMS: set spec.active to false \
+                     to deactivate it there (final)",
+                );
+            }
+            let mut conditions = status::readiness(std::slice::from_ref(&problem), "Issued", "").to_vec();
+            conditions.push(api::DesiredCondition::new(
+                api::MOSIP_SYNCED,
+                false,
+                &problem.reason,
+                format!("no licence is requested from PMS while: {}", problem.message),
+            ));
+            conditions
+        }
         (None, Some(p)) => {
-            let active = license.spec.is_active() && p.spec.is_active();
             match crate::pms::sync::sync_license(pms, &p.partner_id(), active, previous.mosip.as_ref(), &store).await {
                 Ok(st) => {
                     ctx.backoff.succeeded(&key);

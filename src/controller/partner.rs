@@ -95,14 +95,17 @@ pub type CertVerdicts = ContentCache<Arc<(VerdictKey, CertVerdict)>>;
 pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("Partner");
     if partner.metadata.deletion_timestamp.is_some() {
-        // Owned Secrets go with the Partner through the garbage collector.
-        return Ok(Action::await_change());
+        // Owned Secrets go with the Partner through the garbage collector; in mosip mode the
+        // partner is first deactivated in PMS (finalizer, issue #12).
+        return super::mosip_delete::partner_deleted(&ctx, &partner).await;
     }
     let now = super::now();
     let gathered = gather(&ctx, &partner, now).await?;
     let planned = plan(&ctx, &partner, &gathered, now);
     if ctx.pms.is_some() {
-        // mosip mode: PMS signs the certificate and mints the keys (issue #12).
+        // mosip mode: PMS signs the certificate and mints the keys (issue #12); deleting the
+        // Partner deactivates it in PMS first.
+        super::mosip_delete::hold(&ctx, partner.as_ref()).await?;
         return super::mosip::reconcile_partner(&ctx, &partner, &gathered, planned, now).await;
     }
     apply(&ctx, &partner, &gathered, planned, now).await

@@ -3,11 +3,11 @@
 
 use super::error::Result;
 use super::status::Problem;
-use super::{Context, POLICY_FINALIZER, events, status};
+use super::{Context, POLICY_FINALIZER, events, finalizer, status};
 use crate::api::{self, PartnerPolicy, PartnerPolicyStatus, READY};
 use crate::mosip;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
 
@@ -28,17 +28,17 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
         .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
         .collect();
     used_by.sort();
-    let has_finalizer = policy.finalizers().iter().any(|f| f == POLICY_FINALIZER);
+    let has_finalizer = finalizer::has(policy.as_ref(), POLICY_FINALIZER);
 
     if policy.metadata.deletion_timestamp.is_some() {
         if used_by.is_empty() {
             if has_finalizer {
-                remove_finalizer(&api, &policy).await?;
+                finalizer::remove(&api, policy.as_ref(), POLICY_FINALIZER).await?;
             }
             return Ok(Action::await_change());
         }
     } else if !has_finalizer {
-        add_finalizer(&api, &policy).await?;
+        finalizer::add(&api, policy.as_ref(), POLICY_FINALIZER).await?;
     }
 
     let now = super::now();
@@ -109,41 +109,4 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
             .await;
     }
     Ok(Action::requeue(requeue))
-}
-
-async fn add_finalizer(api: &Api<PartnerPolicy>, policy: &PartnerPolicy) -> Result<()> {
-    // A JSON patch guarded by the resourceVersion: never clobbers other finalizers.
-    let patch = if policy.finalizers().is_empty() {
-        serde_json::json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": policy.resource_version()},
-            {"op": "add", "path": "/metadata/finalizers", "value": [POLICY_FINALIZER]}
-        ])
-    } else {
-        serde_json::json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": policy.resource_version()},
-            {"op": "add", "path": "/metadata/finalizers/-", "value": POLICY_FINALIZER}
-        ])
-    };
-    patch_json(api, policy, patch).await
-}
-
-async fn remove_finalizer(api: &Api<PartnerPolicy>, policy: &PartnerPolicy) -> Result<()> {
-    let Some(index) = policy.finalizers().iter().position(|f| f == POLICY_FINALIZER) else {
-        return Ok(());
-    };
-    let patch = serde_json::json!([
-        {"op": "test", "path": format!("/metadata/finalizers/{index}"), "value": POLICY_FINALIZER},
-        {"op": "remove", "path": format!("/metadata/finalizers/{index}")}
-    ]);
-    patch_json(api, policy, patch).await
-}
-
-async fn patch_json(api: &Api<PartnerPolicy>, policy: &PartnerPolicy, patch: serde_json::Value) -> Result<()> {
-    let patch: json_patch::Patch = serde_json::from_value(patch)?;
-    match api.patch(&policy.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch)).await {
-        Ok(_) => Ok(()),
-        // Changed or gone meanwhile: the next event brings the fresh object.
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 || e.code == 422 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }

@@ -3,7 +3,10 @@
 //! these and then the ops in [`super::ops`].
 
 use super::ops::{PartnerRegistration, PolicyDefinition, api_key_label};
-use crate::api::{ACCEPT_EXPORTS_LABEL, MosipApiKeyStatus, Partner, PartnerPolicySpec, PolicyType};
+use crate::api::{
+    ACCEPT_EXPORTS_LABEL, LicenseMosipStatus, MosipApiKeyStatus, Partner, PartnerMosipStatus, PartnerPolicySpec,
+    PolicyType,
+};
 use crate::mosip::partner_type::PartnerTypeExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
@@ -152,6 +155,66 @@ pub fn key_step(
     }
 }
 
+/// An API key PMS may still hold active: its policy id and PMS label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRef {
+    pub policy_id: String,
+    pub pms_label: String,
+}
+
+/// What deleting a Partner must still do in PMS, from what the operator recorded in
+/// `status.mosip` (only that is believed: an editor cannot make the operator deactivate a
+/// partner it never registered or adopted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartnerRetirement {
+    /// Keys to set De-Active first (generated, or possibly generated and never stored, and not
+    /// yet deactivated); only for a partner that is still active in PMS.
+    pub keys: Vec<KeyRef>,
+    /// The partner itself must be set De-Active (PMS publishes PARTNER_UPDATED; IDA then
+    /// refuses every key of the partner, and PMS deactivates a MISP's licences with it).
+    pub partner: bool,
+}
+
+impl PartnerRetirement {
+    /// Nothing left to do in PMS: the finalizer can go.
+    pub fn is_done(&self) -> bool {
+        !self.partner && self.keys.is_empty()
+    }
+}
+
+/// The deletion plan of a Partner. Nothing recorded (it never reached PMS) or already
+/// deactivated in PMS (final): nothing to do.
+pub fn partner_retirement(recorded: Option<&PartnerMosipStatus>) -> PartnerRetirement {
+    let Some(st) = recorded.filter(|s| s.registered && !s.deactivated) else {
+        return PartnerRetirement::default();
+    };
+    let mut keys: Vec<KeyRef> = st
+        .requests
+        .iter()
+        .filter_map(|r| r.policy_id.as_ref().map(|id| (id, r)))
+        .flat_map(|(id, r)| {
+            r.api_keys
+                .iter()
+                .filter(|k| !k.deactivated)
+                .map(|k| KeyRef { policy_id: id.clone(), pms_label: k.pms_label.clone() })
+        })
+        .collect();
+    keys.extend(
+        st.orphaned_keys
+            .iter()
+            .filter(|o| !o.deactivated)
+            .map(|o| KeyRef { policy_id: o.policy_id.clone(), pms_label: o.pms_label.clone() }),
+    );
+    keys.dedup();
+    PartnerRetirement { keys, partner: true }
+}
+
+/// Whether deleting a MispLicense must still deactivate its licence in PMS: one was issued (to
+/// the recorded MISP) and not yet deactivated.
+pub fn license_retirement(recorded: Option<&LicenseMosipStatus>) -> bool {
+    recorded.is_some_and(|s| s.provider_id.is_some() && s.license_status.is_some() && !s.deactivated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +293,63 @@ mod tests {
             KeyStep::DeactivateOrphan { next_attempt: 1, .. }
         ));
         assert_ne!(api_key_label("uid", "main", 1), pms_label);
+    }
+
+    #[test]
+    fn deletion_deactivates_only_what_status_recorded() {
+        use crate::api::{MosipRequestStatus, OrphanedKey};
+        // Never reached PMS, or deactivated already (final): released at once.
+        assert!(partner_retirement(None).is_done());
+        assert!(partner_retirement(Some(&PartnerMosipStatus::default())).is_done());
+        let key = |label: &str, stored: bool, deactivated: bool| MosipApiKeyStatus {
+            label: label.into(),
+            pms_label: format!("{label}-pms"),
+            attempt: 0,
+            stored,
+            deactivated,
+        };
+        let st = PartnerMosipStatus {
+            registered: true,
+            requests: vec![
+                MosipRequestStatus {
+                    name: "pol".into(),
+                    policy_id: Some("p1".into()),
+                    api_keys: vec![key("a", true, false), key("b", false, false), key("c", true, true)],
+                    ..Default::default()
+                },
+                // No policy id: PMS never saw a key of it.
+                MosipRequestStatus {
+                    name: "later".into(),
+                    api_keys: vec![key("d", false, false)],
+                    ..Default::default()
+                },
+            ],
+            orphaned_keys: vec![
+                OrphanedKey { pms_label: "o1".into(), policy_id: "p1".into(), deactivated: false },
+                OrphanedKey { pms_label: "o2".into(), policy_id: "p1".into(), deactivated: true },
+            ],
+            ..Default::default()
+        };
+        let plan = partner_retirement(Some(&st));
+        assert!(plan.partner && !plan.is_done());
+        let labels: Vec<&str> = plan.keys.iter().map(|k| k.pms_label.as_str()).collect();
+        assert_eq!(labels, ["a-pms", "b-pms", "o1"]);
+        assert!(plan.keys.iter().all(|k| k.policy_id == "p1"));
+        // A registered partner without keys: only the partner.
+        let bare = PartnerMosipStatus { registered: true, ..Default::default() };
+        assert_eq!(partner_retirement(Some(&bare)), PartnerRetirement { keys: vec![], partner: true });
+        // Deactivated in PMS: PMS refuses the partner a second change (PMS_PM_063) and IDA
+        // refuses its keys already.
+        assert!(partner_retirement(Some(&PartnerMosipStatus { deactivated: true, ..st })).is_done());
+
+        assert!(!license_retirement(None));
+        assert!(!license_retirement(Some(&LicenseMosipStatus::default())));
+        let issued = LicenseMosipStatus {
+            provider_id: Some("misp".into()),
+            license_status: Some("Active".into()),
+            ..Default::default()
+        };
+        assert!(license_retirement(Some(&issued)));
+        assert!(!license_retirement(Some(&LicenseMosipStatus { deactivated: true, ..issued })));
     }
 }

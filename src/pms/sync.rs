@@ -6,7 +6,10 @@
 
 use super::keycloak::{check_partner_id, realm_role_for};
 use super::ops::MapOutcome;
-use super::plan::{KeyStep, definition_hash, key_step, partner_domain, partner_registration, policy_definition};
+use super::plan::{
+    KeyStep, definition_hash, key_step, license_retirement, partner_domain, partner_registration, partner_retirement,
+    policy_definition,
+};
 use super::{PmsClient, PmsError, SecretString};
 use crate::api::{
     CaMosipStatus, LicenseMosipStatus, MosipApiKeyStatus, MosipRequestStatus, OrphanedKey, Partner, PartnerMosipStatus,
@@ -22,6 +25,10 @@ pub enum SyncError {
     Pms(#[from] PmsError),
     #[error("{0}")]
     Store(String),
+    /// Deleting a MispLicense: PMS changes a licence's status only by its key, and the key is no
+    /// longer in its Secret while the MISP is still active in PMS.
+    #[error("{0}")]
+    LicenseKeyUnavailable(String),
 }
 
 impl SyncError {
@@ -30,6 +37,7 @@ impl SyncError {
         match self {
             SyncError::Pms(e) => e.reason(),
             SyncError::Store(_) => "SecretWriteFailed".into(),
+            SyncError::LicenseKeyUnavailable(_) => "LicenseKeyUnavailable".into(),
         }
     }
 }
@@ -359,5 +367,98 @@ pub async fn sync_license<S: LicenseStore + Sync>(
     store.save_license(&lic.license_key, lic.expiry.as_deref()).await.map_err(SyncError::Store)?;
     st.license_status = lic.status.or(Some("Active".into()));
     st.expiry = lic.expiry;
+    Ok(st)
+}
+
+/// What deleting a Partner did in PMS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerRetired {
+    /// The `status.mosip` to record (deactivated).
+    pub status: PartnerMosipStatus,
+    /// API keys set De-Active now.
+    pub keys_deactivated: usize,
+    /// Keys not touched because the partner user's password was no longer readable (the
+    /// partner's deactivation makes IDA refuse them all the same).
+    pub keys_skipped: usize,
+}
+
+/// Deletion of a Partner in `mosip` mode, from what `status.mosip` recorded
+/// ([`partner_retirement`]): its keys set De-Active as the partner's own user (when its
+/// password is still readable; a label PMS never generated, PMS_PRT_111, needs nothing), then
+/// the partner set De-Active — read first, so an inactive partner is success, and so are a
+/// partner PMS already deactivated (PMS_PM_063) or no longer has (PMS_PRT_005). Idempotent:
+/// re-running it after a failure repeats only what PMS has not confirmed.
+pub async fn retire_partner(
+    pms: &PmsClient,
+    partner_id: &str,
+    prev: &PartnerMosipStatus,
+    password: Option<&SecretString>,
+) -> Result<PartnerRetired, SyncError> {
+    let plan = partner_retirement(Some(prev));
+    let mut st = prev.clone();
+    let mut out = PartnerRetired { status: st.clone(), keys_deactivated: 0, keys_skipped: 0 };
+    if plan.is_done() {
+        return Ok(out);
+    }
+    match password {
+        Some(password) => {
+            for k in &plan.keys {
+                match pms.deactivate_api_key(partner_id, password, &k.policy_id, &k.pms_label).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_code("PMS_PRT_111") => {}
+                    Err(e) => return Err(e.into()),
+                }
+                out.keys_deactivated += 1;
+                for key in st.requests.iter_mut().flat_map(|r| r.api_keys.iter_mut()) {
+                    if key.pms_label == k.pms_label {
+                        key.deactivated = true;
+                    }
+                }
+                for o in st.orphaned_keys.iter_mut().filter(|o| o.pms_label == k.pms_label) {
+                    o.deactivated = true;
+                }
+            }
+        }
+        None => out.keys_skipped = plan.keys.len(),
+    }
+    match pms.set_partner_active(partner_id, false).await {
+        Ok(_) => {}
+        Err(e) if e.is_code("PMS_PM_063") || e.is_code("PMS_PRT_005") => {}
+        Err(e) => return Err(e.into()),
+    }
+    st.deactivated = true;
+    st.active = Some(false);
+    out.status = st;
+    Ok(out)
+}
+
+/// Deletion of a MispLicense in `mosip` mode ([`license_retirement`]): the licence set
+/// De-Active (`PUT /misps`, by its key). Without the key (its Secret went first, e.g. when the
+/// whole namespace is deleted) PMS cannot be asked by key: the MISP partner is read, and one
+/// that is no longer active in PMS took its licences with it (success); an active one is
+/// [`SyncError::LicenseKeyUnavailable`].
+pub async fn retire_license(
+    pms: &PmsClient,
+    prev: &LicenseMosipStatus,
+    key: Option<&SecretString>,
+) -> Result<LicenseMosipStatus, SyncError> {
+    let mut st = prev.clone();
+    let Some(provider_id) = prev.provider_id.clone().filter(|_| license_retirement(Some(prev))) else {
+        return Ok(st);
+    };
+    match key {
+        Some(key) => pms.deactivate_license(&provider_id, key).await?,
+        None => {
+            if pms.get_partner(&provider_id).await?.is_some_and(|p| p.is_active) {
+                return Err(SyncError::LicenseKeyUnavailable(format!(
+                    "the licence key of MISP {provider_id:?} is no longer in its Secret and PMS changes a licence only by \
+                     its key; deactivate the licence in the PMS portal (or delete the MISP Partner, which deactivates it \
+                     with the partner), then the MispLicense is released"
+                )));
+            }
+        }
+    }
+    st.deactivated = true;
+    st.license_status = Some("De-Active".into());
     Ok(st)
 }

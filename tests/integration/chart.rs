@@ -54,6 +54,11 @@ async fn operator_works_with_exactly_the_charts_permissions() {
     let who = format!("system:serviceaccount:{}:{sa}", env.ns);
     let out = env.kubectl(&["auth", "can-i", "list", "secrets", "--all-namespaces", "--as", &who]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    // The mosip backend's finalizer pms.mosip.io/deactivate is added and removed with patches.
+    for kind in ["partners", "misplicenses"] {
+        let out = env.kubectl(&["auth", "can-i", "patch", kind, "-n", &env.ns, "--as", &who]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "patch {kind}");
+    }
 
     // A token for that ServiceAccount (TokenRequest) in a kubeconfig of its own.
     let token = run(Command::new("kubectl").args(["create", "token", &sa, "-n", &env.ns, "--duration=1h"]));

@@ -369,13 +369,15 @@ impl Drop for TestEnv {
         }
         let kc = kubeconfig();
         let sel = format!("{TEST_LABEL}={}", self.ns);
-        // Policies carry a finalizer that only a running operator would lift.
+        // Policies (and, in mosip mode, Partners and MispLicenses) carry a finalizer that only
+        // a running operator would lift.
         let script = format!(
-            "for p in $(kubectl get partnerpolicies -l {sel} -o name 2>/dev/null); do \
-               kubectl patch $p --type=merge -p '{{\"metadata\":{{\"finalizers\":null}}}}' >/dev/null 2>&1; done; \
+            "for p in $(kubectl get partnerpolicies -l {sel} -o name 2>/dev/null) \
+                      $(kubectl -n {ns} get partners,misplicenses -o name 2>/dev/null); do \
+               kubectl -n {ns} patch $p --type=merge -p '{{\"metadata\":{{\"finalizers\":null}}}}' >/dev/null 2>&1; done; \
              kubectl delete partnerpolicies,cacertificates -l {sel} --wait=false >/dev/null 2>&1; \
-             kubectl delete namespace {} --wait=false >/dev/null 2>&1; true",
-            self.ns
+             kubectl delete namespace {ns} --wait=false >/dev/null 2>&1; true",
+            ns = self.ns
         );
         let _ = Command::new("sh").arg("-c").arg(script).env("KUBECONFIG", kc).status();
         let _ = DeleteParams::default();

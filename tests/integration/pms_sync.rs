@@ -3,10 +3,11 @@
 
 use crate::fake_pms::{self, FakeMosip};
 use crate::pki;
-use mosip_partner_operator::api::{Partner, PartnerMosipStatus, PartnerPolicySpec};
+use mosip_partner_operator::api::{MosipApiKeyStatus, Partner, PartnerMosipStatus, PartnerPolicySpec};
 use mosip_partner_operator::metrics::PmsMetrics;
 use mosip_partner_operator::pms::sync::{
-    Decision, LicenseStore, PartnerInput, PartnerStore, RequestInput, sync_ca, sync_license, sync_partner, sync_policy,
+    Decision, LicenseStore, PartnerInput, PartnerStore, RequestInput, retire_license, retire_partner, sync_ca,
+    sync_license, sync_partner, sync_policy,
 };
 use mosip_partner_operator::pms::{MosipCredentials, PmsClient, PmsEndpoints, SecretString};
 use serde_json::json;
@@ -431,4 +432,80 @@ async fn every_example_partner_type_syncs_and_a_second_pass_writes_nothing() {
     assert_eq!(fake.writes(), writes, "a second pass wrote: {:?}", fake.all_calls());
     let st = fake.state.lock().unwrap();
     assert_eq!((st.api_keys.len(), st.licenses.len()), minted);
+}
+
+/// Deletion in `mosip` mode (src/pms/sync.rs `retire_partner`, `retire_license`): keys, then the
+/// partner, then the licence set De-Active once; re-runs from the recorded status call nothing;
+/// a re-run from a stale status reads before it writes.
+#[tokio::test]
+async fn deletion_retires_keys_then_the_partner_and_the_licence_once() {
+    const KEY_STATUS: &str = "PATCH /partners/{partnerId}/policy/{policyId}/apiKey/status";
+    const PATCH_PARTNER: &str = "PATCH /partners/{partnerId}";
+    let w = world().await;
+    let p = partner("auth-del", "Auth_Partner", Some("grp"), true);
+    let leaf = pki::leaf(&w.root, "auth-del", "Example Org");
+    let store = MemStore::default();
+    let input = PartnerInput {
+        partner: &p,
+        uid: "uid-d",
+        certificate: Some((&leaf, "fp")),
+        requests: vec![request(&w.policy_id, Decision::Approved, &["main"])],
+    };
+    let mut st = sync_partner(&w.pms, &input, None, &store).await.unwrap();
+    // A label recorded just before a crash and never sent to PMS (PMS_PRT_111 on deactivation).
+    st.requests[0].api_keys.push(MosipApiKeyStatus {
+        label: "other".into(),
+        pms_label: "never-sent-0".into(),
+        attempt: 0,
+        stored: false,
+        deactivated: false,
+    });
+    let password = store.password.lock().unwrap().clone();
+    assert!(password.is_some());
+    let done = retire_partner(&w.pms, "auth-del", &st, password.as_ref()).await.unwrap();
+    assert_eq!((done.keys_deactivated, done.keys_skipped), (2, 0));
+    assert!(done.status.deactivated && done.status.requests[0].api_keys.iter().all(|k| k.deactivated));
+    assert_eq!((w.fake.calls(KEY_STATUS), w.fake.calls(PATCH_PARTNER)), (2, 1), "{:?}", w.fake.all_calls());
+    {
+        let s = w.fake.state.lock().unwrap();
+        assert!(s.partners["auth-del"].deactivated);
+        assert!(s.api_keys.iter().filter(|k| k.partner_id == "auth-del").all(|k| !k.active));
+    }
+    // Re-run from the recorded status: no call at all.
+    let calls = w.fake.all_calls();
+    assert_eq!(retire_partner(&w.pms, "auth-del", &done.status, password.as_ref()).await.unwrap().status, done.status);
+    assert_eq!(w.fake.all_calls(), calls);
+    // From a stale status (crash before it was recorded) and without the password: the partner is
+    // read first (no PATCH, no PMS_PM_063 dead end); the keys are skipped and counted.
+    let again = retire_partner(&w.pms, "auth-del", &st, None).await.unwrap();
+    assert!(again.status.deactivated);
+    assert_eq!((again.keys_deactivated, again.keys_skipped), (0, 2));
+    assert_eq!((w.fake.calls(KEY_STATUS), w.fake.calls(PATCH_PARTNER)), (2, 1));
+
+    // A MISP licence.
+    sync_ca(&w.pms, "MISP", &w.root.pem, "fp-root-misp", None).await.unwrap();
+    let m = partner("misp-del", "MISP_Partner", None, true);
+    let mleaf = pki::leaf(&w.root, "misp-del", "Example Org");
+    let mstore = MemStore::default();
+    let minput = PartnerInput { partner: &m, uid: "uid-md", certificate: Some((&mleaf, "fp-m")), requests: vec![] };
+    let mst = sync_partner(&w.pms, &minput, None, &mstore).await.unwrap();
+    let lic = sync_license(&w.pms, "misp-del", true, None, &mstore).await.unwrap();
+    let key = mstore.license.lock().unwrap().clone().unwrap();
+    // Its key gone from the Secret while the MISP is active: a precise condition, no write.
+    let writes = w.fake.writes();
+    let e = retire_license(&w.pms, &lic, None).await.unwrap_err();
+    assert_eq!(e.reason(), "LicenseKeyUnavailable");
+    assert!(!e.to_string().contains(key.expose()));
+    assert_eq!(w.fake.writes(), writes);
+    let off = retire_license(&w.pms, &lic, Some(&key)).await.unwrap();
+    assert!(off.deactivated && !w.fake.state.lock().unwrap().licenses[0].active);
+    assert_eq!(w.fake.calls("PUT /misps"), 1);
+    let calls = w.fake.all_calls();
+    assert_eq!(retire_license(&w.pms, &off, Some(&key)).await.unwrap(), off);
+    assert_eq!(w.fake.all_calls(), calls);
+    // Once the MISP partner is deactivated (PMS deactivates its licences with it), a licence
+    // whose key is gone counts as done.
+    retire_partner(&w.pms, "misp-del", &mst, None).await.unwrap();
+    assert!(retire_license(&w.pms, &lic, None).await.unwrap().deactivated);
+    assert_eq!(w.fake.calls("PUT /misps"), 1);
 }

@@ -70,6 +70,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["pms.mosip.io"]
   resources: ["partners", "misplicenses"]
   verbs: ["get", "list", "watch"]
+# The finalizer pms.mosip.io/deactivate (mosip backend): added and removed with JSON patches.
+- apiGroups: ["pms.mosip.io"]
+  resources: ["partners", "misplicenses"]
+  verbs: ["patch"]
 - apiGroups: ["pms.mosip.io"]
   resources: ["partners/status", "misplicenses/status"]
   verbs: ["get", "patch", "update"]
