@@ -83,7 +83,8 @@ pub struct PartnerMosipStatus {
     /// PMS's is_active flag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    /// The partner was deactivated in PMS; PMS 1.2.2.x never re-activates it (PMS_PM_063).
+    /// The partner was deactivated in PMS after PMS approved it; PMS 1.2.2.x never re-activates
+    /// it (PMS_PM_063). A partner never approved is only inactive (`active: false`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deactivated: bool,
     /// SHA-256 fingerprint of the partner certificate last uploaded to PMS.
@@ -173,7 +174,8 @@ pub struct LicenseMosipStatus {
     /// PMS's expiry of the licence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiry: Option<String>,
-    /// The licence was deactivated in PMS; PMS never issues another for this MISP (PMS_MSP_416).
+    /// The licence was set De-Active in PMS; `POST /misps` refuses this MISP a second licence
+    /// (PMS_MSP_416).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deactivated: bool,
 }

@@ -548,7 +548,7 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
             if previous.mosip.as_ref().is_some_and(|m| m.license_status.is_some() && !m.deactivated) {
                 problem.message.push_str(
                     "; the licence PMS already issued stays in its Secret and active in PMS: set spec.active to false \
-                     to deactivate it there (final)",
+                     to deactivate it there (the operator does not re-activate it)",
                 );
             }
             let mut conditions = status::readiness(std::slice::from_ref(&problem), "Issued", "").to_vec();

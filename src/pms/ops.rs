@@ -132,6 +132,33 @@ pub struct IssuedLicense {
     pub read_back: bool,
 }
 
+/// What [`PmsClient::deactivate_partner`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartnerDeactivation {
+    /// A De-Active PATCH was written now.
+    pub written: bool,
+    /// The partner cannot be activated again: PMS approved it (PMS_PM_063 on any later PATCH),
+    /// or PMS no longer has it. false for a partner never approved (InProgress), which PMS keeps
+    /// inactive and lets upload a certificate and become active later.
+    pub terminal: bool,
+}
+
+/// PMS's answers to an API key's De-Active (`updateAPIKeyStatus`, per PMS source (1.2.2/1.3
+/// line); `ErrorCode.java`) that leave nothing to deactivate: no key with that label
+/// (PMS_PRT_111), the key already inactive (PMS_PMS_022), the partner inactive (PMS_PMP_016,
+/// when the caller is not PARTNER_ADMIN — IDA refuses every key of an inactive partner anyway).
+pub fn api_key_deactivation_done(e: &PmsError) -> bool {
+    ["PMS_PRT_111", "PMS_PMS_022", "PMS_PMP_016"].iter().any(|c| e.is_code(c))
+}
+
+/// PMS's answers to a partner's De-Active (`activateDeactivateAuthEKYCPartner`, per PMS source
+/// (1.2.2/1.3 line)) that leave nothing to deactivate: already deactivated (PMS_PM_063: approved
+/// and inactive), or no such partner (PMS_PMP_005 from the PATCH, e.g. removed after the read;
+/// PMS_PRT_005 is what the read answers).
+pub fn partner_deactivation_done(e: &PmsError) -> bool {
+    ["PMS_PM_063", "PMS_PMP_005", "PMS_PRT_005"].iter().any(|c| e.is_code(c))
+}
+
 /// A deterministic API-key label for attempt `attempt` of the spec label `spec_label` of the
 /// object `object_uid`: at most 36 characters (PMS's column), unique per attempt, so a key PMS
 /// returned but the operator failed to store is recognisable (and deactivated) on the next pass.
@@ -399,26 +426,56 @@ impl PmsClient {
     }
 
     /// `PATCH /partners/{partnerId}` `{status: "Active"|"De-Active"}`, sent only when PMS's state
-    /// differs (read first). Returns whether a write was made. Deactivation is final in PMS
-    /// 1.2.2.x: a later PATCH is PMS_PM_063.
+    /// differs (read first). Returns whether a write was made. Deactivating goes through
+    /// [`PmsClient::deactivate_partner`] (its "already done" answers included).
     pub async fn set_partner_active(&self, partner_id: &str, active: bool) -> Result<bool, PmsError> {
+        if !active {
+            return Ok(self.deactivate_partner(partner_id).await?.written);
+        }
         let info = self.get_partner(partner_id).await?.ok_or_else(|| PmsError::Business {
             endpoint: "GET /partners/{partnerId}".into(),
             code: "PMS_PRT_005".into(),
             message: "Partner does not exist".into(),
         })?;
-        if info.is_active == active {
+        if info.is_active {
             return Ok(false);
         }
+        self.patch_partner_status(partner_id, "Active").await?;
+        Ok(true)
+    }
+
+    /// Sets the partner De-Active (`PATCH /partners/{partnerId}` `{status: "De-Active"}`), read
+    /// first: only an active partner is written. Per PMS source (1.2.2/1.3 line,
+    /// `PartnerManagementServiceImpl.activateDeactivateAuthEKYCPartner`) that deactivates a
+    /// MISP's licences with it and publishes PARTNER_UPDATED; API keys are not touched. What
+    /// counts as done is [`partner_deactivation_done`]. Deactivation is terminal only for a
+    /// partner PMS approved (PMS_PM_063 on every later PATCH); a partner never approved
+    /// (InProgress) is merely inactive and can still upload a certificate and become active.
+    pub async fn deactivate_partner(&self, partner_id: &str) -> Result<PartnerDeactivation, PmsError> {
+        let Some(info) = self.get_partner(partner_id).await? else {
+            return Ok(PartnerDeactivation { written: false, terminal: true });
+        };
+        let terminal = info.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("approved"));
+        if !info.is_active {
+            return Ok(PartnerDeactivation { written: false, terminal });
+        }
+        match self.patch_partner_status(partner_id, "De-Active").await {
+            Ok(()) => Ok(PartnerDeactivation { written: true, terminal }),
+            Err(e) if partner_deactivation_done(&e) => Ok(PartnerDeactivation { written: false, terminal: true }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn patch_partner_status(&self, partner_id: &str, status: &str) -> Result<(), PmsError> {
         self.pms(
             "PATCH /partners/{partnerId}",
             Method::PATCH,
             &format!("{PM}/partners/{}", seg(partner_id)),
             Caller::Admin,
-            Some(json!({"status": if active { "Active" } else { "De-Active" }})),
+            Some(json!({"status": status})),
         )
-        .await?;
-        Ok(true)
+        .await
+        .map(|_| ())
     }
 
     /// Requests a policy for the partner (`POST /partners/{partnerId}/policy/map`
@@ -519,7 +576,9 @@ impl PmsClient {
     }
 
     /// Deactivates an API key by label (`PATCH /partners/{partnerId}/policy/{policyId}/apiKey/status`
-    /// `{label, status: "De-Active"}`); PMS publishes APIKEY_UPDATED, which IDA consumes.
+    /// `{label, status: "De-Active"}`); PMS publishes APIKEY_UPDATED, which IDA consumes. The
+    /// answers of [`api_key_deactivation_done`] are success: re-running after a lost status write
+    /// or a later failure never gets stuck on a key PMS already refuses.
     pub async fn deactivate_api_key(
         &self,
         partner_id: &str,
@@ -527,21 +586,29 @@ impl PmsClient {
         policy_id: &str,
         label: &str,
     ) -> Result<(), PmsError> {
-        self.pms(
-            "PATCH /partners/{partnerId}/policy/{policyId}/apiKey/status",
-            Method::PATCH,
-            &format!("{PM}/partners/{}/policy/{}/apiKey/status", seg(partner_id), seg(policy_id)),
-            Caller::Partner { partner_id, password },
-            Some(json!({"label": label, "status": "De-Active"})),
-        )
-        .await
-        .map(|_| ())
+        match self
+            .pms(
+                "PATCH /partners/{partnerId}/policy/{policyId}/apiKey/status",
+                Method::PATCH,
+                &format!("{PM}/partners/{}/policy/{}/apiKey/status", seg(partner_id), seg(policy_id)),
+                Caller::Partner { partner_id, password },
+                Some(json!({"label": label, "status": "De-Active"})),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if api_key_deactivation_done(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Issues the MISP licence (`POST /misps {providerId}`). PMS issues one licence per MISP; on
-    /// PMS_MSP_416 ("License key exists for the given provider.") the current key is read back
-    /// with `GET /misps/{mispId}/licenseKey` — which PMS 1.2.x breaks for a MISP that has policy
-    /// mappings, so callers keep the key they got the first time.
+    /// Issues the MISP licence (`POST /misps {providerId}`). PMS answers PMS_MSP_416 ("License key
+    /// exists for the given provider.") while the MISP has any licence, active or not; the key is
+    /// then read back with `GET /misps/{mispId}/licenseKey`, which per PMS source (1.2.2/1.3 line,
+    /// `InfraProviderServiceImpl.regenerateKey`) answers the active licence, or issues a new one
+    /// when none is active and unexpired. PMS 1.2.x breaks that read-back for a MISP that has
+    /// policy requests (HTTP 500), so callers keep the key they got the first time; a failed
+    /// read-back (or one not Active) is a [`PmsError::Mismatch`] that says so.
     pub async fn issue_license(&self, partner_id: &str) -> Result<IssuedLicense, PmsError> {
         const EP: &str = "POST /misps";
         let read = |v: &Value, read_back: bool| -> Result<IssuedLicense, PmsError> {
@@ -560,7 +627,15 @@ impl PmsClient {
         {
             Ok(v) => read(&v, false),
             Err(e) if e.is_code("PMS_MSP_416") => {
-                let v = self
+                let held = |why: String| {
+                    PmsError::Mismatch(format!(
+                        "PMS already holds a licence for MISP {partner_id:?} (PMS_MSP_416: one per MISP, even when \
+                         set De-Active, e.g. by deleting an earlier MispLicense) and {why}; PMS 1.2.x cannot read \
+                         a licence back for a MISP with policy requests. Restore the licence Secret of the \
+                         MispLicense it was issued to, or take the licence from the PMS portal"
+                    ))
+                };
+                let v = match self
                     .pms(
                         "GET /misps/{mispId}/licenseKey",
                         Method::GET,
@@ -568,15 +643,30 @@ impl PmsClient {
                         Caller::Admin,
                         None,
                     )
-                    .await?;
-                read(&v, true)
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e) if e.code().is_some() => return Err(e),
+                    Err(e) => return Err(held(format!("reading it back failed ({e})"))),
+                };
+                let lic = read(&v, true)?;
+                match lic.status.as_deref() {
+                    Some(s) if !s.eq_ignore_ascii_case("active") => {
+                        Err(held(format!("the licence read back is {s:?}, not Active")))
+                    }
+                    _ => Ok(lic),
+                }
             }
             Err(e) => Err(e),
         }
     }
 
     /// Deactivates a licence (`PUT /misps {providerId, licenseKey, licenseKeyStatus: "De-Active"}`);
-    /// PMS publishes MISP_LICENSE_UPDATED. Final: PMS never re-issues for that MISP.
+    /// PMS publishes MISP_LICENSE_UPDATED. Per PMS source (1.2.2/1.3 line,
+    /// `InfraProviderServiceImpl.updateInfraProvider`) there is no state check: a second
+    /// De-Active succeeds (PMS_MSP_408 only for an unknown MISP/key pair), and the same key could
+    /// be set Active again. Not final for the MISP: while it is active, `GET /misps/{id}/licenseKey`
+    /// issues it a new licence (see [`PmsClient::issue_license`]).
     pub async fn deactivate_license(&self, partner_id: &str, license_key: &SecretString) -> Result<(), PmsError> {
         self.pms(
             "PUT /misps",

@@ -183,7 +183,7 @@ impl PartnerRetirement {
 }
 
 /// The deletion plan of a Partner. Nothing recorded (it never reached PMS) or already
-/// deactivated in PMS (final): nothing to do.
+/// recorded as deactivated in PMS (by the operator): nothing to do.
 pub fn partner_retirement(recorded: Option<&PartnerMosipStatus>) -> PartnerRetirement {
     let Some(st) = recorded.filter(|s| s.registered && !s.deactivated) else {
         return PartnerRetirement::default();
@@ -298,7 +298,7 @@ mod tests {
     #[test]
     fn deletion_deactivates_only_what_status_recorded() {
         use crate::api::{MosipRequestStatus, OrphanedKey};
-        // Never reached PMS, or deactivated already (final): released at once.
+        // Never reached PMS, or recorded as deactivated already: released at once.
         assert!(partner_retirement(None).is_done());
         assert!(partner_retirement(Some(&PartnerMosipStatus::default())).is_done());
         let key = |label: &str, stored: bool, deactivated: bool| MosipApiKeyStatus {

@@ -157,19 +157,21 @@ pub async fn sync_partner<S: PartnerStore + Sync>(
     check_partner_id(&pid)?;
     let mut st = prev.cloned().unwrap_or_default();
 
-    // Deactivation is final in PMS 1.2.2.x.
+    // Deactivation is final in PMS 1.2.2.x for a partner PMS approved (PMS_PM_063 on any later
+    // PATCH): `deactivated` records that. A partner never approved (InProgress, no certificate
+    // uploaded yet) is only inactive: PMS writes nothing, and it is carried on once active again.
     if !partner.spec.is_active() {
         if st.registered && !st.deactivated {
-            pms.set_partner_active(&pid, false).await?;
-            st.deactivated = true;
+            let out = pms.deactivate_partner(&pid).await?;
+            st.deactivated = out.terminal;
             st.active = Some(false);
         }
         return Ok(st);
     }
     if st.deactivated {
         return Err(PmsError::Mismatch(format!(
-            "partner {pid:?} was deactivated in PMS, which never re-activates a partner (PMS_PM_063); create a \
-             Partner with a new partnerId"
+            "partner {pid:?} was deactivated in PMS, which never re-activates an approved partner (PMS_PM_063); \
+             create a Partner with a new partnerId"
         ))
         .into());
     }
@@ -331,7 +333,7 @@ pub trait LicenseStore {
 }
 
 /// MispLicense: issued once (`POST /misps`, on PMS_MSP_416 read back), stored at once;
-/// deactivation carried (final in PMS).
+/// deactivation carried. The operator does not re-activate a licence it set De-Active.
 pub async fn sync_license<S: LicenseStore + Sync>(
     pms: &PmsClient,
     provider_id: &str,
@@ -355,8 +357,8 @@ pub async fn sync_license<S: LicenseStore + Sync>(
     }
     if st.deactivated {
         return Err(PmsError::Mismatch(format!(
-            "the licence of {provider_id:?} was deactivated in PMS, which issues no second licence for a MISP \
-             (PMS_MSP_416)"
+            "the licence of {provider_id:?} was set De-Active in PMS (spec.active false) and the operator does \
+             not re-activate licences; PMS answers PMS_MSP_416 to a second POST /misps for this MISP"
         ))
         .into());
     }
@@ -384,10 +386,12 @@ pub struct PartnerRetired {
 
 /// Deletion of a Partner in `mosip` mode, from what `status.mosip` recorded
 /// ([`partner_retirement`]): its keys set De-Active as the partner's own user (when its
-/// password is still readable; a label PMS never generated, PMS_PRT_111, needs nothing), then
-/// the partner set De-Active — read first, so an inactive partner is success, and so are a
-/// partner PMS already deactivated (PMS_PM_063) or no longer has (PMS_PRT_005). Idempotent:
-/// re-running it after a failure repeats only what PMS has not confirmed.
+/// password is still readable; what PMS answers for a key with nothing left to deactivate is
+/// success, [`super::ops::api_key_deactivation_done`]), then the partner set De-Active — read
+/// first, so an inactive partner is success, and so are the answers of
+/// [`super::ops::partner_deactivation_done`]. Idempotent: re-running it after a failure (e.g.
+/// the partner's PATCH failed after its keys were deactivated) repeats only what PMS has not
+/// confirmed, and what it repeats PMS confirms as done.
 pub async fn retire_partner(
     pms: &PmsClient,
     partner_id: &str,
@@ -403,11 +407,7 @@ pub async fn retire_partner(
     match password {
         Some(password) => {
             for k in &plan.keys {
-                match pms.deactivate_api_key(partner_id, password, &k.policy_id, &k.pms_label).await {
-                    Ok(()) => {}
-                    Err(e) if e.is_code("PMS_PRT_111") => {}
-                    Err(e) => return Err(e.into()),
-                }
+                pms.deactivate_api_key(partner_id, password, &k.policy_id, &k.pms_label).await?;
                 out.keys_deactivated += 1;
                 for key in st.requests.iter_mut().flat_map(|r| r.api_keys.iter_mut()) {
                     if key.pms_label == k.pms_label {
@@ -421,11 +421,7 @@ pub async fn retire_partner(
         }
         None => out.keys_skipped = plan.keys.len(),
     }
-    match pms.set_partner_active(partner_id, false).await {
-        Ok(_) => {}
-        Err(e) if e.is_code("PMS_PM_063") || e.is_code("PMS_PRT_005") => {}
-        Err(e) => return Err(e.into()),
-    }
+    pms.deactivate_partner(partner_id).await?;
     st.deactivated = true;
     st.active = Some(false);
     out.status = st;

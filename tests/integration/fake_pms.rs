@@ -136,6 +136,8 @@ pub struct FakeState {
     pub licenses: Vec<License>,
     pub calls: BTreeMap<String, u64>,
     pub outage: bool,
+    /// Endpoint template → how many of its next calls answer 503 (a transient failure of one call).
+    pub fail_next: HashMap<String, u32>,
     /// Every Cookie/Authorization header and body seen, to prove what was (not) sent.
     pub bearer_seen: u64,
     seq: u64,
@@ -223,6 +225,12 @@ impl FakeMosip {
 
     pub fn set_outage(&self, on: bool) {
         self.state.lock().unwrap().outage = on;
+    }
+
+    /// The next `n` calls of one endpoint template (e.g. `PATCH /partners/{partnerId}`) answer
+    /// 503; the others are served.
+    pub fn fail_next(&self, endpoint: &str, n: u32) {
+        self.state.lock().unwrap().fail_next.insert(endpoint.to_string(), n);
     }
 
     pub fn set_admin_password(&self, pw: &str) {
@@ -316,6 +324,10 @@ async fn handle(State(state): State<Arc<Mutex<FakeState>>>, req: Request) -> Res
     let template = template(&parts.method, &s);
     *st.calls.entry(template.clone()).or_default() += 1;
     if st.outage {
+        return status_json(503, json!({"error": "Service Unavailable"}));
+    }
+    if let Some(n) = st.fail_next.get_mut(&template).filter(|n| **n > 0) {
+        *n -= 1;
         return status_json(503, json!({"error": "Service Unavailable"}));
     }
     if s.first() == Some(&"auth") {
@@ -840,13 +852,21 @@ fn pms(
             p.cert_uploaded = true;
             pms_ok(json!({"certificateId": cert_id, "signedCertificateData": signed, "timestamp": now()}))
         }
-        // PartnerManagementServiceImpl.activateDeactivateAuthEKYCPartner; terminal deactivation
-        // (PMS_PM_063) since commit a9c43fc7 (1.2.2.x); deactivating a MISP deactivates its licences.
+        // PartnerManagementServiceImpl.activateDeactivateAuthEKYCPartner, per PMS source (1.2.2/1.3
+        // line): unknown partner PMS_PMP_005 (GET /partners/{id} says PMS_PRT_005 instead);
+        // `approved && !isActive` is PMS_PM_063, checked before the requested status (terminal since
+        // commit a9c43fc7); De-Active on an active partner sets it inactive and every active licence
+        // of a MISP with it (MISP_LICENSE_UPDATED each), publishes PARTNER_UPDATED and leaves API keys
+        // alone; De-Active on an inactive partner never approved (InProgress) writes nothing and
+        // succeeds — it can still upload a certificate and become active; ErrorCode.java
+        // PMS_PM_058 for any other status. `deactivated` mirrors "approved && inactive" for tests.
         "PATCH /partners/{partnerId}" => {
             let status = req_str(r, "status");
-            let Some(p) = st.partners.get_mut(s[3]) else { return pms_error("PMS_PRT_005", "Partner does not exist") };
-            if p.deactivated {
-                return pms_error("PMS_PM_063", "Partner is deactivated; its status cannot be changed.");
+            let Some(p) = st.partners.get_mut(s[3]) else {
+                return pms_error("PMS_PMP_005", "Partner does not exist");
+            };
+            if p.approval.eq_ignore_ascii_case("approved") && !p.active {
+                return pms_error("PMS_PM_063", "The selected partner has already been deactivated.");
             }
             if status.eq_ignore_ascii_case("active") {
                 if !p.cert_uploaded {
@@ -855,15 +875,19 @@ fn pms(
                 p.active = true;
                 pms_ok(json!("Partner activated successfully"))
             } else if status.eq_ignore_ascii_case("de-active") {
+                if !p.active {
+                    return pms_ok(json!("Partner de-activated successfully"));
+                }
                 p.active = false;
-                p.deactivated = true;
+                p.deactivated = p.approval.eq_ignore_ascii_case("approved");
+                let misp = p.partner_type.eq_ignore_ascii_case("MISP_Partner");
                 let id = p.id.clone();
-                for l in st.licenses.iter_mut().filter(|l| l.misp_id == id) {
+                for l in st.licenses.iter_mut().filter(|l| misp && l.misp_id == id) {
                     l.active = false;
                 }
-                pms_ok(json!("Partner deactivated successfully"))
+                pms_ok(json!("Partner de-activated successfully"))
             } else {
-                pms_error("PMS_COR_002", "Invalid Input Parameter - status")
+                pms_error("PMS_PM_058", "Status should be either Active or De-Active")
             }
         }
         // PartnerServiceImpl.requestForPolicyMapping: PMS_PRT_098 / PMS_PMP_019 / PMS_PRT_053 / PMS_PRT_060.
@@ -993,33 +1017,46 @@ fn pms(
             });
             pms_ok(json!({"apiKey": key, "label": label, "policyId": pol.id, "partnerId": pid}))
         }
-        // PartnerManagementServiceImpl.updateAPIKeyStatus (around line 706); emits APIKEY_UPDATED.
-        // The code for an unknown label is an inference.
+        // PartnerManagementServiceImpl.updateAPIKeyStatus, per PMS source (1.2.2/1.3 line), in its
+        // order: no key for (partner, policy, label) PMS_PRT_111; a caller that is not
+        // PARTNER_ADMIN on an inactive partner PMS_PMP_016 (commented out in some copies); a key
+        // already inactive asked De-Active PMS_PMS_022; then the status is set and APIKEY_UPDATED
+        // published; any other status PMS_PM_058 (ErrorCode.java). There is no check that the
+        // caller is the partner itself.
         "PATCH /partners/{partnerId}/policy/{policyId}/apiKey/status" => {
             let (pid, pol) = (s[3].to_string(), s[5].to_string());
-            if user != pid && !roles.iter().any(|r| r == "PARTNER_ADMIN") {
-                return pms_error("PMS_PRT_055", "User not authorized.");
-            }
             let label = req_str(r, "label");
             let status = req_str(r, "status");
+            let partner_active = st.partners.get(&pid).is_some_and(|p| p.active);
             let Some(k) =
                 st.api_keys.iter_mut().find(|k| k.partner_id == pid && k.policy_id == pol && k.label == label)
             else {
                 return pms_error("PMS_PRT_111", "API key with the given label does not exist");
             };
-            if status.eq_ignore_ascii_case("de-active") {
-                k.active = false;
-            } else if status.eq_ignore_ascii_case("active") {
-                k.active = true;
-            } else {
-                return pms_error("PMS_COR_002", "Invalid Input Parameter - status");
+            if !admin && !partner_active {
+                return pms_error("PMS_PMP_016", "Partner is not active.");
             }
-            pms_ok(json!("Status updated successfully"))
+            if !k.active && status.eq_ignore_ascii_case("de-active") {
+                return pms_error("PMS_PMS_022", "Given Partner api key is not active.");
+            }
+            if status.eq_ignore_ascii_case("active") {
+                k.active = true;
+                pms_ok(json!("Partner apikey activated successfully."))
+            } else if status.eq_ignore_ascii_case("de-active") {
+                k.active = false;
+                pms_ok(json!("Partner apikey de-activated successfully."))
+            } else {
+                pms_error("PMS_PM_058", "Status should be either Active or De-Active")
+            }
         }
-        // InfraProviderServiceImpl.approveInfraProvider (around line 110), MISPErrorMessages:
-        // PMS_MSP_005/009/405/416/418.
+        // InfraProviderServiceImpl.approveInfraProvider, per PMS source (1.2.2/1.3 line),
+        // MISPErrorMessages: any licence row of the MISP, active or not, is PMS_MSP_416 — checked
+        // first — then PMS_MSP_005/009/405, then PMS_MSP_418 (all its requests approved).
         "POST /misps" => {
             let id = req_str(r, "providerId");
+            if st.licenses.iter().any(|l| l.misp_id == id) {
+                return pms_error("PMS_MSP_416", "License key exists for the given provider.");
+            }
             let Some(p) = st.partners.get(&id).cloned() else {
                 return pms_error("PMS_MSP_005", "MISP partner does not exist.");
             };
@@ -1029,9 +1066,6 @@ fn pms(
             if !p.active {
                 return pms_error("PMS_MSP_405", "MISP partner is not active.");
             }
-            if st.licenses.iter().any(|l| l.misp_id == id) {
-                return pms_error("PMS_MSP_416", "License key exists for the given provider.");
-            }
             if st.mappings.iter().any(|m| m.partner_id == id && m.status != "Approved") {
                 return pms_error("PMS_MSP_418", "Policy not approved.");
             }
@@ -1040,10 +1074,22 @@ fn pms(
             pms_ok(json!({"providerId": id, "licenseKey": key, "licenseKeyStatus": "Active",
                           "licenseKeyExpiry": "2027-03-01T00:00:00.000Z"}))
         }
-        // GET /misps/{mispId}/licenseKey: the current active key, or a new one if none; broken
-        // (NullPointerException on a fresh request object) for a MISP that has policy requests.
+        // InfraProviderServiceImpl.regenerateKey, per PMS source (1.2.2/1.3 line): PMS_MSP_005,
+        // PMS_MSP_405 (inactive MISP), PMS_MSP_408 (no licence row at all); broken
+        // (NullPointerException on a fresh PartnerPolicyRequest) for a MISP that has policy
+        // requests; otherwise the current active unexpired licence, or a NEW one when there is none
+        // (e.g. after the previous one was set De-Active), always answered "Active".
         "GET /misps/{mispId}/licenseKey" => {
             let id = s[3].to_string();
+            let Some(p) = st.partners.get(&id) else {
+                return pms_error("PMS_MSP_005", "MISP partner does not exist.");
+            };
+            if !p.active {
+                return pms_error("PMS_MSP_405", "MISP partner is not active.");
+            }
+            if !st.licenses.iter().any(|l| l.misp_id == id) {
+                return pms_error("PMS_MSP_408", "MISP Partner and License key combintaion not exists.");
+            }
             if st.mappings.iter().any(|m| m.partner_id == id) {
                 return status_json(
                     500,
@@ -1058,9 +1104,13 @@ fn pms(
                     k
                 }
             };
-            pms_ok(json!({"providerId": id, "licenseKey": key, "licenseKeyStatus": "Active"}))
+            pms_ok(json!({"providerId": id, "licenseKey": key, "licenseKeyStatus": "Active",
+                          "licenseKeyExpiry": "2027-03-01T00:00:00.000Z"}))
         }
-        // PUT /misps: status only (PMS_MSP_407); unknown key: inference of the code.
+        // InfraProviderServiceImpl.updateInfraProvider, per PMS source (1.2.2/1.3 line): status
+        // active/de-active (any case) else PMS_MSP_407; unknown (MISP, key) PMS_MSP_408; then
+        // is_active is set with no state check (a second De-Active succeeds, Active re-activates),
+        // MISP_LICENSE_UPDATED; the answer carries the stored state, "active" or "de-active".
         "PUT /misps" => {
             let (id, key, status) =
                 (req_str(r, "providerId"), req_str(r, "licenseKey"), req_str(r, "licenseKeyStatus"));
@@ -1072,10 +1122,11 @@ fn pms(
                 return pms_error("PMS_MSP_407", "mispStatus either Active or De-active.");
             };
             let Some(l) = st.licenses.iter_mut().find(|l| l.misp_id == id && l.key == key) else {
-                return pms_error("PMS_MSP_408", "MISP license key does not exist.");
+                return pms_error("PMS_MSP_408", "MISP Partner and License key combintaion not exists.");
             };
             l.active = active;
-            pms_ok(json!({"providerId": id, "licenseKeyStatus": status}))
+            pms_ok(json!({"providerId": id, "licenseKey": l.key, "licenseKeyExpiry": "2027-03-01T00:00:00.000Z",
+                          "licenseKeyStatus": if l.active { "active" } else { "de-active" }}))
         }
         _ => status_json(
             404,

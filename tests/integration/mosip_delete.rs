@@ -218,6 +218,72 @@ async fn licence_gate_and_deletion_deactivate_in_pms_exactly_once() {
     env.assert_log_clean();
 }
 
+/// Per PMS source (1.2.2/1.3 line, `updateAPIKeyStatus`) a key already inactive answers
+/// PMS_PMS_022 and a key of an inactive partner PMS_PMP_016: a deletion whose partner PATCH
+/// failed after the keys were deactivated, and one of a partner deactivated in the PMS portal,
+/// still complete instead of holding the finalizer forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_completes_after_a_failed_partner_patch_and_a_portal_deactivation() {
+    let fake = FakeMosip::start().await;
+    let mut env = TestEnv::new("mosip-delete-retry").await;
+    credentials(&env).await;
+    let args = mosip_args(&fake);
+    env.start_operator(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ca = fixtures::trust(&env, PartnerDomain::Auth).await;
+    let policies: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&policies, &fixtures::auth_policy(&env, "auth", "grp", ApprovalMode::Automatic)).await;
+    let pol = env.cluster_name("auth");
+    wait_synced(&policies, &pol, "True", Some("Published")).await;
+    let partners: Api<Partner> = env.api();
+    for (name, org) in [("retry", "Retry Org"), ("portal", "Portal Org")] {
+        fixtures::cert_secret(&env, name, &ca, org).await;
+        let mut p = fixtures::partner(name, PartnerType::AuthPartner, org);
+        p.spec.policy_group = Some("grp".into());
+        p.spec.contact.as_mut().unwrap().email = Some(format!("ops@{name}.example.org"));
+        p.spec.policies = vec![fixtures::request(&pol, &["main"])];
+        env.apply(&partners, &p).await;
+    }
+    for name in ["retry", "portal"] {
+        wait_finalizer(&partners, name).await;
+        eventually(CONVERGE, &format!("{name}'s key stored"), || {
+            let partners = partners.clone();
+            async move {
+                let p = partners.get(name).await.map_err(|e| e.to_string())?;
+                let m = p.status.and_then(|s| s.mosip).unwrap_or_default();
+                let stored = m.requests.iter().flat_map(|r| r.api_keys.iter()).any(|k| k.stored);
+                if stored { Ok(()) } else { Err(format!("{m:?}")) }
+            }
+        })
+        .await;
+    }
+    assert_eq!((fake.calls(KEY_STATUS), fake.calls(PATCH_PARTNER)), (0, 0));
+
+    // The partner's PATCH fails once (503) after its key was deactivated: the retry's key
+    // De-Active answers PMS_PMS_022, which is done, and the partner is deactivated.
+    fake.fail_next(PATCH_PARTNER, 1);
+    delete(&partners, "retry").await;
+    fixtures::wait_deleted(&partners, "retry", Duration::from_secs(120)).await;
+    assert_eq!((fake.calls(KEY_STATUS), fake.calls(PATCH_PARTNER)), (2, 2), "{:?}", fake.all_calls());
+    {
+        let s = fake.state.lock().unwrap();
+        assert!(!s.partners["retry"].active && s.partners["retry"].deactivated);
+        assert!(s.api_keys.iter().filter(|k| k.partner_id == "retry").all(|k| !k.active));
+    }
+
+    // Deactivated in the PMS portal meanwhile: the key answers PMS_PMP_016 (done), the partner
+    // is read as inactive (no PATCH), and the Partner is released.
+    {
+        let mut s = fake.state.lock().unwrap();
+        let p = s.partners.get_mut("portal").unwrap();
+        p.active = false;
+        p.deactivated = true;
+    }
+    delete(&partners, "portal").await;
+    fixtures::wait_deleted(&partners, "portal", Duration::from_secs(120)).await;
+    assert_eq!((fake.calls(KEY_STATUS), fake.calls(PATCH_PARTNER)), (3, 2), "{:?}", fake.all_calls());
+    env.assert_log_clean();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pms_outage_during_deletion_keeps_the_finalizer_until_pms_answers() {
     let fake = FakeMosip::start().await;

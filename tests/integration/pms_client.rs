@@ -279,7 +279,140 @@ async fn misp_licence_issued_once_read_back_and_deactivated() {
     pms.set_mapping_status(&mapping_key, true).await.unwrap();
     pms.issue_license("misp-two").await.unwrap();
     let e = pms.issue_license("misp-two").await.unwrap_err();
-    assert!(e.is_transient(), "the broken read-back (HTTP 500) is reported: {e}");
+    // The broken read-back (HTTP 500) is reported as what it is, never silently replaced.
+    assert_eq!(e.reason(), "MosipMismatch", "{e}");
+    assert!(e.to_string().contains("PMS_MSP_416") && e.to_string().contains("policy requests"), "{e}");
+}
+
+async fn key_status(
+    pms: &PmsClient,
+    caller: Caller<'_>,
+    policy_id: &str,
+    label: &str,
+    status: &str,
+) -> Result<serde_json::Value, mosip_partner_operator::pms::PmsError> {
+    pms.pms(
+        "PATCH /partners/{partnerId}/policy/{policyId}/apiKey/status",
+        http::Method::PATCH,
+        &format!("/v1/partnermanager/partners/partner-a/policy/{policy_id}/apiKey/status"),
+        caller,
+        Some(json!({"label": label, "status": status})),
+    )
+    .await
+}
+
+async fn partner_status(
+    pms: &PmsClient,
+    partner_id: &str,
+    status: &str,
+) -> Result<serde_json::Value, mosip_partner_operator::pms::PmsError> {
+    pms.pms(
+        "PATCH /partners/{partnerId}",
+        http::Method::PATCH,
+        &format!("/v1/partnermanager/partners/{partner_id}"),
+        Caller::Admin,
+        Some(json!({"status": status})),
+    )
+    .await
+}
+
+/// The fake's deactivation answers as PMS's sources give them (per PMS source, 1.2.2/1.3 line:
+/// `PartnerManagementServiceImpl.updateAPIKeyStatus`, `activateDeactivateAuthEKYCPartner`,
+/// `InfraProviderServiceImpl.approveInfraProvider`, `updateInfraProvider`, `regenerateKey`),
+/// and the client's "already done" rules over them.
+#[tokio::test]
+async fn pms_contract_deactivation_codes() {
+    let fake = FakeMosip::start().await;
+    let (pms, _) = client_for(&fake, fake_pms::ADMIN_PASSWORD);
+    let root = pki::root("Root", 3650);
+    pms.ensure_ca("AUTH", &root.pem).await.unwrap();
+    let pol = pms.ensure_policy(&auth_policy("g", "p")).await.unwrap();
+    let pw = SecretString::new("password-a-123456");
+    let me = || Caller::Partner { partner_id: "partner-a", password: &pw };
+    pms.ensure_partner(&registration("partner-a", "Auth_Partner", Some("g"))).await.unwrap();
+    pms.upload_partner_certificate("partner-a", "AUTH", &pki::leaf(&root, "partner-a", "Example Org")).await.unwrap();
+    pms.ensure_keycloak_user("partner-a", "AUTH_PARTNER", &pw, false).await.unwrap();
+    let MapOutcome::Requested { mapping_key } = pms.map_policy("partner-a", "p", "u").await.unwrap() else { panic!() };
+    pms.set_mapping_status(&mapping_key, true).await.unwrap();
+    for l in ["l1", "l2", "l3"] {
+        pms.generate_api_key("partner-a", &pw, "p", l).await.unwrap();
+    }
+    let id = pol.policy_id.as_str();
+
+    // API keys: de-activated once; again is PMS_PMS_022, which the op counts as done.
+    let ok = key_status(&pms, me(), id, "l1", "De-Active").await.unwrap();
+    assert_eq!(ok, json!("Partner apikey de-activated successfully."));
+    let e = key_status(&pms, me(), id, "l1", "De-Active").await.unwrap_err();
+    assert_eq!((e.code(), e.to_string().contains("Given Partner api key is not active.")), (Some("PMS_PMS_022"), true));
+    pms.deactivate_api_key("partner-a", &pw, id, "l1").await.unwrap();
+    assert_eq!(key_status(&pms, me(), id, "nope", "De-Active").await.unwrap_err().code(), Some("PMS_PRT_111"));
+    pms.deactivate_api_key("partner-a", &pw, id, "nope").await.unwrap();
+    assert_eq!(key_status(&pms, me(), id, "l2", "Paused").await.unwrap_err().code(), Some("PMS_PM_058"));
+    // No check that the caller is the partner itself: PARTNER_ADMIN may change it.
+    key_status(&pms, Caller::Admin, id, "l2", "De-Active").await.unwrap();
+    assert!(!fake.state.lock().unwrap().api_keys.iter().find(|k| k.label == "l2").unwrap().active);
+
+    // The partner: De-Active on the active, approved partner is written and terminal.
+    let d = pms.deactivate_partner("partner-a").await.unwrap();
+    assert!(d.written && d.terminal, "{d:?}");
+    assert!(fake.state.lock().unwrap().api_keys.iter().find(|k| k.label == "l3").unwrap().active, "keys untouched");
+    // Its keys as its own user: PMS_PMP_016 (done for the op); PM_063 before the status is read.
+    assert_eq!(key_status(&pms, me(), id, "l3", "De-Active").await.unwrap_err().code(), Some("PMS_PMP_016"));
+    pms.deactivate_api_key("partner-a", &pw, id, "l3").await.unwrap();
+    let e = partner_status(&pms, "partner-a", "Bogus").await.unwrap_err();
+    assert_eq!(e.code(), Some("PMS_PM_063"));
+    assert!(e.to_string().contains("The selected partner has already been deactivated."), "{e}");
+    let again = pms.deactivate_partner("partner-a").await.unwrap();
+    assert!(!again.written && again.terminal);
+    // Unknown partner: PMS_PMP_005 from the PATCH (the read says PMS_PRT_005); done either way.
+    assert_eq!(partner_status(&pms, "nobody", "De-Active").await.unwrap_err().code(), Some("PMS_PMP_005"));
+    assert!(pms.deactivate_partner("nobody").await.unwrap().terminal);
+
+    // A partner never approved: De-Active writes nothing, succeeds, and is not final.
+    pms.ensure_partner(&registration("partner-c", "Auth_Partner", Some("g"))).await.unwrap();
+    assert_eq!(partner_status(&pms, "partner-c", "Bogus").await.unwrap_err().code(), Some("PMS_PM_058"));
+    partner_status(&pms, "partner-c", "De-Active").await.unwrap();
+    let d = pms.deactivate_partner("partner-c").await.unwrap();
+    assert!(!d.written && !d.terminal, "{d:?}");
+    pms.upload_partner_certificate("partner-c", "AUTH", &pki::leaf(&root, "partner-c", "Example Org")).await.unwrap();
+    assert!(fake.state.lock().unwrap().partners["partner-c"].active, "activated by its certificate after De-Active");
+
+    // MISP licences.
+    pms.ensure_ca("MISP", &root.pem).await.unwrap();
+    pms.ensure_partner(&registration("misp-a", "MISP_Partner", None)).await.unwrap();
+    pms.upload_partner_certificate("misp-a", "MISP", &pki::leaf(&root, "misp-a", "Example Org")).await.unwrap();
+    let l1 = pms.issue_license("misp-a").await.unwrap();
+    let put = |key: &str, status: &str| json!({"providerId": "misp-a", "licenseKey": key, "licenseKeyStatus": status});
+    let raw_put = |body: serde_json::Value| {
+        let pms = pms.clone();
+        async move { pms.pms("PUT /misps", http::Method::PUT, "/v1/partnermanager/misps", Caller::Admin, Some(body)).await }
+    };
+    let v = raw_put(put(l1.license_key.expose(), "De-Active")).await.unwrap();
+    assert_eq!(v["licenseKeyStatus"], "de-active", "the stored state, not the request's spelling: {v}");
+    // No state check: a second De-Active succeeds.
+    pms.deactivate_license("misp-a", &l1.license_key).await.unwrap();
+    assert_eq!(raw_put(put(l1.license_key.expose(), "Paused")).await.unwrap_err().code(), Some("PMS_MSP_407"));
+    let e = raw_put(put("not-a-key", "De-Active")).await.unwrap_err();
+    assert_eq!(e.code(), Some("PMS_MSP_408"));
+    assert!(e.to_string().contains("combintaion not exists"), "{e}");
+    // The MISP is still active: POST /misps is PMS_MSP_416, and the read-back issues a new licence.
+    let l2 = pms.issue_license("misp-a").await.unwrap();
+    assert!(l2.read_back && l2.license_key != l1.license_key && l2.status.as_deref() == Some("Active"));
+    assert_eq!(fake.state.lock().unwrap().licenses.iter().filter(|l| l.active).count(), 1);
+    // PMS_MSP_416 comes before the partner's checks (PMS_MSP_405 for an inactive MISP).
+    assert!(pms.deactivate_partner("misp-a").await.unwrap().written);
+    assert!(fake.state.lock().unwrap().licenses.iter().all(|l| !l.active), "licences go with the MISP");
+    let e = pms
+        .pms(
+            "POST /misps",
+            http::Method::POST,
+            "/v1/partnermanager/misps",
+            Caller::Admin,
+            Some(json!({"providerId": "misp-a"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("PMS_MSP_416"));
 }
 
 #[tokio::test]

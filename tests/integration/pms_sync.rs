@@ -509,3 +509,111 @@ async fn deletion_retires_keys_then_the_partner_and_the_licence_once() {
     assert!(retire_license(&w.pms, &lic, None).await.unwrap().deactivated);
     assert_eq!(w.fake.calls("PUT /misps"), 1);
 }
+
+/// PMS answers a second De-Active of a key with PMS_PMS_022 and any De-Active of a key of an
+/// inactive partner with PMS_PMP_016 (per PMS source, 1.2.2/1.3 line,
+/// `updateAPIKeyStatus`): a deletion retried after its partner PATCH failed, a partner
+/// deactivated in the PMS portal, and a sync re-run after a lost status write all complete.
+#[tokio::test]
+async fn deactivation_retries_after_a_partial_success_complete() {
+    const KEY_STATUS: &str = "PATCH /partners/{partnerId}/policy/{policyId}/apiKey/status";
+    const PATCH_PARTNER: &str = "PATCH /partners/{partnerId}";
+    let w = world().await;
+    let onboard = |id: &'static str| {
+        let p = partner(id, "Auth_Partner", Some("grp"), true);
+        let leaf = pki::leaf(&w.root, id, "Example Org");
+        (p, leaf)
+    };
+
+    // Deletion: the key is deactivated, then the partner's PATCH fails (503) — nothing recorded.
+    let (p, leaf) = onboard("auth-retry");
+    let store = MemStore::default();
+    let input = PartnerInput {
+        partner: &p,
+        uid: "uid-r",
+        certificate: Some((&leaf, "fp")),
+        requests: vec![request(&w.policy_id, Decision::Approved, &["main"])],
+    };
+    let st = sync_partner(&w.pms, &input, None, &store).await.unwrap();
+    let password = store.password.lock().unwrap().clone();
+    w.fake.fail_next(PATCH_PARTNER, 1);
+    let e = retire_partner(&w.pms, "auth-retry", &st, password.as_ref()).await.unwrap_err();
+    assert_eq!(e.reason(), "MosipUnavailable");
+    assert!(w.fake.state.lock().unwrap().api_keys.iter().all(|k| !k.active), "the key was deactivated");
+    // The retry from the same status: PMS_PMS_022 for the key counts as done; the partner goes.
+    let done = retire_partner(&w.pms, "auth-retry", &st, password.as_ref()).await.unwrap();
+    assert!(done.status.deactivated);
+    assert_eq!((w.fake.calls(KEY_STATUS), w.fake.calls(PATCH_PARTNER)), (2, 2), "{:?}", w.fake.all_calls());
+    assert!(!w.fake.state.lock().unwrap().partners["auth-retry"].active);
+
+    // A partner deactivated in the PMS portal: its keys answer PMS_PMP_016, done; no PATCH.
+    let (p2, leaf2) = onboard("auth-portal");
+    let store2 = MemStore::default();
+    let input2 = PartnerInput {
+        partner: &p2,
+        uid: "uid-p",
+        certificate: Some((&leaf2, "fp")),
+        requests: vec![request(&w.policy_id, Decision::Approved, &["main"])],
+    };
+    let st2 = sync_partner(&w.pms, &input2, None, &store2).await.unwrap();
+    {
+        let mut s = w.fake.state.lock().unwrap();
+        let pp = s.partners.get_mut("auth-portal").unwrap();
+        pp.active = false;
+        pp.deactivated = true;
+    }
+    let (keys, patches) = (w.fake.calls(KEY_STATUS), w.fake.calls(PATCH_PARTNER));
+    let password2 = store2.password.lock().unwrap().clone();
+    let done2 = retire_partner(&w.pms, "auth-portal", &st2, password2.as_ref()).await.unwrap();
+    assert!(done2.status.deactivated && done2.status.requests[0].api_keys.iter().all(|k| k.deactivated));
+    assert_eq!((w.fake.calls(KEY_STATUS), w.fake.calls(PATCH_PARTNER)), (keys + 1, patches));
+
+    // sync_partner: a removed label deactivated, then the status write lost; the re-run from the
+    // stale status (PMS_PMS_022 for that key) completes and withdraws the Secret.
+    let (p3, leaf3) = onboard("auth-lost");
+    let store3 = MemStore::default();
+    let mut input3 = PartnerInput {
+        partner: &p3,
+        uid: "uid-l",
+        certificate: Some((&leaf3, "fp")),
+        requests: vec![request(&w.policy_id, Decision::Approved, &["main"])],
+    };
+    let stale = sync_partner(&w.pms, &input3, None, &store3).await.unwrap();
+    input3.requests = vec![request(&w.policy_id, Decision::Approved, &[])];
+    let written = sync_partner(&w.pms, &input3, Some(&stale), &store3).await.unwrap();
+    let again = sync_partner(&w.pms, &input3, Some(&stale), &store3).await.unwrap();
+    assert_eq!(again, written);
+    assert!(again.requests[0].api_keys[0].deactivated && store3.keys.lock().unwrap().is_empty());
+}
+
+/// Per PMS source (1.2.2/1.3 line, `activateDeactivateAuthEKYCPartner`) De-Active on a partner
+/// never approved writes nothing and is not final: the Partner set inactive before its
+/// certificate was valid is carried on (certificate uploaded, active) once set active again.
+#[tokio::test]
+async fn a_partner_never_approved_is_only_inactive_and_can_be_activated_later() {
+    let w = world().await;
+    let store = MemStore::default();
+    let on = partner("auth-late", "Auth_Partner", Some("grp"), true);
+    let off = partner("auth-late", "Auth_Partner", Some("grp"), false);
+    fn input(p: &Partner) -> PartnerInput<'_> {
+        PartnerInput { partner: p, uid: "uid-n", certificate: None, requests: vec![] }
+    }
+    let st = sync_partner(&w.pms, &input(&on), None, &store).await.unwrap();
+    assert!(st.registered && st.uploaded_fingerprint_sha256.is_none());
+    let writes = w.fake.writes();
+    let st = sync_partner(&w.pms, &input(&off), Some(&st), &store).await.unwrap();
+    assert!(!st.deactivated, "a partner never approved is not deactivated for good: {st:?}");
+    assert_eq!(st.active, Some(false));
+    assert_eq!(w.fake.writes(), writes, "nothing to write for an inactive partner");
+    // Active again, now with a valid certificate: uploaded and active in PMS.
+    let leaf = pki::leaf(&w.root, "auth-late", "Example Org");
+    let with_cert = PartnerInput { partner: &on, uid: "uid-n", certificate: Some((&leaf, "fp")), requests: vec![] };
+    let st = sync_partner(&w.pms, &with_cert, Some(&st), &store).await.unwrap();
+    assert_eq!((st.active, st.deactivated), (Some(true), false));
+    assert!(st.uploaded_fingerprint_sha256.is_some());
+    assert!(w.fake.state.lock().unwrap().partners["auth-late"].active);
+    // Deactivated once approved: final (PMS_PM_063 on any later PATCH).
+    let off_cert = PartnerInput { partner: &off, ..with_cert };
+    let st = sync_partner(&w.pms, &off_cert, Some(&st), &store).await.unwrap();
+    assert!(st.deactivated);
+}
