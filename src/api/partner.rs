@@ -345,4 +345,9 @@ pub struct ApiKeyStatus {
     /// key does not match is not the operator's: it is never believed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_fingerprint: Option<String>,
+    /// The Secret's metadata.resourceVersion when the operator last wrote or verified it. Any
+    /// other version means the Secret changed since: the operator reads it and compares it with
+    /// this record before believing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_resource_version: Option<String>,
 }
