@@ -249,12 +249,12 @@ impl SecretTrust {
                 };
                 Some(format!(
                     "Secret {secret} was changed outside the operator: {what} no longer match what the operator issued \
-                     (recorded in status); it is not trusted and a new key is issued"
+                     (recorded in status); it is not trusted: a new key is issued or the key is withdrawn"
                 ))
             }
             SecretTrust::Unrecorded => Some(format!(
-                "Secret {secret} holds a {key_field} the operator did not issue (no record in status, no seal); it is \
-                 not trusted and a new key is issued"
+                "Secret {secret} holds a key ({key_field}) the operator did not issue (no record in status, no seal); \
+                 it is not trusted: a new key is issued or the key is withdrawn"
             )),
             SecretTrust::Restore => Some(format!(
                 "Secret {secret} was changed outside the operator (its data other than {key_field} and validity, or \

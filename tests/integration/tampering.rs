@@ -21,8 +21,12 @@ async fn editor_patch(client: &Client, ns: &str, name: &str, patch: serde_json::
 }
 
 async fn secret(env: &TestEnv, name: &str) -> Secret {
+    try_secret(env, name).await.expect("secret")
+}
+
+async fn try_secret(env: &TestEnv, name: &str) -> Option<Secret> {
     let api: Api<Secret> = env.api();
-    api.get(name).await.expect("secret")
+    api.get_opt(name).await.expect("get secret")
 }
 
 fn value(s: &Secret, key: &str) -> Option<String> {
@@ -42,7 +46,7 @@ async fn wait_reissued(env: &TestEnv, name: &str, not: &[String]) -> (Secret, Ap
         async move {
             let p = api.get("rp").await.map_err(|e| e.to_string())?;
             let k = key_status(&p);
-            let s = secret(env, name).await;
+            let s = try_secret(env, name).await.ok_or("no Secret yet")?;
             let key = value(&s, "apiKey").ok_or("no key")?;
             let ok = !not.contains(&key)
                 && k.key_fingerprint.as_deref() == Some(key_fingerprint(&key).as_str())
@@ -163,7 +167,7 @@ async fn license_status(env: &TestEnv) -> MispLicenseStatus {
 async fn wait_license_issued(env: &TestEnv, name: &str, not: &[String]) -> (Secret, MispLicenseStatus) {
     eventually(CONVERGE, "an operator-issued licence recorded in status", || async move {
         let st = license_status(env).await;
-        let s = secret(env, name).await;
+        let s = try_secret(env, name).await.ok_or("no Secret yet")?;
         let key = value(&s, "licenseKey").ok_or("no key")?;
         let ok = !not.contains(&key)
             && st.key_fingerprint.as_deref() == Some(key_fingerprint(&key).as_str())
