@@ -297,6 +297,10 @@ pub struct PartnerCertificateStatus {
     /// End of validity of the MOSIP re-signed certificate, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_not_after: Option<String>,
+    /// The re-signed Secret's metadata.resourceVersion when the operator last wrote or verified
+    /// it (its seal). Any other version: the operator reads it again before believing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_secret_resource_version: Option<String>,
 }
 
 /// The state of one policy request.

@@ -121,6 +121,8 @@ pub struct Gathered {
     pub cert: CertVerdict,
     /// The re-signed certificate Secret.
     pub signed: Slot,
+    /// Whether it is what the operator wrote (#10 finding 7).
+    pub signed_check: signing::SignedCheck,
     pub requests: Vec<GatheredRequest>,
     /// Labels of the Partner's namespace, read only when an Automatic policy it requests
     /// selects namespaces by label.
@@ -153,6 +155,9 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
     let cert = certificate_verdict(ctx, partner, &namespace, now).await?;
     let signed = Slot::observe(ctx, &namespace, &mosip::signed_certificate_secret_name(&name), &uid);
     let previous = partner.status.as_ref();
+    let recorded_signed =
+        previous.and_then(|s| s.certificate.as_ref()).and_then(|c| c.signed_secret_resource_version.as_deref());
+    let signed_check = signing::check(ctx, &signed, recorded_signed).await?;
     let mut requests = Vec::new();
     let mut wanted: Vec<String> = Vec::new();
     for request in &partner.spec.policies {
@@ -203,7 +208,7 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
     } else {
         Default::default()
     };
-    Ok(Gathered { namespace, partner_id, claim, cert, signed, requests, unwanted, namespace_labels })
+    Ok(Gathered { namespace, partner_id, claim, cert, signed, signed_check, requests, unwanted, namespace_labels })
 }
 
 /// Who holds the partnerId `partner` asks for: the rule is [`mosip::tenancy::partner_id_claim`];
@@ -434,6 +439,7 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
         domain: Some(i.domain.to_string()),
         signed_secret_name: None,
         signed_not_after: None,
+        signed_secret_resource_version: None,
     });
     match trust::validate_partner_certificate(&input) {
         Ok(validated) => CertVerdict {
@@ -548,15 +554,30 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
         next_check.push(t);
     }
     let registered_ok = problems.is_empty();
+    let mut notes = Vec::new();
     let resign = match cert.validated.as_ref() {
         Some(validated)
             if registered_ok && active && (spec.partner_type.resigned_by_default() || config.resign_ftm) =>
         {
-            Some(signing::plan(ctx, &g.signed, validated, now))
+            match signing::plan(ctx, &g.signed, validated, now) {
+                // Changed by someone else: its certificate or annotations are not believed.
+                ResignPlan::Keep { .. } if g.signed_check.tampered => {
+                    notes.push(Note::warning(
+                        TAMPERED_REASON,
+                        format!(
+                            "Secret {} (the MOSIP re-signed certificate) was changed outside the operator: its data or \
+                             annotations no longer carry the operator's seal; the certificate is re-signed",
+                            g.signed.name
+                        ),
+                        "Reconcile",
+                    ));
+                    Some(ResignPlan::Resign)
+                }
+                p => Some(p),
+            }
         }
         _ => None,
     };
-    let mut notes = Vec::new();
     if matches!(resign, Some(ResignPlan::Resign))
         && let Some(v) = g.signed.observed.annotation(signing::NOT_AFTER_ANNOTATION)
         && Recorded::read(Some(v), now, config.resigned_validity) == Recorded::Corrupt
@@ -803,6 +824,7 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
     if let (Some(s), Some(ResignPlan::Keep { not_after, .. })) = (cert_status.as_mut(), resign) {
         s.signed_secret_name = Some(g.signed.name.clone());
         s.signed_not_after = Some(not_after.to_string());
+        s.signed_secret_resource_version = g.signed_check.verified.clone();
     }
     let status = PartnerStatus {
         observed_generation: partner.metadata.generation,
@@ -899,6 +921,10 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
                 if let Some(s) = plan.status.certificate.as_mut() {
                     s.signed_secret_name = Some(g.signed.name.clone());
                     s.signed_not_after = Some(not_after.to_string());
+                    if event.is_some() {
+                        // Re-signed now: the resourceVersion it was written at.
+                        s.signed_secret_resource_version = g.signed.written_version(ctx);
+                    }
                 }
                 plan.next_check.push(renew_at);
                 notes.extend(event);

@@ -112,11 +112,22 @@ impl Slot {
         SealSubject { namespace: &self.namespace, name: &self.name, owner_uid: &self.owner_uid }
     }
 
-    /// When the operator wrote exactly `secret`'s data into this Secret, if its seal
-    /// ([`SEAL_ANNOTATION`]) proves it.
+    /// When the operator wrote exactly `secret`'s data and its own annotations into this Secret,
+    /// if its seal ([`SEAL_ANNOTATION`]) proves it.
     pub fn sealed_at(&self, ctx: &Context, secret: &Secret) -> Option<jiff::Timestamp> {
-        let data = secret.data.iter().flatten().map(|(k, v)| (k.as_str(), v.0.as_slice()));
-        ctx.seal.open(&self.subject(), secret.annotations().get(SEAL_ANNOTATION).map(String::as_str), data)
+        let seal = secret.annotations().get(SEAL_ANNOTATION).map(String::as_str);
+        ctx.seal.open(&self.subject(), seal, sealed_entries(secret).iter().map(|(k, v)| (k.as_str(), *v)))
+    }
+
+    /// Reads the Secret from the API server without keeping its content (for Secrets planned
+    /// from their annotations); None when it is gone or not this owner's.
+    pub async fn read_unkept(&self, ctx: &Context) -> Result<Option<Secret>> {
+        let Some(mut secret) = self.api(ctx).get_opt(&self.name).await? else { return Ok(None) };
+        if !is_owned_by(&secret, &self.owner_uid) {
+            return Ok(None);
+        }
+        strip(&mut secret);
+        Ok(Some(secret))
     }
 
     /// The resourceVersion the store shows.
@@ -139,8 +150,8 @@ impl Slot {
 
     /// `secret` with the operator's seal over its data, written now.
     fn sealed(&self, ctx: &Context, mut secret: Secret) -> Secret {
-        let data = secret.data.iter().flatten().map(|(k, v)| (k.as_str(), v.0.as_slice()));
-        let seal = ctx.seal.seal(&self.subject(), super::now(), data);
+        let entries = sealed_entries(&secret);
+        let seal = ctx.seal.seal(&self.subject(), super::now(), entries.iter().map(|(k, v)| (k.as_str(), *v)));
         secret.metadata.annotations.get_or_insert_with(Default::default).insert(SEAL_ANNOTATION.into(), seal);
         secret
     }
@@ -272,6 +283,20 @@ impl Slot {
 /// Whether the object with `meta` is controlled by the object with `owner_uid`.
 pub fn meta_owned_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
     meta.owner_references.iter().flatten().any(|r| r.uid == owner_uid && r.controller == Some(true))
+}
+
+/// What the seal covers: every data key and value, and the operator's own annotations (those
+/// under `pms.mosip.io/`, which plans read: validity ends, fingerprints, rotation tokens) but
+/// neither the seal nor the content hash. Annotations enter as `annotation:<key>`, which no
+/// data key can be (data keys have no `:`).
+fn sealed_entries(secret: &Secret) -> Vec<(String, &[u8])> {
+    let data = secret.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.as_slice()));
+    let annotations = secret
+        .annotations()
+        .iter()
+        .filter(|(k, _)| k.starts_with("pms.mosip.io/") && *k != SEAL_ANNOTATION && *k != CONTENT_HASH_ANNOTATION)
+        .map(|(k, v)| (format!("annotation:{k}"), v.as_bytes()));
+    data.chain(annotations).collect()
 }
 
 /// Annotation on every Secret the operator writes: its seal over the data

@@ -136,13 +136,38 @@ async fn an_edited_api_key_secret_is_never_believed() {
     assert!(until.parse::<jiff::Timestamp>().expect("time") <= max, "{until} (was {before_until})");
     let key3 = value(&s, "apiKey").expect("key");
 
-    // A restart believes the recorded resourceVersion: no read-and-rewrite, no new key.
+    // The re-signed certificate: alice puts her own (not MOSIP-signed) certificate in, then
+    // moves the recorded end of validity to delay renewal; both times it is re-signed.
+    let api: Api<Partner> = env.api();
+    let signed_name = api.get("rp").await.expect("get").status.and_then(|s| s.certificate?.signed_secret_name);
+    let signed_name = signed_name.expect("signedSecretName");
+    let original = value(&secret(&env, &signed_name).await, "tls.crt").expect("tls.crt");
+    let own = value(&secret(&env, "rp-cert").await, "tls.crt").expect("partner certificate");
+    editor_patch(&alice, &env.ns, &signed_name, serde_json::json!({"stringData": {"tls.crt": own}})).await;
+    let resigned = wait_resigned(&env, &signed_name, &[original.clone(), own.clone()]).await;
+    assert_eq!(issuer(&resigned), issuer(&original), "not issued by the PMS CA");
+    let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(300 * 24)).to_string();
+    editor_patch(
+        &alice,
+        &env.ns,
+        &signed_name,
+        serde_json::json!({"metadata": {"annotations": {"pms.mosip.io/not-after": later}}}),
+    )
+    .await;
+    let resigned2 = wait_resigned(&env, &signed_name, &[original, own, resigned]).await;
+    let signed = secret(&env, &signed_name).await;
+    assert_ne!(signed.annotations().get("pms.mosip.io/not-after"), Some(&later));
+    assert_eq!(issuer(&resigned2), issuer(&value(&signed, "tls.crt").expect("crt")));
+
+    // A restart believes the recorded resourceVersions: no read-and-rewrite, no new key.
+    let signed_rv = signed.resource_version();
     let rv = s.resource_version();
     env.stop_operator();
     env.start_operator(&[]);
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     let s = secret(&env, &name).await;
     assert_eq!(s.resource_version(), rv, "a restart rewrote the Secret");
+    assert_eq!(secret(&env, &signed_name).await.resource_version(), signed_rv, "a restart re-signed");
     assert_eq!(value(&s, "apiKey").as_deref(), Some(key3.as_str()));
     let api: Api<Partner> = env.api();
     assert_eq!(key_status(&api.get("rp").await.expect("get")).key_fingerprint, k.key_fingerprint);
@@ -155,6 +180,29 @@ async fn an_edited_api_key_secret_is_never_believed() {
         assert!(!log.contains(v.as_str()) && !status.contains(v.as_str()), "key material leaked");
     }
     env.assert_log_clean();
+}
+
+/// Waits until the re-signed Secret holds a certificate other than `not`, at the
+/// resourceVersion status records; returns the certificate.
+async fn wait_resigned(env: &TestEnv, name: &str, not: &[String]) -> String {
+    let api: Api<Partner> = env.api();
+    eventually(CONVERGE, "re-signed certificate", || {
+        let api = api.clone();
+        async move {
+            let p = api.get("rp").await.map_err(|e| e.to_string())?;
+            let recorded = p.status.and_then(|s| s.certificate?.signed_secret_resource_version);
+            let s = secret(env, name).await;
+            let crt = value(&s, "tls.crt").ok_or("no tls.crt")?;
+            if !not.contains(&crt) && recorded == s.resource_version() { Ok(crt) } else { Err(format!("{recorded:?}")) }
+        }
+    })
+    .await
+}
+
+fn issuer(pem: &str) -> String {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("pem");
+    let cert = p.parse_x509().expect("certificate");
+    cert.issuer().to_string()
 }
 
 async fn license_status(env: &TestEnv) -> MispLicenseStatus {
