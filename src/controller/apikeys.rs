@@ -180,7 +180,7 @@ pub async fn check(
             restamp: !stamped(&content, labels),
             ..Default::default()
         },
-        SecretTrust::Restore => {
+        SecretTrust::Restore { .. } => {
             // The key and its validity are the record's; the rest is rebuilt, and a rotated-out
             // key nothing vouches for is dropped.
             facts.previous_present = false;
@@ -198,7 +198,7 @@ pub async fn check(
             }
         }
         SecretTrust::NoKey => Checked { verified, ..Default::default() },
-        SecretTrust::Tampered(_) | SecretTrust::Unrecorded => {
+        SecretTrust::Tampered { .. } | SecretTrust::Unrecorded => {
             // Not believed: no key as far as the plan is concerned (a new one is issued, or the
             // Secret is rewritten without one).
             facts = KeyFacts { rotated_for: facts.rotated_for, ..Default::default() };

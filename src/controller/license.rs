@@ -262,10 +262,7 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     };
 
     if let Some(f) = &checked.finding {
-        let reason = match checked.trust {
-            Some(SecretTrust::Restore) => "SecretRestored",
-            _ => super::partner::TAMPERED_REASON,
-        };
+        let reason = checked.trust.map(SecretTrust::reason).unwrap_or(super::partner::TAMPERED_REASON);
         notes.push(Note::warning(reason, f.clone(), "Reconcile"));
     }
 
@@ -320,7 +317,7 @@ struct Checked {
 impl Checked {
     /// The Secret holds a key the operator does not believe.
     fn distrusted(&self) -> bool {
-        matches!(self.trust, Some(SecretTrust::Tampered(_) | SecretTrust::Unrecorded))
+        matches!(self.trust, Some(SecretTrust::Tampered { .. } | SecretTrust::Unrecorded))
     }
 }
 
@@ -393,10 +390,10 @@ async fn check_secret(
             Checked { known: Some((facts, fp)), verified, restamp: !stamped(&content, labels), ..Default::default() }
         }
         // The key and validity are the record's; the rest is rebuilt.
-        SecretTrust::Restore => Checked { known: Some(recorded()), restamp: true, ..Default::default() },
+        SecretTrust::Restore { .. } => Checked { known: Some(recorded()), restamp: true, ..Default::default() },
         SecretTrust::NoKey => Checked { known: Some((facts, None)), verified, ..Default::default() },
         // Not believed: no key as far as the plan is concerned.
-        SecretTrust::Tampered(_) | SecretTrust::Unrecorded => Checked {
+        SecretTrust::Tampered { .. } | SecretTrust::Unrecorded => Checked {
             known: Some((LicenseFacts { rotated_for: facts.rotated_for, ..Default::default() }, None)),
             ..Default::default()
         },

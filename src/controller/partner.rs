@@ -731,10 +731,7 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
                 rules: &rules,
             });
             if let Some(finding) = key.checked.finding(&key.target.secret_name) {
-                let reason = match key.checked.trust {
-                    Some(tenancy::SecretTrust::Restore) => "SecretRestored",
-                    _ => TAMPERED_REASON,
-                };
+                let reason = key.checked.trust.map(tenancy::SecretTrust::reason).unwrap_or(TAMPERED_REASON);
                 notes.push(Note::warning(reason, finding.clone(), "Reconcile"));
                 findings.push(finding);
             }

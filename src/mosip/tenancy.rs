@@ -176,33 +176,31 @@ pub struct FoundSecret<'a> {
     pub sealed_at: Option<Timestamp>,
 }
 
-/// What a Secret differs from the record in (for messages: never the values themselves).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tampered {
-    /// The key is not the one issued.
-    pub key: bool,
-    /// Its validity is not the one issued.
-    pub validity: bool,
-}
-
 /// How a Secret found under an issued key's name compares with the operator's record: only
 /// [`SecretTrust::Matches`], [`SecretTrust::Restore`] and [`SecretTrust::Adopt`] are believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretTrust {
     /// Holds exactly what the operator issued and wrote (the record's key and validity, sealed).
     Matches,
-    /// Holds the record's key and validity, but some other data (or the seal) was changed:
-    /// the key is the operator's; the Secret is rewritten around it from the record.
-    Restore,
+    /// Holds the record's key, but its validity (`validity`) or other data or the seal was
+    /// changed: the key is the operator's (an editor who saw it owns the partner anyway); the
+    /// Secret is rewritten around it from the record, as issued.
+    Restore {
+        /// The validity differs from the record.
+        validity: bool,
+    },
     /// Sealed by the operator later than the record was made: the operator's own write whose
     /// status update did not happen (a crash between the two writes, or a lost status). Its
     /// key and validity become the record.
     Adopt,
     /// Holds no key: nothing to believe or distrust (a withdrawn key).
     NoKey,
-    /// The key or its validity differs from the record, and no seal of the operator's vouches
-    /// for it: written by someone else. Never trusted: a new key is issued.
-    Tampered(Tampered),
+    /// The key differs from the record (`validity`: its validity too), and no seal of the
+    /// operator's vouches for it: written by someone else. Never trusted: a new key is issued.
+    Tampered {
+        /// The validity differs from the record too.
+        validity: bool,
+    },
     /// No record and no seal: the operator never issued what it holds. Never trusted.
     Unrecorded,
 }
@@ -220,47 +218,50 @@ pub fn secret_trust(record: Option<&IssuedRecord>, found: &FoundSecret<'_>) -> S
     let key = found.fingerprint == Some(record.fingerprint.as_str());
     let from_ok = found.valid_from.is_none_or(|_| parse(found.valid_from) == record.valid_from);
     let validity = parse(found.valid_until) == Some(record.valid_until) && from_ok;
-    match (key && validity, found.sealed_at) {
-        (true, Some(_)) => SecretTrust::Matches,
-        (true, None) => SecretTrust::Restore,
+    match (key, validity, found.sealed_at) {
+        (true, true, Some(_)) => SecretTrust::Matches,
+        (true, _, _) => SecretTrust::Restore { validity: !validity },
         // Sealed later than the record: the operator wrote it and then failed to record it. A
         // seal of an earlier write (an editor putting back a key the operator replaced since)
         // is not enough.
-        (false, Some(at)) if record.valid_from.is_none_or(|from| at > from) => SecretTrust::Adopt,
-        (false, _) => SecretTrust::Tampered(Tampered { key: !key, validity: !validity }),
+        (false, _, Some(at)) if record.valid_from.is_none_or(|from| at > from) => SecretTrust::Adopt,
+        (false, _, _) => SecretTrust::Tampered { validity: !validity },
     }
 }
 
 impl SecretTrust {
     /// Whether the Secret's key is believed to be one the operator issued.
     pub fn believed(self) -> bool {
-        matches!(self, SecretTrust::Matches | SecretTrust::Restore | SecretTrust::Adopt)
+        matches!(self, SecretTrust::Matches | SecretTrust::Restore { .. } | SecretTrust::Adopt)
     }
 
     /// What was found, for the Warning Event and the condition message, naming the Secret's
-    /// fields (`key_field`, `validUntil`) but never their values; None when nothing is wrong.
+    /// fields (`key_field`, validity) but never their values; None when nothing is wrong.
     pub fn finding(self, secret: &str, key_field: &str) -> Option<String> {
         match self {
-            SecretTrust::Tampered(t) => {
-                let what = match (t.key, t.validity) {
-                    (true, true) => format!("{key_field} and its validity"),
-                    (true, false) => key_field.to_string(),
-                    _ => "the validity (validFrom/validUntil)".to_string(),
-                };
-                Some(format!(
-                    "Secret {secret} was changed outside the operator: {what} no longer match what the operator issued \
-                     (recorded in status); it is not trusted: a new key is issued or the key is withdrawn"
-                ))
-            }
+            SecretTrust::Tampered { validity } => Some(format!(
+                "Secret {secret} was changed outside the operator: its {key_field}{} no longer match what the \
+                 operator issued (recorded in status); it is not trusted: a new key is issued or the key is withdrawn",
+                if validity { " and validity" } else { "" }
+            )),
             SecretTrust::Unrecorded => Some(format!(
                 "Secret {secret} holds a key ({key_field}) the operator did not issue (no record in status, no seal); \
                  it is not trusted: a new key is issued or the key is withdrawn"
             )),
-            SecretTrust::Restore => Some(format!(
-                "Secret {secret} was changed outside the operator (its data other than {key_field} and validity, or \
-                 its seal); the issued key is kept and the Secret is restored"
+            SecretTrust::Restore { validity } => Some(format!(
+                "Secret {secret} was changed outside the operator ({}); the issued key is kept and the Secret restored \
+                 as issued",
+                if validity { "its validity (validFrom/validUntil)" } else { "data other than the key and validity" }
             )),
             _ => None,
+        }
+    }
+
+    /// The Event reason of a finding.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SecretTrust::Restore { .. } => "SecretRestored",
+            _ => "SecretTampered",
         }
     }
 }
@@ -664,20 +665,23 @@ mod tests {
         };
         // Exactly what was issued and written.
         assert_eq!(secret_trust(r, &found("abcd", "2026-04-01T00:00:00Z", sealed)), SecretTrust::Matches);
-        // Key and validity as issued, other data or the seal changed: restored around the key.
-        assert_eq!(secret_trust(r, &found("abcd", "2026-04-01T00:00:00Z", None)), SecretTrust::Restore);
-        // An editor's key, an extended or unreadable validity: tampered, whatever else.
-        let tampered = |key, validity| SecretTrust::Tampered(Tampered { key, validity });
-        assert_eq!(secret_trust(r, &found("ffff", "2026-04-01T00:00:00Z", None)), tampered(true, false));
-        assert_eq!(secret_trust(r, &found("abcd", "9999-12-31T23:59:59Z", None)), tampered(false, true));
-        assert_eq!(secret_trust(r, &found("abcd", "garbage", None)), tampered(false, true));
-        assert_eq!(secret_trust(r, &found("ffff", "9999-12-31T23:59:59Z", None)), tampered(true, true));
-        // A seal of the record's own issue (or earlier) does not vouch for other content: an
+        // The record's key, other data or the seal changed: restored around the key.
+        let restore = |validity| SecretTrust::Restore { validity };
+        assert_eq!(secret_trust(r, &found("abcd", "2026-04-01T00:00:00Z", None)), restore(false));
+        // The record's key with an extended or unreadable validity: restored as issued, never
+        // believed as written.
+        assert_eq!(secret_trust(r, &found("abcd", "9999-12-31T23:59:59Z", None)), restore(true));
+        assert_eq!(secret_trust(r, &found("abcd", "garbage", None)), restore(true));
+        // Another key: tampered, whatever else.
+        let tampered = |validity| SecretTrust::Tampered { validity };
+        assert_eq!(secret_trust(r, &found("ffff", "2026-04-01T00:00:00Z", None)), tampered(false));
+        assert_eq!(secret_trust(r, &found("ffff", "9999-12-31T23:59:59Z", None)), tampered(true));
+        // A seal of the record's own issue (or earlier) does not vouch for another key: an
         // editor putting back a key the operator replaced since.
-        assert_eq!(secret_trust(r, &found("ffff", "2026-03-01T00:00:00Z", sealed)), tampered(true, true));
+        assert_eq!(secret_trust(r, &found("ffff", "2026-03-01T00:00:00Z", sealed)), tampered(true));
         assert_eq!(
             secret_trust(r, &found("ffff", "2026-03-01T00:00:00Z", Some(t("2025-12-01T00:00:00Z")))),
-            tampered(true, true)
+            tampered(true)
         );
         // Sealed after the record was made: the operator's own write, status not updated (crash).
         let later = Some(t("2026-02-01T00:00:00Z"));
@@ -689,15 +693,18 @@ mod tests {
         assert_eq!(secret_trust(r, &FoundSecret::default()), SecretTrust::NoKey);
         // Licences carry validFrom too; a changed one is a changed validity.
         let lic =
-            FoundSecret { valid_from: Some("2025-01-01T00:00:00Z"), ..found("abcd", "2026-04-01T00:00:00Z", None) };
-        assert_eq!(secret_trust(r, &lic), tampered(false, true));
+            FoundSecret { valid_from: Some("2025-01-01T00:00:00Z"), ..found("abcd", "2026-04-01T00:00:00Z", sealed) };
+        assert_eq!(secret_trust(r, &lic), restore(true));
         let lic = FoundSecret { valid_from: Some("2026-01-01T00:00:00Z"), ..lic };
-        assert_eq!(secret_trust(r, &lic), SecretTrust::Restore);
+        assert_eq!(secret_trust(r, &lic), SecretTrust::Matches);
         // Messages name fields, never values.
-        let m = tampered(true, false).finding("s", "apiKey").unwrap();
+        let m = tampered(false).finding("s", "apiKey").unwrap();
         assert!(m.contains("apiKey") && m.contains("Secret s") && !m.contains("ffff"), "{m}");
+        assert!(restore(true).finding("s", "apiKey").unwrap().contains("validity"));
+        assert_eq!(restore(true).reason(), "SecretRestored");
+        assert_eq!(tampered(true).reason(), "SecretTampered");
         assert!(SecretTrust::Matches.finding("s", "apiKey").is_none());
-        assert!(SecretTrust::Adopt.believed() && !tampered(true, true).believed());
+        assert!(SecretTrust::Adopt.believed() && restore(true).believed() && !tampered(true).believed());
         assert!(!SecretTrust::Unrecorded.believed());
     }
 

@@ -58,16 +58,29 @@ async fn wait_reissued(env: &TestEnv, name: &str, not: &[String]) -> (Secret, Ap
     .await
 }
 
-/// How many times a `SecretTampered` Event was reported (an Event repeated is one object with a
+/// How many times an Event with `reason` was reported (an Event repeated is one object with a
 /// series count).
-async fn tampered_count(env: &TestEnv) -> i32 {
+async fn event_count(env: &TestEnv, reason: &str) -> i32 {
     let api: Api<k8s_openapi::api::events::v1::Event> = env.api();
     let list = api.list(&Default::default()).await.expect("events");
     list.items
         .iter()
-        .filter(|e| e.reason.as_deref() == Some("SecretTampered"))
+        .filter(|e| e.reason.as_deref() == Some(reason))
         .map(|e| e.series.as_ref().map(|s| s.count).unwrap_or(1))
         .sum()
+}
+
+async fn tampered_count(env: &TestEnv) -> i32 {
+    event_count(env, "SecretTampered").await
+}
+
+/// Waits until an Event with `reason` was reported more than `before` times.
+async fn wait_event(env: &TestEnv, reason: &str, before: i32) {
+    eventually(CONVERGE, &format!("a {reason} Event"), || async {
+        let n = event_count(env, reason).await;
+        if n > before { Ok(()) } else { Err(n.to_string()) }
+    })
+    .await
 }
 
 fn events(env: &TestEnv) -> String {
@@ -125,16 +138,18 @@ async fn an_edited_api_key_secret_is_never_believed() {
     assert!(tampered_count(&env).await >= 1, "no SecretTampered Event");
     assert!(!ev.contains(&planted) && !ev.contains(&key1) && !ev.contains(&key2), "key material in an Event");
 
-    // (b) alice extends the validity: not believed, a fresh key, status validity unchanged in kind.
+    // (b) alice extends the validity: not believed; the Secret is restored as issued (the same
+    // operator key, the recorded validity) and status is unchanged.
     let before_until = k.valid_until.clone().expect("until");
+    let restored = event_count(&env, "SecretRestored").await;
     editor_patch(&alice, &env.ns, &name, serde_json::json!({"stringData": {"validUntil": "9999-12-31T23:59:59Z"}}))
         .await;
-    let (s, k) = wait_reissued(&env, &name, &[planted.clone(), key1.clone(), key2.clone()]).await;
-    let until = k.valid_until.clone().expect("until");
-    assert!(!until.starts_with("9999"), "{until}");
-    let max = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(90 * 24 + 1);
-    assert!(until.parse::<jiff::Timestamp>().expect("time") <= max, "{until} (was {before_until})");
-    let key3 = value(&s, "apiKey").expect("key");
+    let (s, k) = wait_reissued(&env, &name, &[planted.clone(), key1.clone()]).await;
+    assert_eq!(value(&s, "apiKey").as_deref(), Some(key2.as_str()));
+    assert_eq!(k.valid_until.as_deref(), Some(before_until.as_str()), "status validity changed");
+    assert_eq!(value(&s, "validUntil").as_deref(), Some(before_until.as_str()));
+    wait_event(&env, "SecretRestored", restored).await;
+    let key3 = key2.clone();
 
     // The re-signed certificate: alice puts her own (not MOSIP-signed) certificate in, then
     // moves the recorded end of validity to delay renewal; both times it is re-signed.
@@ -245,15 +260,19 @@ async fn an_edited_licence_secret_is_never_believed_and_a_lost_status_write_is_a
     wait_partner(&env, "misp", READY, "True").await;
     editor_apply(&alice, &env.ns, &misp_license("lic", "misp", &policy, None)).await;
     let name = mosip_partner_operator::mosip::license_secret_name("lic");
-    let (s, _) = wait_license_issued(&env, &name, &[]).await;
+    let (s, st1) = wait_license_issued(&env, &name, &[]).await;
     let key1 = value(&s, "licenseKey").expect("key");
 
-    // (c) alice extends the validity: not believed, a fresh licence.
+    // (c) alice extends the validity: not believed; restored as issued (the same key, the
+    // recorded validity), status unchanged.
+    let restored = event_count(&env, "SecretRestored").await;
     editor_patch(&alice, &env.ns, &name, serde_json::json!({"stringData": {"validUntil": "9999-12-31T23:59:59Z"}}))
         .await;
-    let (s, st) = wait_license_issued(&env, &name, std::slice::from_ref(&key1)).await;
-    assert!(!st.valid_until.clone().unwrap_or_default().starts_with("9999"));
-    let key2 = value(&s, "licenseKey").expect("key");
+    let (s, st) = wait_license_issued(&env, &name, &[]).await;
+    assert_eq!(value(&s, "licenseKey").as_deref(), Some(key1.as_str()));
+    assert_eq!((&st.valid_from, &st.valid_until), (&st1.valid_from, &st1.valid_until), "status validity changed");
+    wait_event(&env, "SecretRestored", restored).await;
+    let key2 = key1.clone();
     // alice puts her own licence key in.
     let planted = "A".repeat(50);
     editor_patch(&alice, &env.ns, &name, serde_json::json!({"stringData": {"licenseKey": planted}})).await;
