@@ -146,6 +146,18 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
             desired.valid_from = previous.valid_from.clone();
             desired.valid_until = previous.valid_until.clone();
             desired.key_fingerprint = previous.key_fingerprint.clone();
+            let parse = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<jiff::Timestamp>().ok());
+            if checked.restamp
+                && let (Some(from), Some(until)) = (parse(&previous.valid_from), parse(&previous.valid_until))
+            {
+                // As issued, while blocked too.
+                let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
+                match restore(&ctx, &license, &slot, partner_id, from, until).await? {
+                    WriteOutcome::Lost => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+                    WriteOutcome::Written => desired.secret_resource_version = slot.written_version(&ctx),
+                    WriteOutcome::Unchanged => {}
+                }
+            }
             status::readiness(&problems, "Issued", "")
         }
         LicensePlan::Withdraw => {
@@ -168,31 +180,8 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
             desired.key_fingerprint = known.as_ref().and_then(|(_, fp)| fp.clone());
             desired.secret_resource_version = checked.verified.clone();
             if checked.restamp {
-                // Restored around the believed key, with the operator's labels and annotations.
-                let Some(content) = slot.content(&ctx).await? else {
-                    return Ok(Action::requeue(std::time::Duration::from_secs(1)));
-                };
-                let Some(key) = secrets::read_text(&content, LICENSE_KEY) else {
-                    return Ok(Action::requeue(std::time::Duration::from_secs(1)));
-                };
                 let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
-                let annotations = content
-                    .annotations()
-                    .get(ROTATED_FOR_ANNOTATION)
-                    .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
-                    .unwrap_or_default();
-                let data = license_data(key, partner_id, valid_from, valid_until, spec.policy_name.as_deref());
-                let owner =
-                    secrets::owner_reference(license.as_ref()).ok_or(Error::MissingObjectKey("ownerReference"))?;
-                let secret = DesiredSecret {
-                    name: secret_name.clone(),
-                    namespace: namespace.clone(),
-                    owner,
-                    labels: labels(&license),
-                    annotations,
-                    data,
-                };
-                match slot.write(&ctx, &secret).await? {
+                match restore(&ctx, &license, &slot, partner_id, valid_from, valid_until).await? {
                     WriteOutcome::Lost => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
                     WriteOutcome::Written => desired.secret_resource_version = slot.written_version(&ctx),
                     WriteOutcome::Unchanged => {}
@@ -514,6 +503,34 @@ fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partner>) -> Opt
         return Some(Blocker { problem: Problem::waiting(refusal.reason(), refusal.to_string()), withdraw: true });
     }
     None
+}
+
+/// Rewrites the licence Secret around its believed key, as issued: the recorded validity, the
+/// operator's labels and annotations (#10 finding 7).
+async fn restore(
+    ctx: &Context,
+    license: &MispLicense,
+    slot: &Slot,
+    partner_id: String,
+    valid_from: jiff::Timestamp,
+    valid_until: jiff::Timestamp,
+) -> Result<WriteOutcome> {
+    let Some(content) = slot.content(ctx).await? else { return Ok(WriteOutcome::Lost) };
+    let Some(key) = secrets::read_text(&content, LICENSE_KEY) else { return Ok(WriteOutcome::Lost) };
+    let annotations = content
+        .annotations()
+        .get(ROTATED_FOR_ANNOTATION)
+        .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
+        .unwrap_or_default();
+    let desired = DesiredSecret {
+        name: slot.name.clone(),
+        namespace: slot.namespace.clone(),
+        owner: secrets::owner_reference(license).ok_or(Error::MissingObjectKey("ownerReference"))?,
+        labels: labels(license),
+        annotations,
+        data: license_data(key, partner_id, valid_from, valid_until, license.spec.policy_name.as_deref()),
+    };
+    slot.write(ctx, &desired).await
 }
 
 /// Removes the key from the Secret, keeping its non-secret fields.

@@ -108,8 +108,9 @@ async fn an_edited_api_key_secret_is_never_believed() {
         &alice,
         &env.ns,
         &name,
-        serde_json::json!({"metadata": {"labels": {"pms.mosip.io/partner": "someone-else", "team": "a"},
-                                        "annotations": {"note": "hello"}}}),
+        serde_json::json!({"metadata": {
+            "labels": {"pms.mosip.io/partner": "someone-else", "app.kubernetes.io/managed-by": null, "team": "a"},
+            "annotations": {"note": "hello"}}}),
     )
     .await;
     let s = eventually(CONVERGE, "labels re-stamped", || {
@@ -117,8 +118,13 @@ async fn an_edited_api_key_secret_is_never_believed() {
         let name = name.clone();
         async move {
             let s = secret(env, &name).await;
-            let label = s.labels().get("pms.mosip.io/partner").cloned();
-            if label.as_deref() == Some("rp") { Ok(s) } else { Err(format!("{label:?}")) }
+            let label = |k: &str| s.labels().get(k).cloned();
+            let (partner, managed) = (label("pms.mosip.io/partner"), label("app.kubernetes.io/managed-by"));
+            if partner.as_deref() == Some("rp") && managed.as_deref() == Some("mosip-partner-operator") {
+                Ok(s)
+            } else {
+                Err(format!("{partner:?} {managed:?}"))
+            }
         }
     })
     .await;
