@@ -193,6 +193,16 @@ async fn an_edited_api_key_secret_is_never_believed() {
     let api: Api<Partner> = env.api();
     assert_eq!(key_status(&api.get("rp").await.expect("get")).key_fingerprint, k.key_fingerprint);
 
+    // A withdrawn key's Secret: alice puts a key back in; it is taken out again.
+    let mut rp = auth_partner_for(&env, "rp", "rp", "auto");
+    rp.spec.active = Some(false);
+    editor_apply(&alice, &env.ns, &rp).await;
+    wait_key_withdrawn(&env, &name, "apiKey").await;
+    let tampered = tampered_count(&env).await;
+    editor_patch(&alice, &env.ns, &name, serde_json::json!({"stringData": {"apiKey": planted}})).await;
+    wait_event(&env, "SecretTampered", tampered).await;
+    wait_key_withdrawn(&env, &name, "apiKey").await;
+
     // No key material in the operator's log or the Partner's status.
     let log = env.operator_log();
     let status =
