@@ -73,6 +73,11 @@ pub struct MispLicenseStatus {
     /// First 16 hex characters of the SHA-256 of the key: tells keys apart without revealing them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_fingerprint: Option<String>,
+    /// The Secret's metadata.resourceVersion when the operator last wrote or verified it. Any
+    /// other version means the Secret changed since: the operator reads it and compares it with
+    /// this record before believing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_resource_version: Option<String>,
     /// What MOSIP's PMS holds (backend `mosip` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mosip: Option<super::LicenseMosipStatus>,

@@ -297,6 +297,10 @@ pub struct PartnerCertificateStatus {
     /// End of validity of the MOSIP re-signed certificate, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_not_after: Option<String>,
+    /// The re-signed Secret's metadata.resourceVersion when the operator last wrote or verified
+    /// it (its seal). Any other version: the operator reads it again before believing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_secret_resource_version: Option<String>,
 }
 
 /// The state of one policy request.
@@ -345,4 +349,9 @@ pub struct ApiKeyStatus {
     /// key does not match is not the operator's: it is never believed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_fingerprint: Option<String>,
+    /// The Secret's metadata.resourceVersion when the operator last wrote or verified it. Any
+    /// other version means the Secret changed since: the operator reads it and compares it with
+    /// this record before believing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_resource_version: Option<String>,
 }

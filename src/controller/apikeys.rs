@@ -15,6 +15,7 @@ use crate::api::{ApiKeyStatus, Partner};
 use crate::mosip::{
     self,
     renewal::{KeyFacts, KeyPlan, Mint},
+    tenancy::{self, FoundSecret, IssuedRecord, SecretTrust},
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -39,7 +40,8 @@ pub struct KeyTarget {
     pub secret_name: String,
 }
 
-fn labels(partner: &Partner, policy: &str) -> BTreeMap<String, String> {
+/// The labels of a key Secret.
+pub fn labels(partner: &Partner, policy: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (PARTNER_LABEL.to_string(), mosip::label_value(&partner.name_any())),
         (POLICY_LABEL.to_string(), mosip::label_value(policy)),
@@ -80,6 +82,146 @@ pub fn known_facts(ctx: &Context, slot: &Slot, recorded: Option<&ApiKeyStatus>) 
     })
 }
 
+/// What gathering learnt about one key Secret (#10 finding 7).
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// What the plan takes; None when the Secret exists but nothing is known (it went away).
+    pub facts: Option<KeyFacts>,
+    /// The record of the key the Secret holds, when believed: fingerprint and issue time.
+    pub issued: Option<(Option<String>, Option<String>)>,
+    /// The resourceVersion at which the operator wrote or verified the Secret.
+    pub verified: Option<String>,
+    /// How the Secret compared with the record, when it was read because it changed.
+    pub trust: Option<SecretTrust>,
+    /// Rewrite the Secret around the believed key when the plan keeps it: restored data, or
+    /// labels and annotations someone else changed.
+    pub restamp: bool,
+}
+
+impl Checked {
+    /// What was found wrong, for the Warning Event and the condition message.
+    pub fn finding(&self, secret: &str) -> Option<String> {
+        self.trust.and_then(|t| t.finding(secret, API_KEY))
+    }
+}
+
+/// What is known about the key Secret in `slot`, and whether it is believed: the operator's own
+/// write; else, while the Secret is at the resourceVersion status records, the status record
+/// (no read); else the Secret's content, read and compared with the record
+/// ([`tenancy::secret_trust`]): a key or validity that is not the one issued is never believed.
+pub async fn check(
+    ctx: &Context,
+    slot: &Slot,
+    recorded: Option<&ApiKeyStatus>,
+    labels: &BTreeMap<String, String>,
+) -> Result<Checked> {
+    let record_fp = recorded.and_then(|k| k.key_fingerprint.clone());
+    let record_from = recorded.and_then(|k| k.valid_from.clone());
+    if slot.observed.meta().is_none() {
+        let issued = Some((record_fp, record_from));
+        return Ok(Checked { facts: known_facts(ctx, slot, recorded), issued, ..Default::default() });
+    }
+    if ctx.pms.is_some() {
+        // mosip mode: PMS holds the keys; the Secret is compared with PMS there.
+        let mut facts = known_facts(ctx, slot, recorded);
+        if facts.is_none() {
+            facts = slot.content(ctx).await?.map(|s| facts_from_secret(&s));
+        }
+        return Ok(Checked { facts, issued: Some((record_fp, record_from)), ..Default::default() });
+    }
+    if let Some(own) = slot.own_write(ctx) {
+        // Written by this process at what the store shows (status may lag behind).
+        let fp = secrets::read_text(&own, API_KEY).map(|k| mosip::key_fingerprint(&k));
+        let from = if fp.is_some() && fp == record_fp {
+            record_from
+        } else {
+            slot.sealed_at(ctx, &own).map(|t| t.to_string())
+        };
+        return Ok(Checked {
+            facts: Some(facts_from_secret(&own)),
+            issued: fp.is_some().then_some((fp, from)),
+            verified: own.metadata.resource_version.clone(),
+            ..Default::default()
+        });
+    }
+    let recorded_rv = recorded.and_then(|k| k.secret_resource_version.clone());
+    if tenancy::unchanged_since_recorded(recorded_rv.as_deref(), slot.seen_version()) {
+        // As the operator wrote or verified it: believed without reading it.
+        return Ok(Checked {
+            facts: known_facts(ctx, slot, recorded),
+            issued: record_fp.is_some().then_some((record_fp, record_from)),
+            verified: recorded_rv,
+            ..Default::default()
+        });
+    }
+    // Changed since (or never recorded): read it and compare.
+    let Some(content) = slot.content(ctx).await? else { return Ok(Checked::default()) };
+    let parse = |v: Option<&String>| v.and_then(|v| v.parse::<jiff::Timestamp>().ok());
+    let record = recorded.and_then(|k| {
+        Some(IssuedRecord {
+            fingerprint: k.key_fingerprint.clone()?,
+            valid_from: parse(k.valid_from.as_ref()),
+            valid_until: parse(k.valid_until.as_ref())?,
+        })
+    });
+    let fp = secrets::read_text(&content, API_KEY).map(|k| mosip::key_fingerprint(&k));
+    let until = secrets::read_text(&content, VALID_UNTIL);
+    let sealed_at = slot.sealed_at(ctx, &content);
+    let trust = tenancy::secret_trust(
+        record.as_ref(),
+        &FoundSecret { fingerprint: fp.as_deref(), valid_from: None, valid_until: until.as_deref(), sealed_at },
+    );
+    let mut facts = facts_from_secret(&content);
+    let verified = content.metadata.resource_version.clone();
+    let checked = match trust {
+        SecretTrust::Matches => Checked {
+            issued: Some((record_fp, record_from)),
+            verified,
+            restamp: !stamped(&content, labels),
+            ..Default::default()
+        },
+        SecretTrust::Restore { .. } => {
+            // The key and its validity are the record's; the rest is rebuilt, and a rotated-out
+            // key nothing vouches for is dropped.
+            facts.previous_present = false;
+            facts.previous_until = None;
+            facts.valid_until = recorded.and_then(|k| k.valid_until.clone());
+            Checked { issued: Some((record_fp, record_from)), restamp: true, ..Default::default() }
+        }
+        SecretTrust::Adopt => {
+            tracing::info!(secret = %slot.name, "adopting the operator's own sealed write that status did not record");
+            Checked {
+                issued: Some((fp, sealed_at.map(|t| t.to_string()))),
+                verified,
+                restamp: !stamped(&content, labels),
+                ..Default::default()
+            }
+        }
+        SecretTrust::NoKey => Checked { verified, ..Default::default() },
+        SecretTrust::Tampered { .. } | SecretTrust::Unrecorded => {
+            // Not believed: no key as far as the plan is concerned (a new one is issued, or the
+            // Secret is rewritten without one).
+            facts = KeyFacts { rotated_for: facts.rotated_for, ..Default::default() };
+            Checked::default()
+        }
+    };
+    Ok(Checked { facts: Some(facts), trust: Some(trust), ..checked })
+}
+
+/// Whether a key Secret carries the operator's labels and annotations for its data: the labels,
+/// the content hash, the seal, and the rotated-out key's end as the data says.
+fn stamped(secret: &Secret, labels: &BTreeMap<String, String>) -> bool {
+    let mut labels = labels.clone();
+    labels.insert(super::MANAGED_BY_LABEL.into(), super::MANAGED_BY.into());
+    let have = secret.labels();
+    let annotations = secret.annotations();
+    let data = secret.data.clone().unwrap_or_default();
+    labels.iter().all(|(k, v)| have.get(k) == Some(v))
+        && annotations.get(super::CONTENT_HASH_ANNOTATION) == Some(&secrets::content_hash(&data, &labels))
+        && annotations.contains_key(secrets::SEAL_ANNOTATION)
+        && annotations.get(PREVIOUS_UNTIL_ANNOTATION) == secrets::read_text(secret, PREVIOUS_VALID_UNTIL).as_ref()
+}
+
 /// The result of applying one key plan.
 #[derive(Debug, Default)]
 pub struct KeyResult {
@@ -89,6 +231,8 @@ pub struct KeyResult {
     /// A write race was lost: look again shortly.
     pub lost: bool,
     pub event: Option<Note>,
+    /// The Secret was written.
+    pub written: bool,
 }
 
 impl KeyResult {
@@ -108,17 +252,12 @@ pub async fn apply(
     plan: KeyPlan,
     rotate_token: Option<&str>,
     why_withdrawn: &str,
+    restamp: bool,
 ) -> Result<KeyResult> {
     let KeyTarget { policy, label, secret_name } = target;
     let Some(owner) = secrets::owner_reference(partner) else { return Ok(KeyResult::lost()) };
-    // What the operator recorded about the key it issued (status, which editors cannot write):
-    // kept while the key is kept, replaced when a key is minted (#10 finding 7).
-    let recorded = partner
-        .status
-        .as_ref()
-        .and_then(|s| s.policies.iter().find(|p| &p.name == policy))
-        .and_then(|p| p.api_keys.iter().find(|k| &k.label == label));
-    let record = (recorded.and_then(|k| k.key_fingerprint.clone()), recorded.and_then(|k| k.valid_from.clone()));
+    // What the operator records about a minted key (#10 finding 7); a kept key's record is
+    // the plan's.
     let issued_with =
         |valid_until: jiff::Timestamp, (key_fingerprint, valid_from): (Option<String>, Option<String>)| ApiKeyStatus {
             label: label.clone(),
@@ -126,8 +265,8 @@ pub async fn apply(
             valid_until: Some(valid_until.to_string()),
             valid_from,
             key_fingerprint,
+            secret_resource_version: None,
         };
-    let issued = |valid_until: jiff::Timestamp| issued_with(valid_until, record.clone());
     let base = |data: BTreeMap<String, k8s_openapi::ByteString>, annotations: BTreeMap<String, String>| DesiredSecret {
         name: secret_name.clone(),
         namespace: slot.namespace.clone(),
@@ -160,6 +299,7 @@ pub async fn apply(
                 WriteOutcome::Lost => Ok(KeyResult::lost()),
                 WriteOutcome::Unchanged => Ok(KeyResult::default()),
                 WriteOutcome::Written => Ok(KeyResult {
+                    written: true,
                     event: Some(Note::warning(
                         "ApiKeyWithdrawn",
                         format!("API key withdrawn from Secret {secret_name}: {why_withdrawn}"),
@@ -169,26 +309,35 @@ pub async fn apply(
                 }),
             }
         }
-        KeyPlan::Keep { valid_until, drop_previous: false, next_check, .. } => {
-            Ok(KeyResult { status: Some(issued(valid_until)), next_check: Some(next_check), ..Default::default() })
+        KeyPlan::Keep { drop_previous: false, next_check, .. } if !restamp => {
+            Ok(KeyResult { next_check: Some(next_check), ..Default::default() })
         }
-        KeyPlan::Keep { valid_until, drop_previous: true, next_check, .. } => {
-            // The rotated-out key's grace period is over: rewrite without it.
+        KeyPlan::Keep { valid_until, previous_until, drop_previous, next_check } => {
+            // The rotated-out key's grace period is over, or the Secret is restored around the
+            // believed key (#10 finding 7): rewrite it.
             let Some(content) = slot.content(ctx).await? else { return Ok(KeyResult::lost()) };
             let Some(key) = secrets::read_text(&content, API_KEY) else { return Ok(KeyResult::lost()) };
             let mut data = common();
             data.insert(API_KEY.into(), secrets::text(key));
             data.insert(VALID_UNTIL.into(), secrets::text(valid_until.to_string()));
-            let annotations = content
+            let mut annotations = content
                 .annotations()
                 .get(ROTATED_FOR_ANNOTATION)
                 .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
                 .unwrap_or_default();
+            if !drop_previous
+                && let Some(until) = previous_until
+                && let Some(old) = secrets::read_text(&content, PREVIOUS_API_KEY)
+            {
+                data.insert(PREVIOUS_API_KEY.into(), secrets::text(old));
+                data.insert(PREVIOUS_VALID_UNTIL.into(), secrets::text(until.to_string()));
+                annotations.insert(PREVIOUS_UNTIL_ANNOTATION.to_string(), until.to_string());
+            }
             match slot.write(ctx, &base(data, annotations)).await? {
                 WriteOutcome::Lost => Ok(KeyResult::lost()),
-                _ => Ok(KeyResult {
-                    status: Some(issued(valid_until)),
+                outcome => Ok(KeyResult {
                     next_check: Some(next_check),
+                    written: outcome == WriteOutcome::Written,
                     ..Default::default()
                 }),
             }
@@ -236,6 +385,7 @@ pub async fn apply(
                         status: Some(issued_with(valid_until, minted)),
                         next_check: Some(next_check),
                         event: Some(Note::normal(reason, note, "IssueApiKey")),
+                        written: true,
                         ..Default::default()
                     })
                 }

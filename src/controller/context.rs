@@ -126,6 +126,8 @@ pub struct Context {
     pub config: OperatorConfig,
     pub recorder: Recorder,
     pub signing_ca: Arc<SigningCa>,
+    /// Seals what the operator writes into Secrets; derived from the PMS signing key.
+    pub seal: crate::mosip::tenancy::SealKey,
     /// One reflector store per kind, shared by every controller.
     pub cacerts: Store<CACertificate>,
     pub policies: Store<PartnerPolicy>,
@@ -168,11 +170,13 @@ impl Context {
         partner_index: Arc<PartnerIndex>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
+        let seal = crate::mosip::tenancy::SealKey::derive(signing_ca.pms_key_pem().as_bytes());
         Self {
             client,
             config,
             recorder,
             signing_ca,
+            seal,
             cacerts: stores.cacerts,
             policies: stores.policies,
             partners: stores.partners,

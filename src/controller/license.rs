@@ -16,6 +16,7 @@ use super::{
 use crate::api::{self, MispLicense, MispLicenseStatus, Partner, PartnerType, PolicyType, READY};
 use crate::mosip;
 use crate::mosip::renewal::{LicenseFacts, LicenseInput, LicensePlan, LicenseWant, Mint, plan_license};
+use crate::mosip::tenancy::{FoundSecret, IssuedRecord, SecretTrust};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -86,23 +87,8 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     let partner = ctx.partners.get(&ObjectRef::new(&spec.partner_name).within(&namespace));
     let secret_name = mosip::license_secret_name(&name);
     let slot = Slot::observe(&ctx, &namespace, &secret_name, &uid);
-    let mut known = slot.own_write(&ctx).map(|c| facts_from_secret(&c));
-    if known.is_none() && slot.observed.meta().is_some() {
-        known = match previous.secret_name.as_deref() {
-            // What the operator recorded when it issued (or withdrew) the licence.
-            Some(_) => Some((
-                LicenseFacts {
-                    has_key: previous.key_fingerprint.is_some(),
-                    valid_from: previous.valid_from.clone(),
-                    valid_until: previous.valid_until.clone(),
-                    rotated_for: slot.observed.annotation(ROTATED_FOR_ANNOTATION).map(String::from),
-                },
-                previous.key_fingerprint.clone(),
-            )),
-            // Nothing recorded (status lost): read the Secret once.
-            None => slot.content(&ctx).await?.map(|s| facts_from_secret(&s)),
-        };
-    }
+    let checked = check_secret(&ctx, &slot, &previous, &labels(&license)).await?;
+    let known = checked.known.clone();
 
     // Plan.
     let blocker = check(&ctx, &license, partner.as_deref());
@@ -146,20 +132,46 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
         }
         LicensePlan::ReadBack => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
         LicensePlan::Absent => status::readiness(&problems, "Issued", ""),
+        LicensePlan::Hold if checked.distrusted() => {
+            // Blocked, and the Secret holds a key the operator does not believe: take it out.
+            desired.secret_name = Some(secret_name.clone());
+            let why = blocker.as_ref().map(|b| b.problem.reason.clone()).unwrap_or_default();
+            if withdraw(&ctx, &license, &slot, &why).await? == WriteOutcome::Lost {
+                return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+            }
+            desired.secret_resource_version = slot.written_version(&ctx);
+            status::readiness(&problems, "Issued", "")
+        }
         LicensePlan::Hold => {
             // Keep what was issued; report why it is not Ready.
             desired.secret_name = Some(secret_name.clone());
+            desired.secret_resource_version = checked.verified.clone();
             desired.valid_from = previous.valid_from.clone();
             desired.valid_until = previous.valid_until.clone();
             desired.key_fingerprint = previous.key_fingerprint.clone();
+            let parse = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<jiff::Timestamp>().ok());
+            if checked.restamp
+                && let (Some(from), Some(until)) = (parse(&previous.valid_from), parse(&previous.valid_until))
+            {
+                // As issued, while blocked too.
+                let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
+                match restore(&ctx, &license, &slot, partner_id, from, until).await? {
+                    WriteOutcome::Lost => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+                    WriteOutcome::Written => desired.secret_resource_version = slot.written_version(&ctx),
+                    WriteOutcome::Unchanged => {}
+                }
+            }
             status::readiness(&problems, "Issued", "")
         }
         LicensePlan::Withdraw => {
             desired.secret_name = Some(secret_name.clone());
-            if known.as_ref().is_some_and(|(f, _)| f.has_key) {
+            desired.secret_resource_version = checked.verified.clone();
+            if known.as_ref().is_some_and(|(f, _)| f.has_key) || checked.distrusted() {
                 let why = blocker.as_ref().map(|b| b.problem.reason.clone()).unwrap_or_default();
-                if withdraw(&ctx, &license, &slot, &why).await? == WriteOutcome::Lost {
-                    return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+                match withdraw(&ctx, &license, &slot, &why).await? {
+                    WriteOutcome::Lost => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+                    WriteOutcome::Written => desired.secret_resource_version = slot.written_version(&ctx),
+                    WriteOutcome::Unchanged => {}
                 }
             }
             status::readiness(&problems, "Issued", "")
@@ -169,8 +181,24 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
             desired.valid_from = Some(valid_from.to_string());
             desired.valid_until = Some(valid_until.to_string());
             desired.key_fingerprint = known.as_ref().and_then(|(_, fp)| fp.clone());
+            desired.secret_resource_version = checked.verified.clone();
+            if checked.restamp {
+                let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
+                match restore(&ctx, &license, &slot, partner_id, valid_from, valid_until).await? {
+                    WriteOutcome::Lost => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+                    WriteOutcome::Written => desired.secret_resource_version = slot.written_version(&ctx),
+                    WriteOutcome::Unchanged => {}
+                }
+            }
             next = Some(next_check);
-            issued(&secret_name, valid_until)
+            match &checked.finding {
+                Some(f) => status::readiness(
+                    &[],
+                    "Issued",
+                    format!("licence key issued into Secret {secret_name}, valid until {valid_until}; {f}"),
+                ),
+                None => issued(&secret_name, valid_until),
+            }
         }
         LicensePlan::Mint { why, valid_from, valid_until, next_check } => {
             let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
@@ -182,15 +210,7 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
             };
             let key = ctx.keys.mint(&request).await?;
             let fingerprint = mosip::key_fingerprint(&key);
-            let mut data = BTreeMap::from([
-                (LICENSE_KEY.to_string(), secrets::text(key)),
-                ("partnerId".to_string(), secrets::text(partner_id)),
-                ("validFrom".to_string(), secrets::text(valid_from.to_string())),
-                ("validUntil".to_string(), secrets::text(valid_until.to_string())),
-            ]);
-            if let Some(p) = &spec.policy_name {
-                data.insert("policy".into(), secrets::text(p.clone()));
-            }
+            let data = license_data(key, partner_id, valid_from, valid_until, spec.policy_name.as_deref());
             let mut annotations = BTreeMap::new();
             if let Some(t) = rotate_token {
                 annotations.insert(ROTATED_FOR_ANNOTATION.to_string(), t);
@@ -220,10 +240,23 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
             desired.valid_from = Some(valid_from.to_string());
             desired.valid_until = Some(valid_until.to_string());
             desired.key_fingerprint = Some(fingerprint);
+            desired.secret_resource_version = slot.written_version(&ctx);
             next = Some(next_check);
-            issued(&secret_name, valid_until)
+            match &checked.finding {
+                Some(f) => status::readiness(
+                    &[],
+                    "Issued",
+                    format!("licence key issued into Secret {secret_name}, valid until {valid_until}; {f}"),
+                ),
+                None => issued(&secret_name, valid_until),
+            }
         }
     };
+
+    if let Some(f) = &checked.finding {
+        let reason = checked.trust.map(SecretTrust::reason).unwrap_or(super::partner::TAMPERED_REASON);
+        notes.push(Note::warning(reason, f.clone(), "Reconcile"));
+    }
 
     // Then status, then Events.
     desired.conditions =
@@ -236,6 +269,139 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
             .await;
     }
     Ok(Action::requeue(cacert::requeue_after(next, now)))
+}
+
+/// The data of a licence Secret.
+fn license_data(
+    key: String,
+    partner_id: String,
+    valid_from: jiff::Timestamp,
+    valid_until: jiff::Timestamp,
+    policy: Option<&str>,
+) -> BTreeMap<String, k8s_openapi::ByteString> {
+    let mut data = BTreeMap::from([
+        (LICENSE_KEY.to_string(), secrets::text(key)),
+        ("partnerId".to_string(), secrets::text(partner_id)),
+        ("validFrom".to_string(), secrets::text(valid_from.to_string())),
+        ("validUntil".to_string(), secrets::text(valid_until.to_string())),
+    ]);
+    if let Some(p) = policy {
+        data.insert("policy".into(), secrets::text(p));
+    }
+    data
+}
+
+/// What gathering learnt about the licence Secret (#10 finding 7).
+#[derive(Debug, Default)]
+struct Checked {
+    /// The facts the plan takes and the key's fingerprint; None when nothing is known.
+    known: Option<(LicenseFacts, Option<String>)>,
+    /// The resourceVersion at which the operator wrote or verified the Secret.
+    verified: Option<String>,
+    /// How the Secret compared with the record, when it was read because it changed.
+    trust: Option<SecretTrust>,
+    /// What was found wrong, for the Warning Event and the condition message.
+    finding: Option<String>,
+    /// Rewrite the Secret around the believed key when the plan keeps it.
+    restamp: bool,
+}
+
+impl Checked {
+    /// The Secret holds a key the operator does not believe.
+    fn distrusted(&self) -> bool {
+        matches!(self.trust, Some(SecretTrust::Tampered { .. } | SecretTrust::Unrecorded))
+    }
+}
+
+/// What is known about the licence Secret in `slot`, and whether it is believed: the operator's
+/// own write; else, while the Secret is at the resourceVersion status records, the status record
+/// (no read); else its content, read and compared with the record
+/// ([`mosip::tenancy::secret_trust`]).
+async fn check_secret(
+    ctx: &Context,
+    slot: &Slot,
+    previous: &MispLicenseStatus,
+    labels: &BTreeMap<String, String>,
+) -> Result<Checked> {
+    if let Some(own) = slot.own_write(ctx) {
+        return Ok(Checked {
+            known: Some(facts_from_secret(&own)),
+            verified: own.metadata.resource_version.clone(),
+            ..Default::default()
+        });
+    }
+    if slot.observed.meta().is_none() {
+        return Ok(Checked::default());
+    }
+    let recorded = || {
+        (
+            LicenseFacts {
+                has_key: previous.key_fingerprint.is_some(),
+                valid_from: previous.valid_from.clone(),
+                valid_until: previous.valid_until.clone(),
+                rotated_for: slot.observed.annotation(ROTATED_FOR_ANNOTATION).map(String::from),
+            },
+            previous.key_fingerprint.clone(),
+        )
+    };
+    if previous.secret_name.is_some()
+        && mosip::tenancy::unchanged_since_recorded(previous.secret_resource_version.as_deref(), slot.seen_version())
+    {
+        // What the operator recorded when it issued, withdrew or last verified the licence.
+        return Ok(Checked {
+            known: Some(recorded()),
+            verified: previous.secret_resource_version.clone(),
+            ..Default::default()
+        });
+    }
+    // Changed since (or never recorded): read it and compare.
+    let Some(content) = slot.content(ctx).await? else { return Ok(Checked::default()) };
+    let parse = |v: Option<&String>| v.and_then(|v| v.parse::<jiff::Timestamp>().ok());
+    let record = previous.secret_name.as_ref().and_then(|_| {
+        Some(IssuedRecord {
+            fingerprint: previous.key_fingerprint.clone()?,
+            valid_from: parse(previous.valid_from.as_ref()),
+            valid_until: parse(previous.valid_until.as_ref())?,
+        })
+    });
+    let (facts, fp) = facts_from_secret(&content);
+    let sealed_at = slot.sealed_at(ctx, &content);
+    let trust = mosip::tenancy::secret_trust(
+        record.as_ref(),
+        &FoundSecret {
+            fingerprint: fp.as_deref(),
+            valid_from: facts.valid_from.as_deref(),
+            valid_until: facts.valid_until.as_deref(),
+            sealed_at,
+        },
+    );
+    let verified = content.metadata.resource_version.clone();
+    let finding = trust.finding(&slot.name, LICENSE_KEY);
+    let checked = match trust {
+        SecretTrust::Matches | SecretTrust::Adopt => {
+            Checked { known: Some((facts, fp)), verified, restamp: !stamped(&content, labels), ..Default::default() }
+        }
+        // The key and validity are the record's; the rest is rebuilt.
+        SecretTrust::Restore { .. } => Checked { known: Some(recorded()), restamp: true, ..Default::default() },
+        SecretTrust::NoKey => Checked { known: Some((facts, None)), verified, ..Default::default() },
+        // Not believed: no key as far as the plan is concerned.
+        SecretTrust::Tampered { .. } | SecretTrust::Unrecorded => Checked {
+            known: Some((LicenseFacts { rotated_for: facts.rotated_for, ..Default::default() }, None)),
+            ..Default::default()
+        },
+    };
+    Ok(Checked { trust: Some(trust), finding, ..checked })
+}
+
+/// Whether a licence Secret carries the operator's labels, content hash and seal.
+fn stamped(secret: &Secret, labels: &BTreeMap<String, String>) -> bool {
+    let mut labels = labels.clone();
+    labels.insert(super::MANAGED_BY_LABEL.into(), super::MANAGED_BY.into());
+    let have = secret.labels();
+    let data = secret.data.clone().unwrap_or_default();
+    labels.iter().all(|(k, v)| have.get(k) == Some(v))
+        && secret.annotations().get(super::CONTENT_HASH_ANNOTATION) == Some(&secrets::content_hash(&data, &labels))
+        && secret.annotations().contains_key(secrets::SEAL_ANNOTATION)
 }
 
 fn issued(secret_name: &str, valid_until: jiff::Timestamp) -> [api::DesiredCondition; 2] {
@@ -342,6 +508,34 @@ pub(super) fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partn
         return Some(Blocker { problem: Problem::waiting(refusal.reason(), refusal.to_string()), withdraw: true });
     }
     None
+}
+
+/// Rewrites the licence Secret around its believed key, as issued: the recorded validity, the
+/// operator's labels and annotations (#10 finding 7).
+async fn restore(
+    ctx: &Context,
+    license: &MispLicense,
+    slot: &Slot,
+    partner_id: String,
+    valid_from: jiff::Timestamp,
+    valid_until: jiff::Timestamp,
+) -> Result<WriteOutcome> {
+    let Some(content) = slot.content(ctx).await? else { return Ok(WriteOutcome::Lost) };
+    let Some(key) = secrets::read_text(&content, LICENSE_KEY) else { return Ok(WriteOutcome::Lost) };
+    let annotations = content
+        .annotations()
+        .get(ROTATED_FOR_ANNOTATION)
+        .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
+        .unwrap_or_default();
+    let desired = DesiredSecret {
+        name: slot.name.clone(),
+        namespace: slot.namespace.clone(),
+        owner: secrets::owner_reference(license).ok_or(Error::MissingObjectKey("ownerReference"))?,
+        labels: labels(license),
+        annotations,
+        data: license_data(key, partner_id, valid_from, valid_until, license.spec.policy_name.as_deref()),
+    };
+    slot.write(ctx, &desired).await
 }
 
 /// Removes the key from the Secret, keeping its non-secret fields.

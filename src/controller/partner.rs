@@ -124,6 +124,8 @@ pub struct Gathered {
     pub cert: CertVerdict,
     /// The re-signed certificate Secret.
     pub signed: Slot,
+    /// Whether it is what the operator wrote (#10 finding 7).
+    pub signed_check: signing::SignedCheck,
     pub requests: Vec<GatheredRequest>,
     /// Labels of the Partner's namespace, read only when an Automatic policy it requests
     /// selects namespaces by label.
@@ -141,6 +143,8 @@ pub struct GatheredKey {
     pub target: KeyTarget,
     pub slot: Slot,
     pub facts: Option<KeyFacts>,
+    /// Whether the Secret is believed, what status records about it, what was found wrong.
+    pub checked: apikeys::Checked,
 }
 
 async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Result<Gathered> {
@@ -154,6 +158,9 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
     let cert = certificate_verdict(ctx, partner, &namespace, now).await?;
     let signed = Slot::observe(ctx, &namespace, &mosip::signed_certificate_secret_name(&name), &uid);
     let previous = partner.status.as_ref();
+    let recorded_signed =
+        previous.and_then(|s| s.certificate.as_ref()).and_then(|c| c.signed_secret_resource_version.as_deref());
+    let signed_check = signing::check(ctx, &signed, recorded_signed).await?;
     let mut requests = Vec::new();
     let mut wanted: Vec<String> = Vec::new();
     for request in &partner.spec.policies {
@@ -165,15 +172,14 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
             wanted.push(secret_name.clone());
             let slot = Slot::observe(ctx, &namespace, &secret_name, &uid);
             let record = recorded.and_then(|r| r.api_keys.iter().find(|k| k.label == key.label));
-            let mut facts = apikeys::known_facts(ctx, &slot, record);
-            if facts.is_none() && slot.observed.meta().is_some() {
-                // An owned Secret nothing is recorded about (status lost): read it once.
-                facts = slot.content(ctx).await?.map(|s| apikeys::facts_from_secret(&s));
-            }
+            // Read only when it changed since the operator wrote or verified it, and then
+            // believed only when it matches the record (#10 finding 7).
+            let mut checked = apikeys::check(ctx, &slot, record, &apikeys::labels(partner, &request.name)).await?;
             keys.push(GatheredKey {
                 target: KeyTarget { policy: request.name.clone(), label: key.label.clone(), secret_name },
                 slot,
-                facts,
+                facts: checked.facts.take(),
+                checked,
             });
         }
         requests.push(GatheredRequest { policy, keys });
@@ -205,7 +211,7 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
     } else {
         Default::default()
     };
-    Ok(Gathered { namespace, partner_id, claim, cert, signed, requests, unwanted, namespace_labels })
+    Ok(Gathered { namespace, partner_id, claim, cert, signed, signed_check, requests, unwanted, namespace_labels })
 }
 
 /// Who holds the partnerId `partner` asks for: the rule is [`mosip::tenancy::partner_id_claim`];
@@ -436,6 +442,7 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
         domain: Some(i.domain.to_string()),
         signed_secret_name: None,
         signed_not_after: None,
+        signed_secret_resource_version: None,
     });
     match trust::validate_partner_certificate(&input) {
         Ok(validated) => CertVerdict {
@@ -550,15 +557,30 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
         next_check.push(t);
     }
     let registered_ok = problems.is_empty();
+    let mut notes = Vec::new();
     let resign = match cert.validated.as_ref() {
         Some(validated)
             if registered_ok && active && (spec.partner_type.resigned_by_default() || config.resign_ftm) =>
         {
-            Some(signing::plan(ctx, &g.signed, validated, now))
+            match signing::plan(ctx, &g.signed, validated, now) {
+                // Changed by someone else: its certificate or annotations are not believed.
+                ResignPlan::Keep { .. } if g.signed_check.tampered => {
+                    notes.push(Note::warning(
+                        TAMPERED_REASON,
+                        format!(
+                            "Secret {} (the MOSIP re-signed certificate) was changed outside the operator: its data or \
+                             annotations no longer carry the operator's seal; the certificate is re-signed",
+                            g.signed.name
+                        ),
+                        "Reconcile",
+                    ));
+                    Some(ResignPlan::Resign)
+                }
+                p => Some(p),
+            }
         }
         _ => None,
     };
-    let mut notes = Vec::new();
     if matches!(resign, Some(ResignPlan::Resign))
         && let Some(v) = g.signed.observed.annotation(signing::NOT_AFTER_ANNOTATION)
         && Recorded::read(Some(v), now, config.resigned_validity) == Recorded::Corrupt
@@ -685,6 +707,7 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             approved && may_issue && request_problem.is_none() && tenancy::may_hold_api_keys(spec.partner_type);
         let mut key_statuses = Vec::new();
         let mut plans = Vec::new();
+        let mut findings: Vec<String> = Vec::new();
         for key in &gathered.keys {
             if let Some(f) = key.facts.as_ref().filter(|_| key.slot.observed.meta().is_some()) {
                 if f.valid_until.is_some()
@@ -710,16 +733,25 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
                 rotate_token,
                 rules: &rules,
             });
+            if let Some(finding) = key.checked.finding(&key.target.secret_name) {
+                let reason = key.checked.trust.map(tenancy::SecretTrust::reason).unwrap_or(TAMPERED_REASON);
+                notes.push(Note::warning(reason, finding.clone(), "Reconcile"));
+                findings.push(finding);
+            }
+            let verified = key.checked.verified.clone();
             match p {
                 KeyPlan::Keep { valid_until, next_check: t, .. } | KeyPlan::Mint { valid_until, next_check: t, .. } => {
                     next_check.push(t);
-                    let recorded = prev_entry.and_then(|e| e.api_keys.iter().find(|k| k.label == key.target.label));
+                    // A kept key's record is what gathering believed; a minted one's is filled
+                    // in by apply.
+                    let (key_fingerprint, valid_from) = key.checked.issued.clone().unwrap_or_default();
                     key_statuses.push(api::ApiKeyStatus {
                         label: key.target.label.clone(),
                         secret_name: Some(key.target.secret_name.clone()),
                         valid_until: Some(valid_until.to_string()),
-                        valid_from: recorded.and_then(|k| k.valid_from.clone()),
-                        key_fingerprint: recorded.and_then(|k| k.key_fingerprint.clone()),
+                        valid_from,
+                        key_fingerprint,
+                        secret_resource_version: verified,
                     });
                 }
                 KeyPlan::Conflict => {
@@ -733,9 +765,9 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
                     ));
                     key_statuses.push(withdrawn_key(&key.target.label));
                 }
-                KeyPlan::Absent | KeyPlan::Withdraw | KeyPlan::ReadBack => {
-                    key_statuses.push(withdrawn_key(&key.target.label))
-                }
+                KeyPlan::Withdraw => key_statuses
+                    .push(api::ApiKeyStatus { secret_resource_version: verified, ..withdrawn_key(&key.target.label) }),
+                KeyPlan::Absent | KeyPlan::ReadBack => key_statuses.push(withdrawn_key(&key.target.label)),
             }
             plans.push(p);
         }
@@ -759,6 +791,11 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
                     "approved; {} partners get no API keys (MISP licences come from MispLicense)",
                     spec.partner_type.as_str()
                 ),
+            ),
+            None if !findings.is_empty() => (
+                true,
+                "Issued".to_string(),
+                format!("approved; {} API key(s) issued; {}", key_statuses.len(), findings.join("; ")),
             ),
             None => (true, "Issued".to_string(), format!("approved; {} API key(s) issued", key_statuses.len())),
         };
@@ -787,6 +824,7 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
     if let (Some(s), Some(ResignPlan::Keep { not_after, .. })) = (cert_status.as_mut(), resign) {
         s.signed_secret_name = Some(g.signed.name.clone());
         s.signed_not_after = Some(not_after.to_string());
+        s.signed_secret_resource_version = g.signed_check.verified.clone();
     }
     let status = PartnerStatus {
         observed_generation: partner.metadata.generation,
@@ -817,6 +855,9 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
         requests: spec.policies.len(),
     }
 }
+
+/// Event reason when an issued Secret no longer holds what the operator issued (#10 finding 7).
+pub const TAMPERED_REASON: &str = "SecretTampered";
 
 /// An Event saying a recorded time was not believed (unreadable, out of range, or later than the
 /// rules allow). The value itself is not repeated.
@@ -880,6 +921,10 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
                 if let Some(s) = plan.status.certificate.as_mut() {
                     s.signed_secret_name = Some(g.signed.name.clone());
                     s.signed_not_after = Some(not_after.to_string());
+                    if event.is_some() {
+                        // Re-signed now: the resourceVersion it was written at.
+                        s.signed_secret_resource_version = g.signed.written_version(ctx);
+                    }
                 }
                 plan.next_check.push(renew_at);
                 notes.extend(event);
@@ -893,19 +938,38 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
         let why = suspend_reason(plan.active, *approved);
         for (key, key_plan) in gathered.keys.iter().zip(plans) {
             tracing::debug!(secret = %key.target.secret_name, plan = ?key_plan, facts = ?key.facts, "API key");
-            let result =
-                apikeys::apply(ctx, partner, &g.partner_id, &key.target, &key.slot, *key_plan, rotate_token, why)
-                    .await?;
+            let restamp = key.checked.restamp;
+            let result = apikeys::apply(
+                ctx,
+                partner,
+                &g.partner_id,
+                &key.target,
+                &key.slot,
+                *key_plan,
+                rotate_token,
+                why,
+                restamp,
+            )
+            .await?;
             lost |= result.lost;
             notes.extend(result.event);
-            // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
-            if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some())
-                && let Some(entry) = plan.status.policies.iter_mut().find(|p| p.name == key.target.policy)
-                && let Some(k) = entry.api_keys.iter_mut().find(|k| k.label == key.target.label)
-            {
-                k.key_fingerprint = issued.key_fingerprint.clone();
-                k.valid_from = issued.valid_from.clone();
-                k.valid_until = issued.valid_until.clone();
+            let entry = plan
+                .status
+                .policies
+                .iter_mut()
+                .find(|p| p.name == key.target.policy)
+                .and_then(|e| e.api_keys.iter_mut().find(|k| k.label == key.target.label));
+            if let Some(k) = entry {
+                // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
+                if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some()) {
+                    k.key_fingerprint = issued.key_fingerprint.clone();
+                    k.valid_from = issued.valid_from.clone();
+                    k.valid_until = issued.valid_until.clone();
+                }
+                // And the resourceVersion the operator wrote it at.
+                if result.written {
+                    k.secret_resource_version = key.slot.written_version(ctx);
+                }
             }
         }
     }

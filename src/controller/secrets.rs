@@ -15,6 +15,7 @@ use super::cache::{Content, still_current, strip};
 use super::error::Result;
 use super::{CONTENT_HASH_ANNOTATION, Context, MANAGED_BY, MANAGED_BY_LABEL};
 use crate::mosip::renewal::SecretState;
+use crate::mosip::tenancy::SealSubject;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -107,6 +108,54 @@ impl Slot {
         Slot { namespace: namespace.to_string(), name: name.to_string(), owner_uid: owner_uid.to_string(), observed }
     }
 
+    fn subject(&self) -> SealSubject<'_> {
+        SealSubject { namespace: &self.namespace, name: &self.name, owner_uid: &self.owner_uid }
+    }
+
+    /// When the operator wrote exactly `secret`'s data and its own annotations into this Secret,
+    /// if its seal ([`SEAL_ANNOTATION`]) proves it.
+    pub fn sealed_at(&self, ctx: &Context, secret: &Secret) -> Option<jiff::Timestamp> {
+        let seal = secret.annotations().get(SEAL_ANNOTATION).map(String::as_str);
+        ctx.seal.open(&self.subject(), seal, sealed_entries(secret).iter().map(|(k, v)| (k.as_str(), *v)))
+    }
+
+    /// Reads the Secret from the API server without keeping its content (for Secrets planned
+    /// from their annotations); None when it is gone or not this owner's.
+    pub async fn read_unkept(&self, ctx: &Context) -> Result<Option<Secret>> {
+        let Some(mut secret) = self.api(ctx).get_opt(&self.name).await? else { return Ok(None) };
+        if !is_owned_by(&secret, &self.owner_uid) {
+            return Ok(None);
+        }
+        strip(&mut secret);
+        Ok(Some(secret))
+    }
+
+    /// The resourceVersion the store shows.
+    pub fn seen_version(&self) -> Option<&str> {
+        self.observed.meta().and_then(|m| m.metadata.resource_version.as_deref())
+    }
+
+    /// The resourceVersion of the content the operator knows (wrote or read), when current.
+    pub fn known_version(&self, ctx: &Context) -> Option<String> {
+        self.known_content(ctx).and_then(|c| c.metadata.resource_version.clone())
+    }
+
+    /// The resourceVersion of the operator's own last write, whatever the store shows yet.
+    pub fn written_version(&self, ctx: &Context) -> Option<String> {
+        ctx.owned_contents
+            .get(&self.namespace, &self.name)
+            .filter(|c| c.value.1)
+            .and_then(|c| c.value.0.metadata.resource_version.clone())
+    }
+
+    /// `secret` with the operator's seal over its data, written now.
+    fn sealed(&self, ctx: &Context, mut secret: Secret) -> Secret {
+        let entries = sealed_entries(&secret);
+        let seal = ctx.seal.seal(&self.subject(), super::now(), entries.iter().map(|(k, v)| (k.as_str(), *v)));
+        secret.metadata.annotations.get_or_insert_with(Default::default).insert(SEAL_ANNOTATION.into(), seal);
+        secret
+    }
+
     fn api(&self, ctx: &Context) -> Api<Secret> {
         Api::namespaced(ctx.client.clone(), &self.namespace)
     }
@@ -171,12 +220,14 @@ impl Slot {
         let api = self.api(ctx);
         let result = match &self.observed {
             Observed::Foreign => return Ok(WriteOutcome::Lost),
-            Observed::Missing => api.create(&post_params(), &desired.build(None)).await,
+            Observed::Missing => api.create(&post_params(), &self.sealed(ctx, desired.build(None))).await,
             Observed::Owned(meta) => {
                 // With the content at hand compare it (an editor may change data and leave the
-                // hash annotation alone); otherwise the hash annotation says.
+                // hash annotation alone) and require the operator's seal over it; otherwise the
+                // hash annotation says (the callers verify a Secret whose resourceVersion changed
+                // since they recorded it).
                 let unchanged = match self.known_content(ctx) {
-                    Some(current) => desired.matches(&current),
+                    Some(current) => desired.matches(&current) && self.sealed_at(ctx, &current).is_some(),
                     None => desired.matches_meta(&meta.metadata),
                 };
                 if unchanged {
@@ -193,7 +244,7 @@ impl Slot {
                     }
                     _ => seen,
                 };
-                api.replace(&desired.name, &post_params(), &desired.build(rv)).await
+                api.replace(&desired.name, &post_params(), &self.sealed(ctx, desired.build(rv))).await
             }
         };
         match result {
@@ -233,6 +284,24 @@ impl Slot {
 pub fn meta_owned_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
     meta.owner_references.iter().flatten().any(|r| r.uid == owner_uid && r.controller == Some(true))
 }
+
+/// What the seal covers: every data key and value, and the operator's own annotations (those
+/// under `pms.mosip.io/`, which plans read: validity ends, fingerprints, rotation tokens) but
+/// neither the seal nor the content hash. Annotations enter as `annotation:<key>`, which no
+/// data key can be (data keys have no `:`).
+fn sealed_entries(secret: &Secret) -> Vec<(String, &[u8])> {
+    let data = secret.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.as_slice()));
+    let annotations = secret
+        .annotations()
+        .iter()
+        .filter(|(k, _)| k.starts_with("pms.mosip.io/") && *k != SEAL_ANNOTATION && *k != CONTENT_HASH_ANNOTATION)
+        .map(|(k, v)| (format!("annotation:{k}"), v.as_bytes()));
+    data.chain(annotations).collect()
+}
+
+/// Annotation on every Secret the operator writes: its seal over the data
+/// ([`crate::mosip::tenancy::SealKey`]), which proves a Secret the operator's own write.
+pub const SEAL_ANNOTATION: &str = "pms.mosip.io/seal";
 
 /// Condition reason when a same-named Secret belongs to someone else.
 pub const CONFLICT_REASON: &str = "SecretConflict";

@@ -142,6 +142,36 @@ pub fn plan(ctx: &Context, slot: &Slot, validated: &ValidatedCertificate, now: j
     })
 }
 
+/// Whether the re-signed certificate Secret is what the operator wrote (#10 finding 7).
+#[derive(Debug, Default)]
+pub struct SignedCheck {
+    /// The resourceVersion at which the operator wrote or verified it.
+    pub verified: Option<String>,
+    /// It changed and does not carry the operator's seal: its certificate or the annotations the
+    /// plan reads were written by someone else. It is re-signed.
+    pub tampered: bool,
+}
+
+/// Checks the re-signed certificate Secret in `slot`: believed unread at the resourceVersion
+/// status records (or after this process wrote it); otherwise read once, without keeping the
+/// certificate, and believed only with the operator's seal over its data and annotations.
+pub async fn check(ctx: &Context, slot: &Slot, recorded: Option<&str>) -> Result<SignedCheck> {
+    if ctx.pms.is_some() || slot.observed.meta().is_none() {
+        return Ok(SignedCheck::default());
+    }
+    if let Some(own) = slot.own_write(ctx) {
+        return Ok(SignedCheck { verified: own.metadata.resource_version.clone(), tampered: false });
+    }
+    if mosip::tenancy::unchanged_since_recorded(recorded, slot.seen_version()) {
+        return Ok(SignedCheck { verified: recorded.map(String::from), tampered: false });
+    }
+    let Some(secret) = slot.read_unkept(ctx).await? else { return Ok(SignedCheck::default()) };
+    Ok(match slot.sealed_at(ctx, &secret) {
+        Some(_) => SignedCheck { verified: secret.metadata.resource_version.clone(), tampered: false },
+        None => SignedCheck { verified: None, tampered: true },
+    })
+}
+
 /// Result of [`apply`].
 pub enum SignedOutcome {
     Issued { not_after: jiff::Timestamp, renew_at: jiff::Timestamp, event: Option<Note> },

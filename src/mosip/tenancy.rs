@@ -157,34 +157,209 @@ pub fn renew_at(issued_at: Timestamp, valid_until: Timestamp, renew_before: Sign
 pub struct IssuedRecord {
     /// [`super::key_fingerprint`] of the key.
     pub fingerprint: String,
+    /// When the operator issued it (None in records older than issue times).
+    pub valid_from: Option<Timestamp>,
     /// End of validity as issued.
     pub valid_until: Timestamp,
 }
 
-/// How a Secret found under an issued key's name compares with the operator's record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretTrust {
-    /// Holds exactly what the operator issued.
-    Matches,
-    /// No record yet: the Secret was not issued by this operator (or predates the record).
-    Unrecorded,
-    /// The key or its validity differs from the record: written by someone else.
-    Tampered,
+/// What a Secret under an issued key's name says, as read (every value editor-writable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FoundSecret<'a> {
+    /// [`super::key_fingerprint`] of the key it holds; None when it holds none.
+    pub fingerprint: Option<&'a str>,
+    /// Its `validFrom`, for Secrets that carry one (licences).
+    pub valid_from: Option<&'a str>,
+    /// Its `validUntil`.
+    pub valid_until: Option<&'a str>,
+    /// When the operator wrote exactly this data, if its seal ([`SealKey::open`]) proves it.
+    pub sealed_at: Option<Timestamp>,
 }
 
-/// Compares what a Secret says (its key's fingerprint and its validUntil, as read, possibly
-/// unparsable) with the record.
-pub fn secret_trust(
-    record: Option<&IssuedRecord>,
-    fingerprint: Option<&str>,
-    valid_until: Option<&str>,
-) -> SecretTrust {
-    let Some(record) = record else { return SecretTrust::Unrecorded };
-    let until = valid_until.and_then(|v| v.parse::<Timestamp>().ok());
-    if fingerprint == Some(record.fingerprint.as_str()) && until == Some(record.valid_until) {
-        SecretTrust::Matches
-    } else {
-        SecretTrust::Tampered
+/// How a Secret found under an issued key's name compares with the operator's record: only
+/// [`SecretTrust::Matches`], [`SecretTrust::Restore`] and [`SecretTrust::Adopt`] are believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretTrust {
+    /// Holds exactly what the operator issued and wrote (the record's key and validity, sealed).
+    Matches,
+    /// Holds the record's key, but its validity (`validity`) or other data or the seal was
+    /// changed: the key is the operator's (an editor who saw it owns the partner anyway); the
+    /// Secret is rewritten around it from the record, as issued.
+    Restore {
+        /// The validity differs from the record.
+        validity: bool,
+    },
+    /// Sealed by the operator later than the record was made: the operator's own write whose
+    /// status update did not happen (a crash between the two writes, or a lost status). Its
+    /// key and validity become the record.
+    Adopt,
+    /// Holds no key: nothing to believe or distrust (a withdrawn key).
+    NoKey,
+    /// The key differs from the record (`validity`: its validity too), and no seal of the
+    /// operator's vouches for it: written by someone else. Never trusted: a new key is issued.
+    Tampered {
+        /// The validity differs from the record too.
+        validity: bool,
+    },
+    /// No record and no seal: the operator never issued what it holds. Never trusted.
+    Unrecorded,
+}
+
+/// Compares what a Secret says with the record (#10 finding 7). Times that cannot be parsed
+/// never match.
+pub fn secret_trust(record: Option<&IssuedRecord>, found: &FoundSecret<'_>) -> SecretTrust {
+    let parse = |v: Option<&str>| v.and_then(|v| v.trim().parse::<Timestamp>().ok());
+    if found.fingerprint.is_none() {
+        return SecretTrust::NoKey;
+    }
+    let Some(record) = record else {
+        return if found.sealed_at.is_some() { SecretTrust::Adopt } else { SecretTrust::Unrecorded };
+    };
+    let key = found.fingerprint == Some(record.fingerprint.as_str());
+    let from_ok = found.valid_from.is_none_or(|_| parse(found.valid_from) == record.valid_from);
+    let validity = parse(found.valid_until) == Some(record.valid_until) && from_ok;
+    match (key, validity, found.sealed_at) {
+        (true, true, Some(_)) => SecretTrust::Matches,
+        (true, _, _) => SecretTrust::Restore { validity: !validity },
+        // Sealed later than the record: the operator wrote it and then failed to record it. A
+        // seal of an earlier write (an editor putting back a key the operator replaced since)
+        // is not enough.
+        (false, _, Some(at)) if record.valid_from.is_none_or(|from| at > from) => SecretTrust::Adopt,
+        (false, _, _) => SecretTrust::Tampered { validity: !validity },
+    }
+}
+
+impl SecretTrust {
+    /// Whether the Secret's key is believed to be one the operator issued.
+    pub fn believed(self) -> bool {
+        matches!(self, SecretTrust::Matches | SecretTrust::Restore { .. } | SecretTrust::Adopt)
+    }
+
+    /// What was found, for the Warning Event and the condition message, naming the Secret's
+    /// fields (`key_field`, validity) but never their values; None when nothing is wrong.
+    pub fn finding(self, secret: &str, key_field: &str) -> Option<String> {
+        match self {
+            SecretTrust::Tampered { validity } => Some(format!(
+                "Secret {secret} was changed outside the operator: its {key_field}{} no longer match what the \
+                 operator issued (recorded in status); it is not trusted: a new key is issued or the key is withdrawn",
+                if validity { " and validity" } else { "" }
+            )),
+            SecretTrust::Unrecorded => Some(format!(
+                "Secret {secret} holds a key ({key_field}) the operator did not issue (no record in status, no seal); \
+                 it is not trusted: a new key is issued or the key is withdrawn"
+            )),
+            SecretTrust::Restore { validity } => Some(format!(
+                "Secret {secret} was changed outside the operator ({}); the issued key is kept and the Secret restored \
+                 as issued",
+                if validity { "its validity (validFrom/validUntil)" } else { "data other than the key and validity" }
+            )),
+            _ => None,
+        }
+    }
+
+    /// The Event reason of a finding.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SecretTrust::Restore { .. } => "SecretRestored",
+            _ => "SecretTampered",
+        }
+    }
+}
+
+/// Whether a Secret is believed without reading it: only at the resourceVersion the operator
+/// recorded when it last wrote or verified it (resourceVersions are set by the API server and
+/// change with every write, so no editor can bring an old one back).
+pub fn unchanged_since_recorded(recorded: Option<&str>, seen: Option<&str>) -> bool {
+    matches!((recorded, seen), (Some(r), Some(s)) if r == s)
+}
+
+/// Annotation on every Secret the operator writes: `v1;<written at>;<HMAC-SHA256>` over the
+/// Secret's namespace, name, owner uid, the time and every data key and value.
+pub const SEAL_VERSION: &str = "v1";
+
+/// The key that seals what the operator writes into Secrets, so that a Secret it wrote is
+/// provably its own even when its status does not say so yet (#10 finding 7): derived from key
+/// material only the operator holds (the PMS signing key, in the operator's namespace) and
+/// never stored.
+pub struct SealKey(ring::hmac::Key);
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(..)")
+    }
+}
+
+/// Whom a seal binds the data to.
+#[derive(Debug, Clone, Copy)]
+pub struct SealSubject<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub owner_uid: &'a str,
+}
+
+impl SealKey {
+    /// Derives the seal key from secret `material` (HMAC-SHA256 with a fixed label: a key used
+    /// for nothing else).
+    pub fn derive(material: &[u8]) -> Self {
+        let label = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"mosip-partner-operator/secret-seal/v1");
+        let derived = ring::hmac::sign(&label, material);
+        SealKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()))
+    }
+
+    fn message<'a>(
+        subject: &SealSubject<'_>,
+        at: &str,
+        data: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut field = |b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u64).to_be_bytes());
+            out.extend_from_slice(b);
+        };
+        field(SEAL_VERSION.as_bytes());
+        field(subject.namespace.as_bytes());
+        field(subject.name.as_bytes());
+        field(subject.owner_uid.as_bytes());
+        field(at.as_bytes());
+        let mut entries: Vec<(&str, &[u8])> = data.into_iter().collect();
+        entries.sort();
+        field(&(entries.len() as u64).to_be_bytes());
+        for (k, v) in entries {
+            field(k.as_bytes());
+            field(v);
+        }
+        out
+    }
+
+    /// The seal annotation value for `data` written at `at`.
+    pub fn seal<'a>(
+        &self,
+        subject: &SealSubject<'_>,
+        at: Timestamp,
+        data: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> String {
+        let at = at.to_string();
+        let tag = ring::hmac::sign(&self.0, &Self::message(subject, &at, data));
+        format!("{SEAL_VERSION};{at};{}", hex::encode(tag.as_ref()))
+    }
+
+    /// When the operator wrote exactly `data` into this Secret, if `seal` proves it; None for
+    /// an absent, malformed or wrong seal (a changed value, key, name or owner).
+    pub fn open<'a>(
+        &self,
+        subject: &SealSubject<'_>,
+        seal: Option<&str>,
+        data: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Option<Timestamp> {
+        let mut parts = seal?.splitn(3, ';');
+        let (version, at, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        if version != SEAL_VERSION {
+            return None;
+        }
+        let tag = hex::decode(tag).ok()?;
+        // Constant-time comparison.
+        ring::hmac::verify(&self.0, &Self::message(subject, at, data), &tag).ok()?;
+        at.parse::<Timestamp>().ok()
     }
 }
 
@@ -393,14 +568,6 @@ pub fn may_hold_api_keys(partner_type: crate::api::PartnerType) -> bool {
     partner_type != crate::api::PartnerType::MispPartner && partner_type.issues_api_keys()
 }
 
-/// Upgrade path for [`secret_trust`]: a key Secret issued before records existed is adopted
-/// once (its fingerprint recorded) only when its validUntil equals what the operator wrote in
-/// status at the time (editors cannot write status); anything else stays foreign.
-pub fn adopt_unrecorded(status_valid_until: Option<&str>, secret_valid_until: Option<&str>) -> bool {
-    let parse = |v: Option<&str>| v.and_then(|v| v.trim().parse::<Timestamp>().ok());
-    matches!((parse(status_valid_until), parse(secret_valid_until)), (Some(a), Some(b)) if a == b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,14 +649,102 @@ mod tests {
 
     #[test]
     fn secrets_are_trusted_only_when_they_match_the_record() {
-        let until: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
-        let record = IssuedRecord { fingerprint: "abcd".into(), valid_until: until };
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let record = IssuedRecord {
+            fingerprint: "abcd".into(),
+            valid_from: Some(t("2026-01-01T00:00:00Z")),
+            valid_until: t("2026-04-01T00:00:00Z"),
+        };
         let r = Some(&record);
-        assert_eq!(secret_trust(r, Some("abcd"), Some("2026-04-01T00:00:00Z")), SecretTrust::Matches);
-        assert_eq!(secret_trust(r, Some("abcd"), Some("9999-12-31T00:00:00Z")), SecretTrust::Tampered);
-        assert_eq!(secret_trust(r, Some("ffff"), Some("2026-04-01T00:00:00Z")), SecretTrust::Tampered);
-        assert_eq!(secret_trust(r, Some("abcd"), Some("garbage")), SecretTrust::Tampered);
-        assert_eq!(secret_trust(None, Some("abcd"), Some("2026-04-01T00:00:00Z")), SecretTrust::Unrecorded);
+        let sealed = Some(t("2026-01-01T00:00:00Z"));
+        let found = |fp: &'static str, until: &'static str, sealed_at| FoundSecret {
+            fingerprint: Some(fp),
+            valid_from: None,
+            valid_until: Some(until),
+            sealed_at,
+        };
+        // Exactly what was issued and written.
+        assert_eq!(secret_trust(r, &found("abcd", "2026-04-01T00:00:00Z", sealed)), SecretTrust::Matches);
+        // The record's key, other data or the seal changed: restored around the key.
+        let restore = |validity| SecretTrust::Restore { validity };
+        assert_eq!(secret_trust(r, &found("abcd", "2026-04-01T00:00:00Z", None)), restore(false));
+        // The record's key with an extended or unreadable validity: restored as issued, never
+        // believed as written.
+        assert_eq!(secret_trust(r, &found("abcd", "9999-12-31T23:59:59Z", None)), restore(true));
+        assert_eq!(secret_trust(r, &found("abcd", "garbage", None)), restore(true));
+        // Another key: tampered, whatever else.
+        let tampered = |validity| SecretTrust::Tampered { validity };
+        assert_eq!(secret_trust(r, &found("ffff", "2026-04-01T00:00:00Z", None)), tampered(false));
+        assert_eq!(secret_trust(r, &found("ffff", "9999-12-31T23:59:59Z", None)), tampered(true));
+        // A seal of the record's own issue (or earlier) does not vouch for another key: an
+        // editor putting back a key the operator replaced since.
+        assert_eq!(secret_trust(r, &found("ffff", "2026-03-01T00:00:00Z", sealed)), tampered(true));
+        assert_eq!(
+            secret_trust(r, &found("ffff", "2026-03-01T00:00:00Z", Some(t("2025-12-01T00:00:00Z")))),
+            tampered(true)
+        );
+        // Sealed after the record was made: the operator's own write, status not updated (crash).
+        let later = Some(t("2026-02-01T00:00:00Z"));
+        assert_eq!(secret_trust(r, &found("ffff", "2026-05-01T00:00:00Z", later)), SecretTrust::Adopt);
+        // No record: only a seal makes it the operator's.
+        assert_eq!(secret_trust(None, &found("abcd", "2026-04-01T00:00:00Z", None)), SecretTrust::Unrecorded);
+        assert_eq!(secret_trust(None, &found("abcd", "2026-04-01T00:00:00Z", later)), SecretTrust::Adopt);
+        // No key at all: nothing to believe.
+        assert_eq!(secret_trust(r, &FoundSecret::default()), SecretTrust::NoKey);
+        // Licences carry validFrom too; a changed one is a changed validity.
+        let lic =
+            FoundSecret { valid_from: Some("2025-01-01T00:00:00Z"), ..found("abcd", "2026-04-01T00:00:00Z", sealed) };
+        assert_eq!(secret_trust(r, &lic), restore(true));
+        let lic = FoundSecret { valid_from: Some("2026-01-01T00:00:00Z"), ..lic };
+        assert_eq!(secret_trust(r, &lic), SecretTrust::Matches);
+        // Messages name fields, never values.
+        let m = tampered(false).finding("s", "apiKey").unwrap();
+        assert!(m.contains("apiKey") && m.contains("Secret s") && !m.contains("ffff"), "{m}");
+        assert!(restore(true).finding("s", "apiKey").unwrap().contains("validity"));
+        assert_eq!(restore(true).reason(), "SecretRestored");
+        assert_eq!(tampered(true).reason(), "SecretTampered");
+        assert!(SecretTrust::Matches.finding("s", "apiKey").is_none());
+        assert!(SecretTrust::Adopt.believed() && restore(true).believed() && !tampered(true).believed());
+        assert!(!SecretTrust::Unrecorded.believed());
+    }
+
+    #[test]
+    fn seals_bind_data_time_name_and_owner() {
+        let key = SealKey::derive(b"operator secret");
+        let subject = SealSubject { namespace: "ns", name: "s", owner_uid: "u1" };
+        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let data = [("apiKey", b"k1".as_slice()), ("validUntil", b"2026-04-01T00:00:00Z".as_slice())];
+        let seal = key.seal(&subject, at, data);
+        assert!(seal.starts_with("v1;2026-01-01T00:00:00Z;"), "{seal}");
+        assert_eq!(key.open(&subject, Some(&seal), data), Some(at));
+        // Order of the data does not matter.
+        assert_eq!(key.open(&subject, Some(&seal), [data[1], data[0]]), Some(at));
+        // A changed value, an added key, another Secret, another owner, another time, another
+        // operator key, a truncated or absent seal: no proof.
+        assert_eq!(key.open(&subject, Some(&seal), [("apiKey", b"k2".as_slice()), data[1]]), None);
+        assert_eq!(key.open(&subject, Some(&seal), [data[0], data[1], ("x", b"".as_slice())]), None);
+        let other = SealSubject { name: "t", ..subject };
+        assert_eq!(key.open(&other, Some(&seal), data), None);
+        let other = SealSubject { owner_uid: "u2", ..subject };
+        assert_eq!(key.open(&other, Some(&seal), data), None);
+        let moved = seal.replace("2026-01-01", "2027-01-01");
+        assert_eq!(key.open(&subject, Some(&moved), data), None);
+        assert_eq!(SealKey::derive(b"another").open(&subject, Some(&seal), data), None);
+        assert_eq!(key.open(&subject, Some(&seal[..seal.len() - 2]), data), None);
+        assert_eq!(key.open(&subject, None, data), None);
+        assert_eq!(key.open(&subject, Some("v1;garbage"), data), None);
+        assert_eq!(key.open(&subject, Some("v2;2026-01-01T00:00:00Z;00"), data), None);
+        // Length-prefixed: key/value boundaries are unambiguous.
+        let a = key.seal(&subject, at, [("ab", b"".as_slice())]);
+        assert_eq!(key.open(&subject, Some(&a), [("a", b"b".as_slice())]), None);
+    }
+
+    #[test]
+    fn only_the_recorded_resource_version_is_believed_unread() {
+        assert!(unchanged_since_recorded(Some("42"), Some("42")));
+        assert!(!unchanged_since_recorded(Some("42"), Some("43")));
+        assert!(!unchanged_since_recorded(None, Some("42")));
+        assert!(!unchanged_since_recorded(Some("42"), None));
     }
 
     #[test]
@@ -607,13 +862,5 @@ mod tests {
         assert!(counts_as_policy_user(PartnerType::AuthPartner, PolicyType::Auth));
         assert!(counts_as_policy_user(PartnerType::MispPartner, PolicyType::Misp));
         assert!(!counts_as_policy_user(PartnerType::MispPartner, PolicyType::Auth));
-    }
-
-    #[test]
-    fn unrecorded_secrets_are_adopted_only_when_status_vouches_for_them() {
-        assert!(adopt_unrecorded(Some("2026-04-01T00:00:00Z"), Some("2026-04-01T00:00:00Z")));
-        assert!(!adopt_unrecorded(Some("2026-04-01T00:00:00Z"), Some("9999-12-31T23:59:59Z")));
-        assert!(!adopt_unrecorded(None, Some("2026-04-01T00:00:00Z")));
-        assert!(!adopt_unrecorded(Some("garbage"), Some("garbage")));
     }
 }

@@ -26,5 +26,6 @@ mod pms_client;
 mod pms_sync;
 mod scale;
 mod security;
+mod tampering;
 mod tenancy;
 mod trust_bench;

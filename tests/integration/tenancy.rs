@@ -12,7 +12,7 @@ use kube::{Client, ResourceExt};
 use mosip_partner_operator::api::*;
 
 /// Binds `user` to `role` in the test namespace and returns a client acting as `user`.
-async fn as_user(env: &TestEnv, user: &str, role: &str) -> Client {
+pub async fn as_user(env: &TestEnv, user: &str, role: &str) -> Client {
     let roles = common::repo_root().join("deploy/roles.yaml");
     let out = env.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", roles.to_str().expect("path")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -35,7 +35,7 @@ async fn as_user(env: &TestEnv, user: &str, role: &str) -> Client {
     common::client_as(user, &[]).await
 }
 
-async fn editor_apply<K>(client: &Client, ns: &str, obj: &K) -> K
+pub async fn editor_apply<K>(client: &Client, ns: &str, obj: &K) -> K
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
         + serde::Serialize
@@ -49,14 +49,14 @@ where
     api.patch(&name, &PatchParams::apply("editor").force(), &Patch::Apply(obj)).await.expect("editor applies")
 }
 
-async fn editor_cert(client: &Client, env: &TestEnv, partner: &str, issuer: &crate::pki::Ca, org: &str) {
+pub async fn editor_cert(client: &Client, env: &TestEnv, partner: &str, issuer: &crate::pki::Ca, org: &str) {
     let mut s = Secret::default();
     s.metadata.name = Some(format!("{partner}-cert"));
     s.string_data = Some([("tls.crt".to_string(), crate::pki::leaf(issuer, partner, org))].into());
     editor_apply(client, &env.ns, &s).await;
 }
 
-fn auth_partner_for(env: &TestEnv, name: &str, id: &str, policy: &str) -> Partner {
+pub fn auth_partner_for(env: &TestEnv, name: &str, id: &str, policy: &str) -> Partner {
     let mut p = partner(name, PartnerType::AuthPartner, "Auth Org");
     p.spec.partner_id = Some(id.into());
     p.spec.policy_group = Some("grp".into());
@@ -64,7 +64,7 @@ fn auth_partner_for(env: &TestEnv, name: &str, id: &str, policy: &str) -> Partne
     p
 }
 
-fn first_key_secret(p: &Partner) -> String {
+pub fn first_key_secret(p: &Partner) -> String {
     p.status.as_ref().expect("status").policies[0].api_keys[0].secret_name.clone().expect("secret")
 }
 
@@ -129,12 +129,12 @@ async fn an_editor_cannot_take_another_namespaces_partner_id() {
     drop(bob_env);
 }
 
-async fn env_policy(env: &TestEnv, papi: &Api<PartnerPolicy>) {
+pub async fn env_policy(env: &TestEnv, papi: &Api<PartnerPolicy>) {
     env.apply(papi, &auth_policy(env, "auto", "grp", ApprovalMode::Automatic)).await;
     wait_policy_ready(env, "auto").await;
 }
 
-fn misp_license(name: &str, partner: &str, policy: &str, validity: Option<&str>) -> MispLicense {
+pub fn misp_license(name: &str, partner: &str, policy: &str, validity: Option<&str>) -> MispLicense {
     MispLicense {
         metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
         spec: MispLicenseSpec {
@@ -148,7 +148,7 @@ fn misp_license(name: &str, partner: &str, policy: &str, validity: Option<&str>)
     }
 }
 
-async fn wait_license_reason(env: &TestEnv, name: &str, ready: &str, reason: Option<&str>) -> MispLicenseStatus {
+pub async fn wait_license_reason(env: &TestEnv, name: &str, ready: &str, reason: Option<&str>) -> MispLicenseStatus {
     let api: Api<MispLicense> = env.api();
     eventually(CONVERGE, &format!("MispLicense {name} Ready={ready} {reason:?}"), || {
         let api = api.clone();
