@@ -131,9 +131,13 @@ pub struct Context {
     pub policies: Store<PartnerPolicy>,
     pub partners: Store<Partner>,
     pub licenses: Store<MispLicense>,
-    /// Metadata of the Secrets the operator needs: its own, and the certificate Secrets that
-    /// Partners name.
+    /// Metadata of the Secrets the operator needs: its own, the certificate Secrets that
+    /// Partners name, and the consumer copies of `spec.exports` (label
+    /// `pms.mosip.io/export-source-uid`).
     pub secrets: Store<SecretMeta>,
+    /// Metadata of every Namespace (`mosip` mode only; empty otherwise): whether an export
+    /// target opted in is read here.
+    pub namespaces: Store<NamespaceMeta>,
     pub partner_index: Arc<PartnerIndex>,
     pub owners: Arc<OwnerIndex>,
     /// The trust store, compiled once per change of the CACertificate set.
@@ -143,6 +147,10 @@ pub struct Context {
     pub cert_verdicts: CertVerdicts,
     /// Owned Secrets' contents the operator wrote or read, by resourceVersion.
     pub owned_contents: OwnedContents,
+    /// What the operator knows is in each consumer copy (`spec.exports`), at a resourceVersion:
+    /// data key → SHA-256 of the value (never the value). Lets an idle reconcile skip the copy
+    /// without reading it.
+    pub exported: ContentCache<std::collections::BTreeMap<String, String>>,
     /// Names taken by Secrets that are neither the operator's nor certificate Secrets (so not
     /// in the store), learnt from a failed create.
     pub foreign_secrets: ContentCache<()>,
@@ -178,12 +186,14 @@ impl Context {
             partners: stores.partners,
             licenses: stores.licenses,
             secrets: stores.secrets,
+            namespaces: stores.namespaces,
             partner_index,
             owners: Arc::new(OwnerIndex::default()),
             trust: TrustCache::default(),
             cert_contents: CertContents::default(),
             cert_verdicts: CertVerdicts::default(),
             owned_contents: OwnedContents::default(),
+            exported: ContentCache::default(),
             foreign_secrets: ContentCache::default(),
             backoff: Backoff::default(),
             synced: Synced::default(),
@@ -221,7 +231,9 @@ impl Synced {
     pub const PARTNERS: u8 = 4;
     pub const LICENSES: u8 = 8;
     pub const SECRETS: u8 = 16;
-    const ALL: u8 = 31;
+    /// Namespace metadata (watched in `mosip` mode only; marked at once otherwise).
+    pub const NAMESPACES: u8 = 32;
+    const ALL: u8 = 63;
 
     /// Records that the store of `kind` (one of the constants) has been listed.
     pub fn mark(&self, kind: u8) {
@@ -255,7 +267,11 @@ pub struct Stores {
     pub partners: Store<Partner>,
     pub licenses: Store<MispLicense>,
     pub secrets: Store<SecretMeta>,
+    pub namespaces: Store<NamespaceMeta>,
 }
+
+/// Metadata of a Namespace, as the metadata-only reflector keeps it.
+pub type NamespaceMeta = kube::api::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>;
 
 #[cfg(test)]
 mod tests {

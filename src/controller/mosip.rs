@@ -14,6 +14,7 @@
 //! MispLicenses call [`crate::pms::sync::sync_license`] the same way. Failures become
 //! `MosipSynced=False` with PMS's reason and back off per object.
 
+use super::cache::Content;
 use super::error::{Error, Result};
 use super::partner::{Gathered, Plan};
 use super::secrets::{self, DesiredSecret, Slot, WriteOutcome};
@@ -21,10 +22,9 @@ use super::{Context, LICENSE_LABEL, PARTNER_LABEL, POLICY_LABEL, SECRET_KIND_LAB
 use crate::api::{self, Export, MispLicense, MispLicenseStatus, Partner, PartnerMosipStatus, PartnerType, READY};
 use crate::mosip;
 use crate::pms::SecretString;
-use crate::pms::exports::{ExportSource, remove_export, write_export};
-use crate::pms::plan::export_allowed;
+use crate::pms::exports::{ExportSource, created_copy_of, remove_export, write_export_tracked};
+use crate::pms::plan::{KnownCopy, copy_is_current, export_allowed, export_fingerprint};
 use crate::pms::sync::{Decision, LicenseStore, PartnerInput, PartnerStore, RequestInput, SyncError};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -68,33 +68,67 @@ async fn write(ctx: &Context, slot: &Slot, desired: &DesiredSecret) -> std::resu
 }
 
 /// Copies `value` to every export allowed by its target namespace; returns the denied ones.
+///
+/// Cache-first: whether the target opted in is read from the Namespace store, and a copy the
+/// Secret metadata store shows unchanged since the operator last read or wrote it with this
+/// value ([`copy_is_current`]) is neither read nor written. Only a copy that is missing,
+/// changed by someone else, or due for a new value costs API calls.
 async fn export_all(
     ctx: &Context,
     source: &ExportSource<'_>,
     exports: &[Export],
     value: &[u8],
 ) -> std::result::Result<Vec<String>, String> {
+    let fingerprint = export_fingerprint(value);
     let mut denied = Vec::new();
     for export in exports {
-        let ns: Api<Namespace> = Api::all(ctx.client.clone());
-        let target = if export.namespace == source.namespace {
-            None
-        } else {
-            ns.get_opt(&export.namespace).await.map_err(|e| e.to_string())?
-        };
+        let target = ctx.namespaces.get(&ObjectRef::new(&export.namespace));
         if let Err(e) = export_allowed(source.namespace, &export.namespace, target.as_ref().map(|n| &n.metadata)) {
             denied.push(e.to_string());
             continue;
         }
-        write_export(ctx.client.clone(), source, export, value).await.map_err(|e| e.to_string())?;
+        let seen = ctx.secrets.get(&ObjectRef::new(&export.secret_name).within(&export.namespace));
+        let known = ctx.exported.get(&export.namespace, &export.secret_name);
+        let current = copy_is_current(
+            seen.as_ref().map(|m| (m.metadata.uid.as_deref(), m.metadata.resource_version.as_deref())),
+            known.as_ref().map(|c| KnownCopy {
+                uid: c.uid.as_deref(),
+                resource_version: c.resource_version.as_deref(),
+                fingerprints: &c.value,
+            }),
+            &export.key,
+            &fingerprint,
+        );
+        if current {
+            continue;
+        }
+        let (_, state) =
+            write_export_tracked(ctx.client.clone(), source, export, value).await.map_err(|e| e.to_string())?;
+        ctx.exported.put(
+            &export.namespace,
+            &export.secret_name,
+            Content { uid: state.uid, resource_version: state.resource_version, value: state.fingerprints },
+        );
     }
     Ok(denied)
 }
 
+/// Removes the copies the operator created for `uid`. Cache-first: only a copy the Secret
+/// metadata store shows as this source's own creation (or one the operator wrote and the store
+/// has not shown yet) costs API calls.
 async fn unexport_all(ctx: &Context, uid: &str, exports: &[Export]) {
     for export in exports {
-        if let Err(e) = remove_export(ctx.client.clone(), uid, export).await {
-            tracing::warn!(namespace = %export.namespace, secret = %export.secret_name, "removing an export failed: {e}");
+        let seen = ctx.secrets.get(&ObjectRef::new(&export.secret_name).within(&export.namespace));
+        let ours = seen.as_ref().is_some_and(|m| created_copy_of(&m.metadata, uid));
+        let known = ctx.exported.get(&export.namespace, &export.secret_name).is_some();
+        if !ours && !known {
+            continue;
+        }
+        match remove_export(ctx.client.clone(), uid, export).await {
+            Ok(_) => ctx.exported.evict(&export.namespace, &export.secret_name),
+            Err(e) => {
+                tracing::warn!(namespace = %export.namespace, secret = %export.secret_name, "removing an export failed: {e}")
+            }
         }
     }
 }

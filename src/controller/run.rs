@@ -10,12 +10,13 @@
 //! other objects depend on (a policy's users, a partnerId's claimants), deletions included.
 
 use super::cache::{self, PartnerIndex};
-use super::context::{Context, OperatorConfig, Stores, Synced};
+use super::context::{Context, NamespaceMeta, OperatorConfig, Stores, Synced};
 use super::error::Error;
 use super::secrets::SecretMeta;
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::metrics::Metrics;
+use crate::pms::exports::{EXPORT_SOURCE_UID_LABEL, export_source_of};
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt, future::BoxFuture};
@@ -158,8 +159,9 @@ where
         .boxed()
 }
 
-/// Keeps only the Secrets the operator needs before they reach the store: its own (by label)
-/// and those a Partner names as its certificate Secret. Any other Secret's update becomes a
+/// Keeps only the Secrets the operator needs before they reach the store: its own (by label),
+/// its consumer copies (by the export-source label) and those a Partner names as its
+/// certificate Secret. Any other Secret's update becomes a
 /// removal, so the store never holds a stale copy of a Secret nobody names any more.
 fn needed_secrets(
     index: Arc<PartnerIndex>,
@@ -167,9 +169,11 @@ fn needed_secrets(
     watcher::Result<watcher::Event<SecretMeta>>,
 ) -> futures::future::Ready<Option<watcher::Result<watcher::Event<SecretMeta>>>> {
     let needed = move |s: &SecretMeta| {
-        let ours =
-            s.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
-        ours || index.is_certificate_secret(s.metadata.namespace.as_deref().unwrap_or_default(), &s.name_any())
+        let labels = s.metadata.labels.as_ref();
+        let ours = labels.and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
+        // Consumer copies of spec.exports, including installers' placeholders the operator updated.
+        let copy = labels.is_some_and(|l| l.contains_key(EXPORT_SOURCE_UID_LABEL));
+        ours || copy || index.is_certificate_secret(s.metadata.namespace.as_deref().unwrap_or_default(), &s.name_any())
     };
     move |ev| {
         let out = match ev {
@@ -178,6 +182,32 @@ fn needed_secrets(
             other => Some(other),
         };
         futures::future::ready(out)
+    }
+}
+
+/// The export opt-in of a namespace: its label and annotation `pms.mosip.io/accept-exports-from`.
+fn accept_exports_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> (Option<String>, Option<String>) {
+    let get = |m: &Option<std::collections::BTreeMap<String, String>>| {
+        m.as_ref().and_then(|m| m.get(crate::api::ACCEPT_EXPORTS_LABEL)).cloned()
+    };
+    (get(&meta.labels), get(&meta.annotations))
+}
+
+/// Triggers every Partner and MispLicense with an export into `namespace`. Runs only when a
+/// namespace's opt-in changes (rare), so scanning the stores is fine.
+fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
+    for p in ctx.partners.state() {
+        let exports = p.spec.policies.iter().flat_map(|r| r.api_keys.iter()).flat_map(|k| k.exports.iter());
+        if exports.into_iter().any(|e| e.namespace == namespace) {
+            triggers.partner(ObjectRef::from_obj(p.as_ref()));
+        }
+    }
+    for l in ctx.licenses.state() {
+        if l.spec.exports.iter().any(|e| e.namespace == namespace) {
+            triggers.license(ObjectRef::from_obj(l.as_ref()));
+        }
     }
 }
 
@@ -260,6 +290,7 @@ struct Sources {
     partners: Shared<Partner>,
     licenses: Shared<MispLicense>,
     secrets: Shared<SecretMeta>,
+    namespaces: Shared<NamespaceMeta>,
 }
 
 impl Sources {
@@ -270,6 +301,7 @@ impl Sources {
             partners: Shared::new(),
             licenses: Shared::new(),
             secrets: Shared::new(),
+            namespaces: Shared::new(),
         }
     }
 
@@ -280,6 +312,7 @@ impl Sources {
             partners: self.partners.store.clone(),
             licenses: self.licenses.store.clone(),
             secrets: self.secrets.store.clone(),
+            namespaces: self.namespaces.store.clone(),
         }
     }
 
@@ -369,10 +402,55 @@ impl Sources {
             },
         );
 
+        // mosip mode: Namespace metadata, for the export opt-in; a namespace whose opt-in changes
+        // (or that appears or goes) makes the objects exporting into it look again.
+        let mosip = ctx.pms.is_some();
+        let namespaces = if mosip {
+            let nctx = ctx.clone();
+            let nt = triggers.clone();
+            let mut accepts: std::collections::HashMap<String, (Option<String>, Option<String>)> = Default::default();
+            let mut listed = false;
+            drive(
+                self.namespaces,
+                watcher::watcher(Api::<NamespaceMeta>::all(client.clone()), wc.clone()),
+                (ctx.clone(), Synced::NAMESPACES),
+                stop.clone(),
+                move |ev| {
+                    let changed: Option<String> = match ev {
+                        watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
+                            let name = n.name_any();
+                            let now = accept_exports_of(&n.metadata);
+                            let before = accepts.insert(name.clone(), now.clone());
+                            (before.as_ref() != Some(&now)).then_some(name)
+                        }
+                        watcher::Event::Delete(n) => {
+                            let name = n.name_any();
+                            accepts.remove(&name);
+                            Some(name)
+                        }
+                        watcher::Event::InitDone => {
+                            listed = true;
+                            None
+                        }
+                        watcher::Event::Init => None,
+                    };
+                    if let Some(ns) = changed.filter(|_| listed) {
+                        exporters_into(&nctx, &ns, &nt);
+                    }
+                },
+            )
+        } else {
+            ctx.synced.mark(Synced::NAMESPACES);
+            futures::future::ready(()).boxed()
+        };
+
         let sctx = ctx.clone();
         let st = triggers;
-        let secret_watch =
-            scope.watch_metadata::<Secret>(client, wc).filter_map(needed_secrets(ctx.partner_index.clone()));
+        // With a namespace list, mosip mode also watches its copies outside the list.
+        let copies = mosip.then_some(EXPORT_SOURCE_UID_LABEL);
+        let secret_watch = scope
+            .watch_metadata_with::<Secret>(client, wc, copies)
+            .filter_map(needed_secrets(ctx.partner_index.clone()));
         let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
             sctx.owners.observe(ev, || sctx.secrets.state());
             match ev {
@@ -382,6 +460,13 @@ impl Sources {
                     sctx.cert_contents.evict(&ns, &name);
                     sctx.owned_contents.evict(&ns, &name);
                     sctx.foreign_secrets.evict(&ns, &name);
+                    sctx.exported.evict(&ns, &name);
+                    // A consumer copy gone: its source writes it again.
+                    match export_source_of(&s.metadata) {
+                        Some(("Partner", sns, sname)) => st.partner(ObjectRef::new(sname).within(sns)),
+                        Some(("MispLicense", sns, sname)) => st.license(ObjectRef::new(sname).within(sns)),
+                        _ => {}
+                    }
                     // Whoever names it or owns it looks again.
                     for p in sctx.partner_index.naming_secret(&ns, &name) {
                         st.partner(p);
@@ -397,13 +482,17 @@ impl Sources {
                         }
                     }
                 }
-                // A relist may have missed deletions: certificate contents are read again.
-                watcher::Event::InitDone => sctx.cert_contents.clear(),
+                // A relist may have missed deletions: certificate contents are read again, and
+                // consumer copies too.
+                watcher::Event::InitDone => {
+                    sctx.cert_contents.clear();
+                    sctx.exported.clear();
+                }
                 _ => {}
             }
         });
         async move {
-            futures::join!(partners, licenses, cacerts, policies, secrets);
+            futures::join!(partners, licenses, cacerts, policies, secrets, namespaces);
         }
         .boxed()
     }
@@ -518,6 +607,10 @@ fn partner_controller(
                     .filter(|o| o.kind == "Partner" && o.api_version.starts_with("pms.mosip.io/"))
                     .map(|o| ObjectRef::new(&o.name).within(&ns)),
             );
+            // A consumer copy changed by someone: its source repairs it.
+            if let Some(("Partner", sns, sname)) = export_source_of(&s.metadata) {
+                refs.push(ObjectRef::new(sname).within(sns));
+            }
             refs
         })
         .watches_shared_stream(src.cacerts.subscribe(), move |ca: Arc<CACertificate>| {
@@ -571,6 +664,10 @@ fn license_controller(
                 .collect::<Vec<_>>()
         })
         .owns_shared_stream(src.secrets.subscribe())
+        .watches_shared_stream(src.secrets.subscribe(), |s: Arc<SecretMeta>| match export_source_of(&s.metadata) {
+            Some(("MispLicense", sns, sname)) => Some(ObjectRef::new(sname).within(sns)),
+            _ => None,
+        })
         .with_config(cc)
         .graceful_shutdown_on(stop)
         .run(guarded("MispLicense", license::reconcile), error_policy("MispLicense"), ctx)

@@ -72,12 +72,33 @@ impl Scope {
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
         K::DynamicType: Default,
     {
+        self.watch_metadata_with::<K>(client, config, None)
+    }
+
+    /// [`Scope::watch_metadata`] plus, with a namespace list, a cluster-wide watch of the
+    /// objects `extra_selector` selects (e.g. the operator's consumer copies in namespaces
+    /// outside the list), merged into the same listing. With every namespace watched the
+    /// selector adds nothing and is not watched.
+    pub fn watch_metadata_with<K>(
+        &self,
+        client: &Client,
+        config: watcher::Config,
+        extra_selector: Option<&str>,
+    ) -> impl Stream<Item = watcher::Result<Event<PartialObjectMeta<K>>>> + Send + 'static
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
+        K::DynamicType: Default,
+    {
         // An Api of PartialObjectMeta makes metadata-only list and watch requests.
-        let streams: Vec<_> = self
+        let mut streams: Vec<_> = self
             .apis::<PartialObjectMeta<K>>(client)
             .into_iter()
             .map(|api| watcher(api, config.clone()).boxed())
             .collect();
+        if let (Scope::Namespaces(_), Some(selector)) = (self, extra_selector) {
+            let api: Api<PartialObjectMeta<K>> = Api::all(client.clone());
+            streams.push(watcher(api, config.clone().labels(selector)).boxed());
+        }
         let merged = streams.len() > 1;
         merge(streams, merged)
     }

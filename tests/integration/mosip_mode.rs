@@ -7,7 +7,7 @@ use crate::fixtures;
 use kube::api::Api;
 use mosip_partner_operator::api::*;
 
-fn mosip_args(fake: &FakeMosip) -> Vec<String> {
+pub(crate) fn mosip_args(fake: &FakeMosip) -> Vec<String> {
     vec![
         "--backend".into(),
         "mosip".into(),
@@ -20,7 +20,7 @@ fn mosip_args(fake: &FakeMosip) -> Vec<String> {
     ]
 }
 
-async fn credentials(env: &TestEnv) {
+pub(crate) async fn credentials(env: &TestEnv) {
     env.put_secret(
         "mosip-credentials",
         &[
@@ -34,7 +34,7 @@ async fn credentials(env: &TestEnv) {
     .await;
 }
 
-async fn wait_synced<K>(api: &Api<K>, name: &str, status: &str, reason: Option<&str>) -> K
+pub(crate) async fn wait_synced<K>(api: &Api<K>, name: &str, status: &str, reason: Option<&str>) -> K
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + serde::Serialize,
 {
