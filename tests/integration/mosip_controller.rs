@@ -35,6 +35,10 @@ fn auth_partner(name: &str, policy: &str, labels: &[&str]) -> Partner {
     let mut p = fixtures::partner(name, PartnerType::AuthPartner, "Org");
     p.spec.policy_group = Some("grp".into());
     p.spec.policies = vec![fixtures::request(policy, labels)];
+    // PMS wants a unique email per partner (PMS_PRT_011).
+    if let Some(c) = p.spec.contact.as_mut() {
+        c.email = Some(format!("{name}@partner.example.org"));
+    }
     p
 }
 
@@ -310,8 +314,11 @@ async fn an_upper_case_partner_id_is_stopped_before_pms() {
     upper.spec.partner_id = Some("RP-Upper".into());
     upper.spec.policy_group = Some("grp".into());
     env.apply(&partners, &upper).await;
-    let mut ok = fixtures::partner("rp-lower", PartnerType::AuthPartner, "Org");
-    ok.spec.policy_group = Some("grp".into());
+    // A type that needs no policy group in PMS, and its own email (PMS_PRT_011).
+    let mut ok = fixtures::partner("rp-lower", PartnerType::DeviceProvider, "Org");
+    if let Some(c) = ok.spec.contact.as_mut() {
+        c.email = Some("lower@partner.example.org".into());
+    }
     env.apply(&partners, &ok).await;
 
     let p = wait_synced(&partners, "rp-upper", "False", Some("PartnerIdNotLowercase")).await;
