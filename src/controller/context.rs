@@ -53,6 +53,11 @@ pub struct OperatorConfig {
     /// Label selector for the cluster-scoped kinds (CACertificate, PartnerPolicy) this instance
     /// serves; None serves all. Lets several MOSIP environments share a cluster.
     pub cluster_selector: Option<String>,
+    /// `mosip` mode with a namespace list: namespaces outside it that receive consumer copies
+    /// (`spec.exports`); their copies are watched (metadata only, by label) so that a copy
+    /// changed or deleted there is repaired. Copies elsewhere are believed as last written
+    /// until the next start.
+    pub export_namespaces: Vec<String>,
 }
 
 impl OperatorConfig {
@@ -115,6 +120,7 @@ impl Default for OperatorConfig {
             max_license_validity: crate::mosip::tenancy::DEFAULT_MAX_LICENSE_VALIDITY,
             extra_credential_types: Vec::new(),
             cluster_selector: None,
+            export_namespaces: Vec::new(),
         }
     }
 }

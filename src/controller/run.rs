@@ -446,10 +446,10 @@ impl Sources {
 
         let sctx = ctx.clone();
         let st = triggers;
-        // With a namespace list, mosip mode also watches its copies outside the list.
-        let copies = mosip.then_some(EXPORT_SOURCE_UID_LABEL);
+        // With a namespace list, mosip mode also watches its copies in --export-namespaces.
+        let extra: &[String] = if mosip { &config.export_namespaces } else { &[] };
         let secret_watch = scope
-            .watch_metadata_with::<Secret>(client, wc, copies)
+            .watch_metadata_with::<Secret>(client, wc, EXPORT_SOURCE_UID_LABEL, extra)
             .filter_map(needed_secrets(ctx.partner_index.clone()));
         let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
             sctx.owners.observe(ev, || sctx.secrets.state());

@@ -112,11 +112,14 @@ async fn exports_are_cache_first_and_follow_a_late_opt_in() {
     let fake = FakeMosip::start().await;
     let mut env = TestEnv::alone("mosip-exports").await;
     credentials(&env).await;
-    start(&mut env, &fake);
+    // The operator watches only env.ns; the target's copies are watched by --export-namespaces.
+    let target = format!("{}-esignet", env.ns);
+    let mut args = mosip_args(&fake);
+    args.extend(["--export-namespaces".to_string(), target.clone()]);
+    env.start_operator(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let (ca, policy) = auth_setup(&env).await;
 
     // The target namespace exists but has not opted in.
-    let target = format!("{}-esignet", env.ns);
     let namespaces: Api<Namespace> = Api::all(env.client.clone());
     let mut ns = Namespace::default();
     ns.metadata.name = Some(target.clone());
