@@ -180,8 +180,10 @@ async fn exports_are_cache_first_and_follow_a_late_opt_in() {
 
     // Idle: reconciles of the Partner (forced by touching its metadata) read no Secret and no
     // Namespace and write no Secret.
+    // The control plane's own controllers settle first (service accounts and their token
+    // Secrets of the new namespaces, namespace deletions): their requests would be counted.
     wait_no_terminating_namespace(&env).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let resources = ["secrets", "namespaces"];
     let before = requests(&env, &resources);
     let reconciles = |m: String| operator_metric(&m, "mosip_partner_reconciles_total{kind=\"Partner\"}");
