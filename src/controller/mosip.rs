@@ -381,7 +381,9 @@ pub async fn reconcile_partner(
         }
     };
 
-    // Key statuses say what is in the Secrets (PMS's keys carry no validity of the operator's).
+    // Key statuses say what is in the Secrets. No validUntil: PMS gives a key the validity of
+    // its own setting `mosip.pmp.partner.policy.expiry.period.indays` and does not return it
+    // (`APIKeyGenerateResponseDto`: apiKey, label, partnerId, policyId).
     for entry in &mut plan.status.policies {
         let stored = mosip_status.as_ref().and_then(|m| m.requests.iter().find(|r| r.name == entry.name));
         for k in &mut entry.api_keys {
