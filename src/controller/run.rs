@@ -211,6 +211,24 @@ fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
     }
 }
 
+/// The source object of a consumer copy, when the copy's annotation names one of `kind` that
+/// exists with the uid the copy's label carries: an editor of the copy's namespace cannot make
+/// the operator reconcile other objects by annotating a Secret.
+fn copy_source<K>(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: &str,
+    store: &Store<K>,
+) -> Option<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (k, ns, name) = export_source_of(meta)?;
+    let uid = meta.labels.as_ref()?.get(EXPORT_SOURCE_UID_LABEL)?;
+    let r = ObjectRef::new(name).within(ns);
+    let obj = store.get(&r).filter(|_| k == kind)?;
+    (obj.meta().uid.as_deref() == Some(uid.as_str())).then_some(r)
+}
+
 /// Per-object back-off on errors (1 s doubling to 5 min, reset on success); nothing is
 /// written for a failed reconcile, no Event either.
 fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
@@ -462,10 +480,11 @@ impl Sources {
                     sctx.foreign_secrets.evict(&ns, &name);
                     sctx.exported.evict(&ns, &name);
                     // A consumer copy gone: its source writes it again.
-                    match export_source_of(&s.metadata) {
-                        Some(("Partner", sns, sname)) => st.partner(ObjectRef::new(sname).within(sns)),
-                        Some(("MispLicense", sns, sname)) => st.license(ObjectRef::new(sname).within(sns)),
-                        _ => {}
+                    if let Some(r) = copy_source(&s.metadata, "Partner", &sctx.partners) {
+                        st.partner(r);
+                    }
+                    if let Some(r) = copy_source(&s.metadata, "MispLicense", &sctx.licenses) {
+                        st.license(r);
                     }
                     // Whoever names it or owns it looks again.
                     for p in sctx.partner_index.naming_secret(&ns, &name) {
@@ -595,6 +614,7 @@ fn partner_controller(
     let by_domain = ctx.partners.clone();
     let by_policy = ctx.partner_index.clone();
     let by_secret = ctx.partner_index.clone();
+    let by_copy = ctx.partners.clone();
     Ok(Controller::for_shared_stream(src.partners.subscribe(), ctx.partners.clone())
         .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
             let ns = s.metadata.namespace.clone().unwrap_or_default();
@@ -608,9 +628,7 @@ fn partner_controller(
                     .map(|o| ObjectRef::new(&o.name).within(&ns)),
             );
             // A consumer copy changed by someone: its source repairs it.
-            if let Some(("Partner", sns, sname)) = export_source_of(&s.metadata) {
-                refs.push(ObjectRef::new(sname).within(sns));
-            }
+            refs.extend(copy_source(&s.metadata, "Partner", &by_copy));
             refs
         })
         .watches_shared_stream(src.cacerts.subscribe(), move |ca: Arc<CACertificate>| {
@@ -642,6 +660,7 @@ fn license_controller(
 ) -> anyhow::Result<BoxFuture<'static, ()>> {
     let by_partner = ctx.licenses.clone();
     let by_policy = ctx.licenses.clone();
+    let by_copy = ctx.licenses.clone();
     Ok(Controller::for_shared_stream(src.licenses.subscribe(), ctx.licenses.clone())
         .reconcile_on(deleted)
         .watches_shared_stream(src.partners.subscribe(), move |p: Arc<Partner>| {
@@ -664,9 +683,8 @@ fn license_controller(
                 .collect::<Vec<_>>()
         })
         .owns_shared_stream(src.secrets.subscribe())
-        .watches_shared_stream(src.secrets.subscribe(), |s: Arc<SecretMeta>| match export_source_of(&s.metadata) {
-            Some(("MispLicense", sns, sname)) => Some(ObjectRef::new(sname).within(sns)),
-            _ => None,
+        .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
+            copy_source(&s.metadata, "MispLicense", &by_copy)
         })
         .with_config(cc)
         .graceful_shutdown_on(stop)

@@ -9,6 +9,7 @@ use crate::fixtures;
 use crate::mosip_mode::{credentials, mosip_args, wait_synced};
 use crate::scale::operator_metric;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use mosip_partner_operator::api::*;
 use mosip_partner_operator::mosip::api_key_secret_name;
@@ -113,10 +114,14 @@ async fn exports_are_cache_first_and_follow_a_late_opt_in() {
     let mut env = TestEnv::alone("mosip-exports").await;
     credentials(&env).await;
     // The operator watches only env.ns; the target's copies are watched by --export-namespaces.
+    // It runs as a user that may list and watch Namespaces but never get one: any Namespace
+    // read outside the store is a 403 (and "forbidden" in its log).
     let target = format!("{}-esignet", env.ns);
-    let mut args = mosip_args(&fake);
+    let kubeconfig = no_namespace_get_identity(&env).await;
+    let mut args = env.operator_args();
+    args.extend(mosip_args(&fake));
     args.extend(["--export-namespaces".to_string(), target.clone()]);
-    env.start_operator(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    env.start_operator_with(&args, &kubeconfig.path().join("kubeconfig"));
     let (ca, policy) = auth_setup(&env).await;
 
     // The target namespace exists but has not opted in.
@@ -178,13 +183,15 @@ async fn exports_are_cache_first_and_follow_a_late_opt_in() {
     })
     .await;
 
-    // Idle: reconciles of the Partner (forced by touching its metadata) read no Secret and no
-    // Namespace and write no Secret.
+    // Idle: reconciles of the Partner (forced by touching its metadata) read and write no
+    // Secret (counted by the API server). Namespace GETs cannot be counted here
+    // (kube-controller-manager's namespace controller GETs namespaces on its own); the
+    // operator's identity cannot GET them at all.
     // The control plane's own controllers settle first (service accounts and their token
     // Secrets of the new namespaces, namespace deletions): their requests would be counted.
     wait_no_terminating_namespace(&env).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let resources = ["secrets", "namespaces"];
+    let resources = ["secrets"];
     let before = requests(&env, &resources);
     let reconciles = |m: String| operator_metric(&m, "mosip_partner_reconciles_total{kind=\"Partner\"}");
     let start_count = reconciles(env.metrics().await);
@@ -209,7 +216,7 @@ async fn exports_are_cache_first_and_follow_a_late_opt_in() {
         .filter(|(_, v)| *v > 0.0)
         .collect();
     let bad: Vec<_> = delta.iter().filter(|((verb, _), _)| verb != "WATCH" && verb != "LIST").collect();
-    assert!(bad.is_empty(), "idle reconciles of a Partner with an export made API calls: {bad:?}");
+    assert!(bad.is_empty(), "idle reconciles of a Partner with an export made Secret calls: {bad:?}");
 
     // Someone deletes the copy: it is written again (watch-driven).
     copies.delete("rp-api-key", &DeleteParams::default()).await.unwrap();
@@ -217,6 +224,63 @@ async fn exports_are_cache_first_and_follow_a_late_opt_in() {
     assert_eq!(again, key);
     env.assert_log_clean();
     let _ = namespaces.delete(&target, &DeleteParams::default()).await;
+    let name = format!("{}-operator", env.ns);
+    let _ = Api::<ClusterRoleBinding>::all(env.client.clone()).delete(&name, &DeleteParams::default()).await;
+    let _ = Api::<ClusterRole>::all(env.client.clone()).delete(&name, &DeleteParams::default()).await;
+}
+
+/// A kubeconfig that impersonates a user allowed everything the operator does in this test,
+/// but only list and watch on Namespaces (RBAC cannot subtract, so the rules are spelled out).
+async fn no_namespace_get_identity(env: &TestEnv) -> tempfile::TempDir {
+    let name = format!("{}-operator", env.ns);
+    let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| PolicyRule {
+        api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let role = ClusterRole {
+        metadata: kube::api::ObjectMeta { name: Some(name.clone()), labels: Some(env.labels()), ..Default::default() },
+        rules: Some(vec![
+            rule(&["pms.mosip.io"], &["*"], &["*"]),
+            rule(&[""], &["secrets", "events"], &["*"]),
+            rule(&["events.k8s.io"], &["events"], &["*"]),
+            rule(&[""], &["namespaces"], &["list", "watch"]),
+        ]),
+        ..Default::default()
+    };
+    Api::<ClusterRole>::all(env.client.clone()).create(&PostParams::default(), &role).await.unwrap();
+    let binding = ClusterRoleBinding {
+        metadata: kube::api::ObjectMeta { name: Some(name.clone()), labels: Some(env.labels()), ..Default::default() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "User".into(),
+            name: name.clone(),
+            ..Default::default()
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(env.client.clone()).create(&PostParams::default(), &binding).await.unwrap();
+    let mut kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(crate::common::kubeconfig()).expect("read")).expect("yaml");
+    if let Some(users) = kc.get_mut("users").and_then(|u| u.as_sequence_mut()) {
+        for u in users {
+            u["user"]["as"] = serde_yaml::Value::String(name.clone());
+        }
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("kubeconfig"), serde_yaml::to_string(&kc).expect("yaml")).expect("write");
+    // The identity may list namespaces but not get one.
+    let can = |verb: &str| {
+        let out = env.kubectl(&["auth", "can-i", verb, "namespaces", "--as", &name]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!((can("list").as_str(), can("get").as_str()), ("yes", "no"));
+    dir
 }
 
 /// A PMS outage for one partner: that Partner gets MosipSynced=False MosipUnavailable with a
