@@ -849,6 +849,38 @@ mod tests {
         Client::new(svc, "default")
     }
 
+    #[test]
+    fn a_copy_triggers_only_the_source_whose_uid_it_carries() {
+        use crate::pms::exports::EXPORT_SOURCE_ANNOTATION;
+        use std::collections::BTreeMap;
+        let (store, mut writer) = reflector::store::<Partner>();
+        let mut p: Partner = serde_json::from_value(serde_json::json!({
+            "apiVersion": "pms.mosip.io/v1alpha1", "kind": "Partner",
+            "metadata": {"name": "rp", "namespace": "a", "uid": "uid-rp"},
+            "spec": {"partnerType": "Auth_Partner", "organizationName": "O"}
+        }))
+        .unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(p.clone()));
+        let meta = |source: &str, uid: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            labels: Some(BTreeMap::from([(EXPORT_SOURCE_UID_LABEL.to_string(), uid.to_string())])),
+            annotations: Some(BTreeMap::from([(EXPORT_SOURCE_ANNOTATION.to_string(), source.to_string())])),
+            ..Default::default()
+        };
+        assert_eq!(copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store), Some(ObjectRef::from_obj(&p)));
+        // Another uid (a hostile annotation), another kind, another object: no trigger.
+        assert_eq!(copy_source(&meta("Partner/a/rp", "uid-other"), "Partner", &store), None);
+        assert_eq!(copy_source(&meta("MispLicense/a/rp", "uid-rp"), "Partner", &store), None);
+        assert_eq!(copy_source(&meta("Partner/b/rp", "uid-rp"), "Partner", &store), None);
+        p.metadata.uid = Some("uid-new".into());
+        writer.apply_watcher_event(&watcher::Event::Apply(p));
+        assert_eq!(copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store), None, "re-created source");
+        let ns = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            labels: Some(BTreeMap::from([(crate::api::ACCEPT_EXPORTS_LABEL.to_string(), "a".to_string())])),
+            ..Default::default()
+        };
+        assert_eq!(accept_exports_of(&ns), (Some("a".to_string()), None));
+    }
+
     #[tokio::test]
     async fn missing_crds_give_an_actionable_error() {
         let err =
