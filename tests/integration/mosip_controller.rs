@@ -414,3 +414,106 @@ async fn an_upper_case_partner_id_is_stopped_before_pms() {
     drop(st);
     env.assert_log_clean();
 }
+
+/// The eSignet case: a MispLicense exports its licence into a namespace outside `--namespaces`
+/// that opts in later with the `*` annotation; the copy lands without any change of the
+/// MispLicense, and a rotation-free re-reconcile leaves it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licence_export_follows_a_late_annotation_opt_in() {
+    use mosip_partner_operator::mosip::license_secret_name;
+    let fake = FakeMosip::start().await;
+    let mut env = TestEnv::new("mosip-lic-export").await;
+    credentials(&env).await;
+    let target = format!("{}-esignet", env.ns);
+    let mut args = mosip_args(&fake);
+    args.extend(["--export-namespaces".to_string(), target.clone()]);
+    env.start_operator(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let ca = fixtures::trust(&env, PartnerDomain::Misp).await;
+    let policies: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&policies, &fixtures::misp_policy(&env, "misp", "misp-grp")).await;
+    let policy = env.cluster_name("misp");
+    wait_synced(&policies, &policy, "True", Some("Published")).await;
+    let namespaces: Api<Namespace> = Api::all(env.client.clone());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(target.clone());
+    ns.metadata.labels = Some(BTreeMap::from([(TEST_LABEL.to_string(), env.ns.clone())]));
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+
+    fixtures::cert_secret(&env, "misp", &ca, "MISP Org").await;
+    let mut misp = fixtures::partner("misp", PartnerType::MispPartner, "MISP Org");
+    misp.spec.policy_group = Some("misp-grp".into());
+    misp.spec.policies = vec![fixtures::request(&policy, &[])];
+    let partners: Api<Partner> = env.api();
+    env.apply(&partners, &misp).await;
+    let licenses: Api<MispLicense> = env.api();
+    let lic = MispLicense {
+        metadata: kube::api::ObjectMeta { name: Some("lic".into()), ..Default::default() },
+        spec: MispLicenseSpec {
+            partner_name: "misp".into(),
+            policy_name: Some(policy.clone()),
+            validity: None,
+            active: None,
+            exports: vec![Export {
+                namespace: target.clone(),
+                secret_name: "esignet-misp-onboarder-key".into(),
+                key: "mosip-esignet-misp-key".into(),
+            }],
+        },
+        status: None,
+    };
+    env.apply(&licenses, &lic).await;
+    let licence = eventually(Duration::from_secs(60), "licence stored", || {
+        let env = &env;
+        async move { env.secret_value(&license_secret_name("lic"), "licenseKey").await.ok_or("none".to_string()) }
+    })
+    .await;
+    let export_condition = |status: &'static str| {
+        let licenses = licenses.clone();
+        async move {
+            eventually(CONVERGE, &format!("ExportNotAllowed={status}"), || {
+                let licenses = licenses.clone();
+                async move {
+                    let l = licenses.get("lic").await.map_err(|e| e.to_string())?;
+                    let st = l.status.unwrap_or_default();
+                    match find(&st.conditions, EXPORT_NOT_ALLOWED) {
+                        Some(c) if c.status == status => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+            })
+            .await
+        }
+    };
+    export_condition("True").await;
+    let copies: Api<Secret> = Api::namespaced(env.client.clone(), &target);
+    assert!(copies.get_opt("esignet-misp-onboarder-key").await.unwrap().is_none());
+
+    // eSignet's namespace accepts copies from anywhere (annotation: `*` is no label value).
+    let annotate = serde_json::json!({"metadata": {"annotations": {ACCEPT_EXPORTS_LABEL: "*"}}});
+    namespaces.patch(&target, &PatchParams::default(), &Patch::Merge(&annotate)).await.unwrap();
+    let copy = eventually(CONVERGE, "the licence copy after the opt-in", || {
+        let copies = copies.clone();
+        async move {
+            let s = copies.get_opt("esignet-misp-onboarder-key").await.map_err(|e| e.to_string())?.ok_or("none")?;
+            let v = s.data.unwrap_or_default().get("mosip-esignet-misp-key").map(|v| v.0.clone());
+            v.map(|v| String::from_utf8_lossy(&v).into_owned()).ok_or_else(|| "no key".to_string())
+        }
+    })
+    .await;
+    assert_eq!(copy, licence, "the copy holds PMS's licence");
+    export_condition("False").await;
+    let written = copies.get("esignet-misp-onboarder-key").await.unwrap().metadata.resource_version;
+
+    // Re-reconciles (forced by touching the MispLicense) leave the copy alone.
+    for i in 0..2 {
+        let touch = serde_json::json!({"metadata": {"annotations": {"test.mosip.io/touch": i.to_string()}}});
+        licenses.patch("lic", &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let after = copies.get("esignet-misp-onboarder-key").await.unwrap().metadata.resource_version;
+    assert_eq!(after, written, "an idle reconcile rewrote the copy");
+    assert_eq!(fake.state.lock().unwrap().licenses.len(), 1, "one licence in PMS");
+    env.assert_log_clean();
+    let _ = namespaces.delete(&target, &DeleteParams::default()).await;
+}
