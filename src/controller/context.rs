@@ -157,6 +157,9 @@ pub struct Context {
     /// data key → SHA-256 of the value (never the value). Lets an idle reconcile skip the copy
     /// without reading it.
     pub exported: ContentCache<std::collections::BTreeMap<String, String>>,
+    /// Consumer copies the operator removed (or found absent) since its start, so that a copy
+    /// outside the Secret store's view is not looked for again.
+    pub unexported: ContentCache<()>,
     /// Names taken by Secrets that are neither the operator's nor certificate Secrets (so not
     /// in the store), learnt from a failed create.
     pub foreign_secrets: ContentCache<()>,
@@ -200,6 +203,7 @@ impl Context {
             cert_verdicts: CertVerdicts::default(),
             owned_contents: OwnedContents::default(),
             exported: ContentCache::default(),
+            unexported: ContentCache::default(),
             foreign_secrets: ContentCache::default(),
             backoff: Backoff::default(),
             synced: Synced::default(),

@@ -23,7 +23,7 @@ use crate::api::{self, Export, MispLicense, MispLicenseStatus, Partner, PartnerM
 use crate::mosip;
 use crate::pms::SecretString;
 use crate::pms::exports::{ExportSource, created_copy_of, remove_export, write_export_tracked};
-use crate::pms::plan::{KnownCopy, copy_is_current, export_allowed, export_fingerprint};
+use crate::pms::plan::{KnownCopy, copy_is_current, copy_removal_needed, export_allowed, export_fingerprint};
 use crate::pms::sync::{Decision, LicenseStore, PartnerInput, PartnerStore, RequestInput, SyncError};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -109,23 +109,29 @@ async fn export_all(
             &export.secret_name,
             Content { uid: state.uid, resource_version: state.resource_version, value: state.fingerprints },
         );
+        ctx.unexported.evict(&export.namespace, &export.secret_name);
     }
     Ok(denied)
 }
 
-/// Removes the copies the operator created for `uid`. Cache-first: only a copy the Secret
-/// metadata store shows as this source's own creation (or one the operator wrote and the store
-/// has not shown yet) costs API calls.
+/// Removes the copies the operator created for `uid`. Cache-first ([`copy_removal_needed`]):
+/// only a copy that may exist costs API calls.
 async fn unexport_all(ctx: &Context, uid: &str, exports: &[Export]) {
     for export in exports {
-        let seen = ctx.secrets.get(&ObjectRef::new(&export.secret_name).within(&export.namespace));
+        let (ns, name) = (export.namespace.as_str(), export.secret_name.as_str());
+        let watched = ctx.config.scope.contains(ns) || ctx.config.export_namespaces.iter().any(|n| n == ns);
+        let seen = ctx.secrets.get(&ObjectRef::new(name).within(ns));
         let ours = seen.as_ref().is_some_and(|m| created_copy_of(&m.metadata, uid));
-        let known = ctx.exported.get(&export.namespace, &export.secret_name).is_some();
-        if !ours && !known {
+        let written = ctx.exported.get(ns, name).is_some();
+        let removed = ctx.unexported.get(ns, name).is_some();
+        if !copy_removal_needed(watched, ours, written, removed) {
             continue;
         }
         match remove_export(ctx.client.clone(), uid, export).await {
-            Ok(_) => ctx.exported.evict(&export.namespace, &export.secret_name),
+            Ok(_) => {
+                ctx.exported.evict(ns, name);
+                ctx.unexported.put(ns, name, Content { uid: None, resource_version: None, value: () });
+            }
             Err(e) => {
                 tracing::warn!(namespace = %export.namespace, secret = %export.secret_name, "removing an export failed: {e}")
             }

@@ -161,6 +161,16 @@ pub fn copy_is_current(
     }
 }
 
+/// Whether removing a consumer copy needs API calls. `watched`: the operator's Secret store
+/// covers the target namespace (its namespaces, or `--export-namespaces`), so a copy it created
+/// (labelled) would be in the store, and `ours` says whether the store shows one created for
+/// this source; `written`: the operator wrote it since its start; `removed`: it already removed
+/// (or found absent) the copy since its start. Outside the store's view only the operator's own
+/// memory saves the read.
+pub fn copy_removal_needed(watched: bool, ours: bool, written: bool, removed: bool) -> bool {
+    if watched { ours || written } else { written || !removed }
+}
+
 /// What to do for one wanted API key (spec label) in `mosip` mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyStep {
@@ -267,6 +277,18 @@ mod tests {
         assert!(!copy_is_current(None, None, "k", &fp));
         assert_eq!(fp.len(), 64);
         assert!(!fp.contains("KEY"));
+    }
+
+    #[test]
+    fn copies_are_removed_with_calls_only_when_one_may_exist() {
+        // Watched: the store is authoritative for labelled copies.
+        assert!(copy_removal_needed(true, true, false, false));
+        assert!(copy_removal_needed(true, false, true, false), "written, the store not caught up");
+        assert!(!copy_removal_needed(true, false, false, false));
+        // Not watched: once after a start, then never again unless written meanwhile.
+        assert!(copy_removal_needed(false, false, false, false));
+        assert!(!copy_removal_needed(false, false, false, true));
+        assert!(copy_removal_needed(false, false, true, true));
     }
 
     #[test]

@@ -417,7 +417,7 @@ async fn an_upper_case_partner_id_is_stopped_before_pms() {
 
 /// The eSignet case: a MispLicense exports its licence into a namespace outside `--namespaces`
 /// that opts in later with the `*` annotation; the copy lands without any change of the
-/// MispLicense, and a rotation-free re-reconcile leaves it alone.
+/// MispLicense, a re-reconcile leaves it alone, and deactivation removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_licence_export_follows_a_late_annotation_opt_in() {
     use mosip_partner_operator::mosip::license_secret_name;
@@ -514,6 +514,21 @@ async fn a_licence_export_follows_a_late_annotation_opt_in() {
     let after = copies.get("esignet-misp-onboarder-key").await.unwrap().metadata.resource_version;
     assert_eq!(after, written, "an idle reconcile rewrote the copy");
     assert_eq!(fake.state.lock().unwrap().licenses.len(), 1, "one licence in PMS");
+
+    // Deactivated: the licence goes De-Active in PMS and the copy the operator created goes.
+    let off = serde_json::json!({"spec": {"active": false}});
+    licenses.patch("lic", &PatchParams::default(), &Patch::Merge(&off)).await.unwrap();
+    eventually(CONVERGE, "the copy removed after deactivation", || {
+        let copies = copies.clone();
+        async move {
+            match copies.get_opt("esignet-misp-onboarder-key").await.map_err(|e| e.to_string())? {
+                None => Ok(()),
+                Some(_) => Err("still there".to_string()),
+            }
+        }
+    })
+    .await;
+    assert!(fake.state.lock().unwrap().licenses.iter().all(|l| !l.active));
     env.assert_log_clean();
     let _ = namespaces.delete(&target, &DeleteParams::default()).await;
 }
