@@ -405,8 +405,9 @@ pub async fn reconcile_partner(
     }
     let any_exports = partner.spec.policies.iter().flat_map(|r| r.api_keys.iter()).any(|k| !k.exports.is_empty());
     if any_exports {
-        let denied = export_keys(&store, mosip_status.as_ref()).await;
-        desired.push(export_condition(&denied));
+        let (denied, failed) = export_keys(&store, mosip_status.as_ref()).await;
+        requeue = requeue.min(export_retry(ctx, &key, &failed));
+        desired.push(export_condition(&denied, &failed));
     }
     for c in api::merge_conditions(&previous.conditions, desired, partner.metadata.generation, &now) {
         plan.status.conditions.retain(|x| x.type_ != c.type_);
@@ -437,9 +438,10 @@ fn sync_message(e: &SyncError) -> String {
     format!("{e}; retried with back-off")
 }
 
-/// Copies every stored, active key to its exports; returns the denied (or failed) ones.
-async fn export_keys(store: &PartnerSecrets<'_>, st: Option<&PartnerMosipStatus>) -> Vec<String> {
+/// Copies every stored, active key to its exports; returns the denied and the failed ones.
+async fn export_keys(store: &PartnerSecrets<'_>, st: Option<&PartnerMosipStatus>) -> (Vec<String>, Vec<String>) {
     let mut denied = Vec::new();
+    let mut failed = Vec::new();
     let source = ExportSource { kind: "Partner", namespace: &store.namespace, name: &store.name, uid: &store.uid };
     for request in &store.partner.spec.policies {
         let recorded = st.and_then(|m| m.requests.iter().find(|r| r.name == request.name));
@@ -454,25 +456,48 @@ async fn export_keys(store: &PartnerSecrets<'_>, st: Option<&PartnerMosipStatus>
             let value = match slot.content(store.ctx).await {
                 Ok(c) => c.and_then(|c| secrets::read_text(&c, apikeys::API_KEY)),
                 Err(e) => {
-                    denied.push(format!("reading the key of label {:?} failed: {e}", k.label));
+                    failed.push(format!("reading the key of label {:?} failed: {e}", k.label));
                     continue;
                 }
             };
             let Some(value) = value else { continue };
             match export_all(store.ctx, &source, &k.exports, value.as_bytes()).await {
                 Ok(d) => denied.extend(d),
-                Err(e) => denied.push(format!("writing an export of label {:?} failed: {e}", k.label)),
+                Err(e) => failed.push(format!("writing an export of label {:?} failed: {e}", k.label)),
             }
         }
     }
-    denied
+    (denied, failed)
 }
 
-fn export_condition(denied: &[String]) -> api::DesiredCondition {
-    if denied.is_empty() {
-        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, false, "Allowed", "every export target accepts copies")
+/// `ExportNotAllowed`: True with `NotOptedIn` when a target did not opt in (or does not exist),
+/// True with `ExportFailed` when a copy could not be written (e.g. no rights in the target
+/// namespace; retried with back-off), False otherwise.
+fn export_condition(denied: &[String], failed: &[String]) -> api::DesiredCondition {
+    let all = || denied.iter().chain(failed).cloned().collect::<Vec<_>>().join("; ");
+    if !denied.is_empty() {
+        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, true, "NotOptedIn", all())
+    } else if !failed.is_empty() {
+        api::DesiredCondition::new(
+            api::EXPORT_NOT_ALLOWED,
+            true,
+            "ExportFailed",
+            format!("{}; retried with back-off", all()),
+        )
     } else {
-        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, true, "NotOptedIn", denied.join("; "))
+        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, false, "Allowed", "every export target accepts copies")
+    }
+}
+
+/// The delay before exports that failed are tried again (per-object back-off of its own, so
+/// that PMS's back-off is not reset or advanced by it); an hour when none failed.
+fn export_retry(ctx: &Context, key: &str, failed: &[String]) -> Duration {
+    let key = format!("{key}/exports");
+    if failed.is_empty() {
+        ctx.backoff.succeeded(&key);
+        Duration::from_secs(3600)
+    } else {
+        ctx.backoff.failed(&key)
     }
 }
 
@@ -578,7 +603,7 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
         name: name.clone(),
         partner_id: partner.as_ref().map(|p| p.partner_id()).unwrap_or_default(),
     };
-    let mut denied = Vec::new();
+    let (mut denied, mut failed) = (Vec::new(), Vec::new());
     let conditions = match (waiting, partner.as_deref()) {
         (None, Some(p)) => {
             let active = license.spec.is_active() && p.spec.is_active();
@@ -593,9 +618,10 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
                             desired.key_fingerprint = Some(mosip::key_fingerprint(k.expose()));
                             let source =
                                 ExportSource { kind: "MispLicense", namespace: &namespace, name: &name, uid: &uid };
-                            denied = export_all(ctx, &source, &license.spec.exports, k.expose().as_bytes())
-                                .await
-                                .unwrap_or_else(|e| vec![format!("writing an export failed: {e}")]);
+                            match export_all(ctx, &source, &license.spec.exports, k.expose().as_bytes()).await {
+                                Ok(d) => denied = d,
+                                Err(e) => failed.push(format!("writing an export failed: {e}")),
+                            }
                         }
                     } else {
                         unexport_all(ctx, &uid, &license.spec.exports).await;
@@ -634,7 +660,8 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
     };
     let mut conditions = conditions;
     if !license.spec.exports.is_empty() {
-        conditions.push(export_condition(&denied));
+        requeue = requeue.min(export_retry(ctx, &key, &failed));
+        conditions.push(export_condition(&denied, &failed));
     }
     desired.conditions = api::merge_conditions(&previous.conditions, conditions, license.metadata.generation, &now);
     let lapi: Api<MispLicense> = Api::namespaced(ctx.client.clone(), &namespace);

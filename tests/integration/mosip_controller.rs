@@ -515,6 +515,28 @@ async fn a_licence_export_follows_a_late_annotation_opt_in() {
     assert_eq!(after, written, "an idle reconcile rewrote the copy");
     assert_eq!(fake.state.lock().unwrap().licenses.len(), 1, "one licence in PMS");
 
+    // A copy the API server refuses (an invalid data key): ExportFailed with its reason,
+    // retried with back-off; the valid copy stays.
+    let bad = serde_json::json!({"spec": {"exports": [
+        {"namespace": target, "secretName": "esignet-misp-onboarder-key", "key": "mosip-esignet-misp-key"},
+        {"namespace": target, "secretName": "other-copy", "key": "bad/key"},
+    ]}});
+    licenses.patch("lic", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap();
+    eventually(CONVERGE, "ExportNotAllowed=True ExportFailed", || {
+        let licenses = licenses.clone();
+        async move {
+            let l = licenses.get("lic").await.map_err(|e| e.to_string())?;
+            let st = l.status.unwrap_or_default();
+            match find(&st.conditions, EXPORT_NOT_ALLOWED) {
+                Some(c) if c.status == "True" && c.reason == "ExportFailed" && c.message.contains("bad/key") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert!(copies.get_opt("esignet-misp-onboarder-key").await.unwrap().is_some());
+    assert!(copies.get_opt("other-copy").await.unwrap().is_none());
+
     // Deactivated: the licence goes De-Active in PMS and the copy the operator created goes.
     let off = serde_json::json!({"spec": {"active": false}});
     licenses.patch("lic", &PatchParams::default(), &Patch::Merge(&off)).await.unwrap();
