@@ -185,16 +185,6 @@ fn needed_secrets(
     }
 }
 
-/// The export opt-in of a namespace: its label and annotation `pms.mosip.io/accept-exports-from`.
-fn accept_exports_of(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> (Option<String>, Option<String>) {
-    let get = |m: &Option<std::collections::BTreeMap<String, String>>| {
-        m.as_ref().and_then(|m| m.get(crate::api::ACCEPT_EXPORTS_LABEL)).cloned()
-    };
-    (get(&meta.labels), get(&meta.annotations))
-}
-
 /// Triggers every Partner and MispLicense with an export into `namespace`. Runs only when a
 /// namespace's opt-in changes (rare), so scanning the stores is fine.
 fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
@@ -437,7 +427,7 @@ impl Sources {
                     let changed: Option<String> = match ev {
                         watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
                             let name = n.name_any();
-                            let now = accept_exports_of(&n.metadata);
+                            let now = crate::pms::plan::opt_in_of(&n.metadata);
                             let before = accepts.insert(name.clone(), now.clone());
                             (before.as_ref() != Some(&now)).then_some(name)
                         }
@@ -878,7 +868,7 @@ mod tests {
             labels: Some(BTreeMap::from([(crate::api::ACCEPT_EXPORTS_LABEL.to_string(), "a".to_string())])),
             ..Default::default()
         };
-        assert_eq!(accept_exports_of(&ns), (Some("a".to_string()), None));
+        assert_eq!(crate::pms::plan::opt_in_of(&ns), (Some("a".to_string()), None));
     }
 
     #[tokio::test]

@@ -121,6 +121,16 @@ pub fn export_allowed(source: &str, target: &str, target_meta: Option<&ObjectMet
     }
 }
 
+/// What [`export_allowed`] reads of a target namespace: its label and its annotation
+/// `pms.mosip.io/accept-exports-from`. When this changes, the objects exporting into that
+/// namespace are looked at again.
+pub fn opt_in_of(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
+    let get = |m: &Option<std::collections::BTreeMap<String, String>>| {
+        m.as_ref().and_then(|m| m.get(ACCEPT_EXPORTS_LABEL)).cloned()
+    };
+    (get(&meta.labels), get(&meta.annotations))
+}
+
 /// SHA-256 (hex) of an exported value: all the operator remembers of a copy's content.
 pub fn export_fingerprint(value: &[u8]) -> String {
     use sha2::Digest;
