@@ -339,7 +339,10 @@ pub struct ApiKeyStatus {
     /// The Secret in this namespace that holds the key under `apiKey`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// End of the key's validity, RFC 3339.
+    /// End of the key's validity, RFC 3339, in `standalone` mode. Absent in `mosip` mode: PMS
+    /// sets a key's validity from its own setting `mosip.pmp.partner.policy.expiry.period.indays`
+    /// (days after generation) and returns none (its answer is apiKey, label, partnerId and
+    /// policyId only), and the operator sends none, so it has nothing true to show.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<String>,
     /// When the operator issued the current key, RFC 3339.

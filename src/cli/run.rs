@@ -116,6 +116,13 @@ pub struct RunArgs {
     /// roots.
     #[arg(long)]
     pub mosip_ca_file: Option<std::path::PathBuf>,
+    /// mosip mode with --namespaces: comma-separated namespaces outside that list that receive
+    /// consumer copies (spec.exports). Their copies are watched (metadata only, label
+    /// pms.mosip.io/export-source-uid; needs list and watch on Secrets there), so a copy changed
+    /// or deleted there is repaired at once. Copies in other namespaces are believed as last
+    /// written until the operator restarts. Not needed when all namespaces are watched.
+    #[arg(long, env = "EXPORT_NAMESPACES", default_value = "")]
+    pub export_namespaces: String,
 }
 
 /// Which system makes partners, keys and licences real.
@@ -197,6 +204,13 @@ impl RunArgs {
                 .map(String::from)
                 .collect(),
             cluster_selector: Some(self.cluster_selector.trim().to_string()).filter(|s| !s.is_empty()),
+            export_namespaces: self
+                .export_namespaces
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
         })
     }
 }

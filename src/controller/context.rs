@@ -53,6 +53,11 @@ pub struct OperatorConfig {
     /// Label selector for the cluster-scoped kinds (CACertificate, PartnerPolicy) this instance
     /// serves; None serves all. Lets several MOSIP environments share a cluster.
     pub cluster_selector: Option<String>,
+    /// `mosip` mode with a namespace list: namespaces outside it that receive consumer copies
+    /// (`spec.exports`); their copies are watched (metadata only, by label) so that a copy
+    /// changed or deleted there is repaired. Copies elsewhere are believed as last written
+    /// until the next start.
+    pub export_namespaces: Vec<String>,
 }
 
 impl OperatorConfig {
@@ -115,6 +120,7 @@ impl Default for OperatorConfig {
             max_license_validity: crate::mosip::tenancy::DEFAULT_MAX_LICENSE_VALIDITY,
             extra_credential_types: Vec::new(),
             cluster_selector: None,
+            export_namespaces: Vec::new(),
         }
     }
 }
@@ -133,9 +139,13 @@ pub struct Context {
     pub policies: Store<PartnerPolicy>,
     pub partners: Store<Partner>,
     pub licenses: Store<MispLicense>,
-    /// Metadata of the Secrets the operator needs: its own, and the certificate Secrets that
-    /// Partners name.
+    /// Metadata of the Secrets the operator needs: its own, the certificate Secrets that
+    /// Partners name, and the consumer copies of `spec.exports` (label
+    /// `pms.mosip.io/export-source-uid`).
     pub secrets: Store<SecretMeta>,
+    /// Metadata of every Namespace (`mosip` mode only; empty otherwise): whether an export
+    /// target opted in is read here.
+    pub namespaces: Store<NamespaceMeta>,
     pub partner_index: Arc<PartnerIndex>,
     pub owners: Arc<OwnerIndex>,
     /// The trust store, compiled once per change of the CACertificate set.
@@ -145,6 +155,13 @@ pub struct Context {
     pub cert_verdicts: CertVerdicts,
     /// Owned Secrets' contents the operator wrote or read, by resourceVersion.
     pub owned_contents: OwnedContents,
+    /// What the operator knows is in each consumer copy (`spec.exports`), at a resourceVersion:
+    /// data key → SHA-256 of the value (never the value). Lets an idle reconcile skip the copy
+    /// without reading it.
+    pub exported: ContentCache<std::collections::BTreeMap<String, String>>,
+    /// Consumer copies the operator removed (or found absent) since its start, so that a copy
+    /// outside the Secret store's view is not looked for again.
+    pub unexported: ContentCache<()>,
     /// Names taken by Secrets that are neither the operator's nor certificate Secrets (so not
     /// in the store), learnt from a failed create.
     pub foreign_secrets: ContentCache<()>,
@@ -182,12 +199,15 @@ impl Context {
             partners: stores.partners,
             licenses: stores.licenses,
             secrets: stores.secrets,
+            namespaces: stores.namespaces,
             partner_index,
             owners: Arc::new(OwnerIndex::default()),
             trust: TrustCache::default(),
             cert_contents: CertContents::default(),
             cert_verdicts: CertVerdicts::default(),
             owned_contents: OwnedContents::default(),
+            exported: ContentCache::default(),
+            unexported: ContentCache::default(),
             foreign_secrets: ContentCache::default(),
             backoff: Backoff::default(),
             synced: Synced::default(),
@@ -225,7 +245,9 @@ impl Synced {
     pub const PARTNERS: u8 = 4;
     pub const LICENSES: u8 = 8;
     pub const SECRETS: u8 = 16;
-    const ALL: u8 = 31;
+    /// Namespace metadata (watched in `mosip` mode only; marked at once otherwise).
+    pub const NAMESPACES: u8 = 32;
+    const ALL: u8 = 63;
 
     /// Records that the store of `kind` (one of the constants) has been listed.
     pub fn mark(&self, kind: u8) {
@@ -259,7 +281,11 @@ pub struct Stores {
     pub partners: Store<Partner>,
     pub licenses: Store<MispLicense>,
     pub secrets: Store<SecretMeta>,
+    pub namespaces: Store<NamespaceMeta>,
 }
+
+/// Metadata of a Namespace, as the metadata-only reflector keeps it.
+pub type NamespaceMeta = kube::api::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>;
 
 #[cfg(test)]
 mod tests {

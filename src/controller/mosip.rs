@@ -14,6 +14,7 @@
 //! MispLicenses call [`crate::pms::sync::sync_license`] the same way. Failures become
 //! `MosipSynced=False` with PMS's reason and back off per object.
 
+use super::cache::Content;
 use super::error::{Error, Result};
 use super::partner::{Gathered, Plan};
 use super::secrets::{self, DesiredSecret, Slot, WriteOutcome};
@@ -21,10 +22,9 @@ use super::{Context, LICENSE_LABEL, PARTNER_LABEL, POLICY_LABEL, SECRET_KIND_LAB
 use crate::api::{self, Export, MispLicense, MispLicenseStatus, Partner, PartnerMosipStatus, PartnerType, READY};
 use crate::mosip;
 use crate::pms::SecretString;
-use crate::pms::exports::{ExportSource, remove_export, write_export};
-use crate::pms::plan::export_allowed;
+use crate::pms::exports::{ExportSource, created_copy_of, remove_export, write_export_tracked};
+use crate::pms::plan::{KnownCopy, copy_is_current, copy_removal_needed, export_allowed, export_fingerprint};
 use crate::pms::sync::{Decision, LicenseStore, PartnerInput, PartnerStore, RequestInput, SyncError};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -68,33 +68,73 @@ async fn write(ctx: &Context, slot: &Slot, desired: &DesiredSecret) -> std::resu
 }
 
 /// Copies `value` to every export allowed by its target namespace; returns the denied ones.
+///
+/// Cache-first: whether the target opted in is read from the Namespace store, and a copy the
+/// Secret metadata store shows unchanged since the operator last read or wrote it with this
+/// value ([`copy_is_current`]) is neither read nor written. Only a copy that is missing,
+/// changed by someone else, or due for a new value costs API calls.
 async fn export_all(
     ctx: &Context,
     source: &ExportSource<'_>,
     exports: &[Export],
     value: &[u8],
 ) -> std::result::Result<Vec<String>, String> {
+    let fingerprint = export_fingerprint(value);
     let mut denied = Vec::new();
     for export in exports {
-        let ns: Api<Namespace> = Api::all(ctx.client.clone());
-        let target = if export.namespace == source.namespace {
-            None
-        } else {
-            ns.get_opt(&export.namespace).await.map_err(|e| e.to_string())?
-        };
+        let target = ctx.namespaces.get(&ObjectRef::new(&export.namespace));
         if let Err(e) = export_allowed(source.namespace, &export.namespace, target.as_ref().map(|n| &n.metadata)) {
             denied.push(e.to_string());
             continue;
         }
-        write_export(ctx.client.clone(), source, export, value).await.map_err(|e| e.to_string())?;
+        let seen = ctx.secrets.get(&ObjectRef::new(&export.secret_name).within(&export.namespace));
+        let known = ctx.exported.get(&export.namespace, &export.secret_name);
+        let current = copy_is_current(
+            seen.as_ref().map(|m| (m.metadata.uid.as_deref(), m.metadata.resource_version.as_deref())),
+            known.as_ref().map(|c| KnownCopy {
+                uid: c.uid.as_deref(),
+                resource_version: c.resource_version.as_deref(),
+                fingerprints: &c.value,
+            }),
+            &export.key,
+            &fingerprint,
+        );
+        if current {
+            continue;
+        }
+        let (_, state) =
+            write_export_tracked(ctx.client.clone(), source, export, value).await.map_err(|e| e.to_string())?;
+        ctx.exported.put(
+            &export.namespace,
+            &export.secret_name,
+            Content { uid: state.uid, resource_version: state.resource_version, value: state.fingerprints },
+        );
+        ctx.unexported.evict(&export.namespace, &export.secret_name);
     }
     Ok(denied)
 }
 
+/// Removes the copies the operator created for `uid`. Cache-first ([`copy_removal_needed`]):
+/// only a copy that may exist costs API calls.
 async fn unexport_all(ctx: &Context, uid: &str, exports: &[Export]) {
     for export in exports {
-        if let Err(e) = remove_export(ctx.client.clone(), uid, export).await {
-            tracing::warn!(namespace = %export.namespace, secret = %export.secret_name, "removing an export failed: {e}");
+        let (ns, name) = (export.namespace.as_str(), export.secret_name.as_str());
+        let watched = ctx.config.scope.contains(ns) || ctx.config.export_namespaces.iter().any(|n| n == ns);
+        let seen = ctx.secrets.get(&ObjectRef::new(name).within(ns));
+        let ours = seen.as_ref().is_some_and(|m| created_copy_of(&m.metadata, uid));
+        let written = ctx.exported.get(ns, name).is_some();
+        let removed = ctx.unexported.get(ns, name).is_some();
+        if !copy_removal_needed(watched, ours, written, removed) {
+            continue;
+        }
+        match remove_export(ctx.client.clone(), uid, export).await {
+            Ok(_) => {
+                ctx.exported.evict(ns, name);
+                ctx.unexported.put(ns, name, Content { uid: None, resource_version: None, value: () });
+            }
+            Err(e) => {
+                tracing::warn!(namespace = %export.namespace, secret = %export.secret_name, "removing an export failed: {e}")
+            }
         }
     }
 }
@@ -347,7 +387,9 @@ pub async fn reconcile_partner(
         }
     };
 
-    // Key statuses say what is in the Secrets (PMS's keys carry no validity of the operator's).
+    // Key statuses say what is in the Secrets. No validUntil: PMS gives a key the validity of
+    // its own setting `mosip.pmp.partner.policy.expiry.period.indays` and does not return it
+    // (`APIKeyGenerateResponseDto`: apiKey, label, partnerId, policyId).
     for entry in &mut plan.status.policies {
         let stored = mosip_status.as_ref().and_then(|m| m.requests.iter().find(|r| r.name == entry.name));
         for k in &mut entry.api_keys {
@@ -363,8 +405,9 @@ pub async fn reconcile_partner(
     }
     let any_exports = partner.spec.policies.iter().flat_map(|r| r.api_keys.iter()).any(|k| !k.exports.is_empty());
     if any_exports {
-        let denied = export_keys(&store, mosip_status.as_ref()).await;
-        desired.push(export_condition(&denied));
+        let (denied, failed) = export_keys(&store, mosip_status.as_ref()).await;
+        requeue = requeue.min(export_retry(ctx, &key, &failed));
+        desired.push(export_condition(&denied, &failed));
     }
     for c in api::merge_conditions(&previous.conditions, desired, partner.metadata.generation, &now) {
         plan.status.conditions.retain(|x| x.type_ != c.type_);
@@ -395,9 +438,10 @@ fn sync_message(e: &SyncError) -> String {
     format!("{e}; retried with back-off")
 }
 
-/// Copies every stored, active key to its exports; returns the denied (or failed) ones.
-async fn export_keys(store: &PartnerSecrets<'_>, st: Option<&PartnerMosipStatus>) -> Vec<String> {
+/// Copies every stored, active key to its exports; returns the denied and the failed ones.
+async fn export_keys(store: &PartnerSecrets<'_>, st: Option<&PartnerMosipStatus>) -> (Vec<String>, Vec<String>) {
     let mut denied = Vec::new();
+    let mut failed = Vec::new();
     let source = ExportSource { kind: "Partner", namespace: &store.namespace, name: &store.name, uid: &store.uid };
     for request in &store.partner.spec.policies {
         let recorded = st.and_then(|m| m.requests.iter().find(|r| r.name == request.name));
@@ -412,25 +456,48 @@ async fn export_keys(store: &PartnerSecrets<'_>, st: Option<&PartnerMosipStatus>
             let value = match slot.content(store.ctx).await {
                 Ok(c) => c.and_then(|c| secrets::read_text(&c, apikeys::API_KEY)),
                 Err(e) => {
-                    denied.push(format!("reading the key of label {:?} failed: {e}", k.label));
+                    failed.push(format!("reading the key of label {:?} failed: {e}", k.label));
                     continue;
                 }
             };
             let Some(value) = value else { continue };
             match export_all(store.ctx, &source, &k.exports, value.as_bytes()).await {
                 Ok(d) => denied.extend(d),
-                Err(e) => denied.push(format!("writing an export of label {:?} failed: {e}", k.label)),
+                Err(e) => failed.push(format!("writing an export of label {:?} failed: {e}", k.label)),
             }
         }
     }
-    denied
+    (denied, failed)
 }
 
-fn export_condition(denied: &[String]) -> api::DesiredCondition {
-    if denied.is_empty() {
-        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, false, "Allowed", "every export target accepts copies")
+/// `ExportNotAllowed`: True with `NotOptedIn` when a target did not opt in (or does not exist),
+/// True with `ExportFailed` when a copy could not be written (e.g. no rights in the target
+/// namespace; retried with back-off), False otherwise.
+fn export_condition(denied: &[String], failed: &[String]) -> api::DesiredCondition {
+    let all = || denied.iter().chain(failed).cloned().collect::<Vec<_>>().join("; ");
+    if !denied.is_empty() {
+        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, true, "NotOptedIn", all())
+    } else if !failed.is_empty() {
+        api::DesiredCondition::new(
+            api::EXPORT_NOT_ALLOWED,
+            true,
+            "ExportFailed",
+            format!("{}; retried with back-off", all()),
+        )
     } else {
-        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, true, "NotOptedIn", denied.join("; "))
+        api::DesiredCondition::new(api::EXPORT_NOT_ALLOWED, false, "Allowed", "every export target accepts copies")
+    }
+}
+
+/// The delay before exports that failed are tried again (per-object back-off of its own, so
+/// that PMS's back-off is not reset or advanced by it); an hour when none failed.
+fn export_retry(ctx: &Context, key: &str, failed: &[String]) -> Duration {
+    let key = format!("{key}/exports");
+    if failed.is_empty() {
+        ctx.backoff.succeeded(&key);
+        Duration::from_secs(3600)
+    } else {
+        ctx.backoff.failed(&key)
     }
 }
 
@@ -536,7 +603,7 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
         name: name.clone(),
         partner_id: partner.as_ref().map(|p| p.partner_id()).unwrap_or_default(),
     };
-    let mut denied = Vec::new();
+    let (mut denied, mut failed) = (Vec::new(), Vec::new());
     let active = license.spec.is_active() && partner.as_deref().is_some_and(|p| p.spec.is_active());
     // The licence gate of standalone mode, the same function (an approved request of this MISP
     // for the policy, ...): nothing is requested from PMS without it. Deactivation is not gated.
@@ -572,9 +639,10 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
                             desired.key_fingerprint = Some(mosip::key_fingerprint(k.expose()));
                             let source =
                                 ExportSource { kind: "MispLicense", namespace: &namespace, name: &name, uid: &uid };
-                            denied = export_all(ctx, &source, &license.spec.exports, k.expose().as_bytes())
-                                .await
-                                .unwrap_or_else(|e| vec![format!("writing an export failed: {e}")]);
+                            match export_all(ctx, &source, &license.spec.exports, k.expose().as_bytes()).await {
+                                Ok(d) => denied = d,
+                                Err(e) => failed.push(format!("writing an export failed: {e}")),
+                            }
                         }
                     } else {
                         unexport_all(ctx, &uid, &license.spec.exports).await;
@@ -613,7 +681,8 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
     };
     let mut conditions = conditions;
     if !license.spec.exports.is_empty() {
-        conditions.push(export_condition(&denied));
+        requeue = requeue.min(export_retry(ctx, &key, &failed));
+        conditions.push(export_condition(&denied, &failed));
     }
     desired.conditions = api::merge_conditions(&previous.conditions, conditions, license.metadata.generation, &now);
     let lapi: Api<MispLicense> = Api::namespaced(ctx.client.clone(), &namespace);

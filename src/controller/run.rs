@@ -10,12 +10,13 @@
 //! other objects depend on (a policy's users, a partnerId's claimants), deletions included.
 
 use super::cache::{self, PartnerIndex};
-use super::context::{Context, OperatorConfig, Stores, Synced};
+use super::context::{Context, NamespaceMeta, OperatorConfig, Stores, Synced};
 use super::error::Error;
 use super::secrets::SecretMeta;
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::metrics::Metrics;
+use crate::pms::exports::{EXPORT_SOURCE_UID_LABEL, export_source_of};
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt, future::BoxFuture};
@@ -158,8 +159,9 @@ where
         .boxed()
 }
 
-/// Keeps only the Secrets the operator needs before they reach the store: its own (by label)
-/// and those a Partner names as its certificate Secret. Any other Secret's update becomes a
+/// Keeps only the Secrets the operator needs before they reach the store: its own (by label),
+/// its consumer copies (by the export-source label) and those a Partner names as its
+/// certificate Secret. Any other Secret's update becomes a
 /// removal, so the store never holds a stale copy of a Secret nobody names any more.
 fn needed_secrets(
     index: Arc<PartnerIndex>,
@@ -167,9 +169,11 @@ fn needed_secrets(
     watcher::Result<watcher::Event<SecretMeta>>,
 ) -> futures::future::Ready<Option<watcher::Result<watcher::Event<SecretMeta>>>> {
     let needed = move |s: &SecretMeta| {
-        let ours =
-            s.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
-        ours || index.is_certificate_secret(s.metadata.namespace.as_deref().unwrap_or_default(), &s.name_any())
+        let labels = s.metadata.labels.as_ref();
+        let ours = labels.and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
+        // Consumer copies of spec.exports, including installers' placeholders the operator updated.
+        let copy = labels.is_some_and(|l| l.contains_key(EXPORT_SOURCE_UID_LABEL));
+        ours || copy || index.is_certificate_secret(s.metadata.namespace.as_deref().unwrap_or_default(), &s.name_any())
     };
     move |ev| {
         let out = match ev {
@@ -179,6 +183,40 @@ fn needed_secrets(
         };
         futures::future::ready(out)
     }
+}
+
+/// Triggers every Partner and MispLicense with an export into `namespace`. Runs only when a
+/// namespace's opt-in changes (rare), so scanning the stores is fine.
+fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
+    for p in ctx.partners.state() {
+        let exports = p.spec.policies.iter().flat_map(|r| r.api_keys.iter()).flat_map(|k| k.exports.iter());
+        if exports.into_iter().any(|e| e.namespace == namespace) {
+            triggers.partner(ObjectRef::from_obj(p.as_ref()));
+        }
+    }
+    for l in ctx.licenses.state() {
+        if l.spec.exports.iter().any(|e| e.namespace == namespace) {
+            triggers.license(ObjectRef::from_obj(l.as_ref()));
+        }
+    }
+}
+
+/// The source object of a consumer copy, when the copy's annotation names one of `kind` that
+/// exists with the uid the copy's label carries: an editor of the copy's namespace cannot make
+/// the operator reconcile other objects by annotating a Secret.
+fn copy_source<K>(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: &str,
+    store: &Store<K>,
+) -> Option<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (k, ns, name) = export_source_of(meta)?;
+    let uid = meta.labels.as_ref()?.get(EXPORT_SOURCE_UID_LABEL)?;
+    let r = ObjectRef::new(name).within(ns);
+    let obj = store.get(&r).filter(|_| k == kind)?;
+    (obj.meta().uid.as_deref() == Some(uid.as_str())).then_some(r)
 }
 
 /// Per-object back-off on errors (1 s doubling to 5 min, reset on success); nothing is
@@ -260,6 +298,7 @@ struct Sources {
     partners: Shared<Partner>,
     licenses: Shared<MispLicense>,
     secrets: Shared<SecretMeta>,
+    namespaces: Shared<NamespaceMeta>,
 }
 
 impl Sources {
@@ -270,6 +309,7 @@ impl Sources {
             partners: Shared::new(),
             licenses: Shared::new(),
             secrets: Shared::new(),
+            namespaces: Shared::new(),
         }
     }
 
@@ -280,6 +320,7 @@ impl Sources {
             partners: self.partners.store.clone(),
             licenses: self.licenses.store.clone(),
             secrets: self.secrets.store.clone(),
+            namespaces: self.namespaces.store.clone(),
         }
     }
 
@@ -369,10 +410,55 @@ impl Sources {
             },
         );
 
+        // mosip mode: Namespace metadata, for the export opt-in; a namespace whose opt-in changes
+        // (or that appears or goes) makes the objects exporting into it look again.
+        let mosip = ctx.pms.is_some();
+        let namespaces = if mosip {
+            let nctx = ctx.clone();
+            let nt = triggers.clone();
+            let mut accepts: std::collections::HashMap<String, (Option<String>, Option<String>)> = Default::default();
+            let mut listed = false;
+            drive(
+                self.namespaces,
+                watcher::watcher(Api::<NamespaceMeta>::all(client.clone()), wc.clone()),
+                (ctx.clone(), Synced::NAMESPACES),
+                stop.clone(),
+                move |ev| {
+                    let changed: Option<String> = match ev {
+                        watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
+                            let name = n.name_any();
+                            let now = crate::pms::plan::opt_in_of(&n.metadata);
+                            let before = accepts.insert(name.clone(), now.clone());
+                            (before.as_ref() != Some(&now)).then_some(name)
+                        }
+                        watcher::Event::Delete(n) => {
+                            let name = n.name_any();
+                            accepts.remove(&name);
+                            Some(name)
+                        }
+                        watcher::Event::InitDone => {
+                            listed = true;
+                            None
+                        }
+                        watcher::Event::Init => None,
+                    };
+                    if let Some(ns) = changed.filter(|_| listed) {
+                        exporters_into(&nctx, &ns, &nt);
+                    }
+                },
+            )
+        } else {
+            ctx.synced.mark(Synced::NAMESPACES);
+            futures::future::ready(()).boxed()
+        };
+
         let sctx = ctx.clone();
         let st = triggers;
-        let secret_watch =
-            scope.watch_metadata::<Secret>(client, wc).filter_map(needed_secrets(ctx.partner_index.clone()));
+        // With a namespace list, mosip mode also watches its copies in --export-namespaces.
+        let extra: &[String] = if mosip { &config.export_namespaces } else { &[] };
+        let secret_watch = scope
+            .watch_metadata_with::<Secret>(client, wc, EXPORT_SOURCE_UID_LABEL, extra)
+            .filter_map(needed_secrets(ctx.partner_index.clone()));
         let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
             sctx.owners.observe(ev, || sctx.secrets.state());
             match ev {
@@ -382,6 +468,14 @@ impl Sources {
                     sctx.cert_contents.evict(&ns, &name);
                     sctx.owned_contents.evict(&ns, &name);
                     sctx.foreign_secrets.evict(&ns, &name);
+                    sctx.exported.evict(&ns, &name);
+                    // A consumer copy gone: its source writes it again.
+                    if let Some(r) = copy_source(&s.metadata, "Partner", &sctx.partners) {
+                        st.partner(r);
+                    }
+                    if let Some(r) = copy_source(&s.metadata, "MispLicense", &sctx.licenses) {
+                        st.license(r);
+                    }
                     // Whoever names it or owns it looks again.
                     for p in sctx.partner_index.naming_secret(&ns, &name) {
                         st.partner(p);
@@ -397,13 +491,17 @@ impl Sources {
                         }
                     }
                 }
-                // A relist may have missed deletions: certificate contents are read again.
-                watcher::Event::InitDone => sctx.cert_contents.clear(),
+                // A relist may have missed deletions: certificate contents are read again, and
+                // consumer copies too.
+                watcher::Event::InitDone => {
+                    sctx.cert_contents.clear();
+                    sctx.exported.clear();
+                }
                 _ => {}
             }
         });
         async move {
-            futures::join!(partners, licenses, cacerts, policies, secrets);
+            futures::join!(partners, licenses, cacerts, policies, secrets, namespaces);
         }
         .boxed()
     }
@@ -506,6 +604,7 @@ fn partner_controller(
     let by_domain = ctx.partners.clone();
     let by_policy = ctx.partner_index.clone();
     let by_secret = ctx.partner_index.clone();
+    let by_copy = ctx.partners.clone();
     Ok(Controller::for_shared_stream(src.partners.subscribe(), ctx.partners.clone())
         .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
             let ns = s.metadata.namespace.clone().unwrap_or_default();
@@ -518,6 +617,8 @@ fn partner_controller(
                     .filter(|o| o.kind == "Partner" && o.api_version.starts_with("pms.mosip.io/"))
                     .map(|o| ObjectRef::new(&o.name).within(&ns)),
             );
+            // A consumer copy changed by someone: its source repairs it.
+            refs.extend(copy_source(&s.metadata, "Partner", &by_copy));
             refs
         })
         .watches_shared_stream(src.cacerts.subscribe(), move |ca: Arc<CACertificate>| {
@@ -549,6 +650,7 @@ fn license_controller(
 ) -> anyhow::Result<BoxFuture<'static, ()>> {
     let by_partner = ctx.licenses.clone();
     let by_policy = ctx.licenses.clone();
+    let by_copy = ctx.licenses.clone();
     Ok(Controller::for_shared_stream(src.licenses.subscribe(), ctx.licenses.clone())
         .reconcile_on(deleted)
         .watches_shared_stream(src.partners.subscribe(), move |p: Arc<Partner>| {
@@ -571,6 +673,9 @@ fn license_controller(
                 .collect::<Vec<_>>()
         })
         .owns_shared_stream(src.secrets.subscribe())
+        .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
+            copy_source(&s.metadata, "MispLicense", &by_copy)
+        })
         .with_config(cc)
         .graceful_shutdown_on(stop)
         .run(guarded("MispLicense", license::reconcile), error_policy("MispLicense"), ctx)
@@ -732,6 +837,38 @@ mod tests {
             http::Response::builder().status(404).body(body)
         });
         Client::new(svc, "default")
+    }
+
+    #[test]
+    fn a_copy_triggers_only_the_source_whose_uid_it_carries() {
+        use crate::pms::exports::EXPORT_SOURCE_ANNOTATION;
+        use std::collections::BTreeMap;
+        let (store, mut writer) = reflector::store::<Partner>();
+        let mut p: Partner = serde_json::from_value(serde_json::json!({
+            "apiVersion": "pms.mosip.io/v1alpha1", "kind": "Partner",
+            "metadata": {"name": "rp", "namespace": "a", "uid": "uid-rp"},
+            "spec": {"partnerType": "Auth_Partner", "organizationName": "O"}
+        }))
+        .unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(p.clone()));
+        let meta = |source: &str, uid: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            labels: Some(BTreeMap::from([(EXPORT_SOURCE_UID_LABEL.to_string(), uid.to_string())])),
+            annotations: Some(BTreeMap::from([(EXPORT_SOURCE_ANNOTATION.to_string(), source.to_string())])),
+            ..Default::default()
+        };
+        assert_eq!(copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store), Some(ObjectRef::from_obj(&p)));
+        // Another uid (a hostile annotation), another kind, another object: no trigger.
+        assert_eq!(copy_source(&meta("Partner/a/rp", "uid-other"), "Partner", &store), None);
+        assert_eq!(copy_source(&meta("MispLicense/a/rp", "uid-rp"), "Partner", &store), None);
+        assert_eq!(copy_source(&meta("Partner/b/rp", "uid-rp"), "Partner", &store), None);
+        p.metadata.uid = Some("uid-new".into());
+        writer.apply_watcher_event(&watcher::Event::Apply(p));
+        assert_eq!(copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store), None, "re-created source");
+        let ns = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            labels: Some(BTreeMap::from([(crate::api::ACCEPT_EXPORTS_LABEL.to_string(), "a".to_string())])),
+            ..Default::default()
+        };
+        assert_eq!(crate::pms::plan::opt_in_of(&ns), (Some("a".to_string()), None));
     }
 
     #[tokio::test]

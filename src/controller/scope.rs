@@ -72,12 +72,39 @@ impl Scope {
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
         K::DynamicType: Default,
     {
+        self.watch_metadata_with::<K>(client, config, "", &[])
+    }
+
+    /// [`Scope::watch_metadata`] plus, with a namespace list, a watch of the objects `selector`
+    /// selects in each of `extra_namespaces` outside the list (e.g. the operator's consumer
+    /// copies in export target namespaces), merged into the same listing. With every namespace
+    /// watched they add nothing and are not watched.
+    pub fn watch_metadata_with<K>(
+        &self,
+        client: &Client,
+        config: watcher::Config,
+        selector: &str,
+        extra_namespaces: &[String],
+    ) -> impl Stream<Item = watcher::Result<Event<PartialObjectMeta<K>>>> + Send + 'static
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
+        K::DynamicType: Default,
+    {
         // An Api of PartialObjectMeta makes metadata-only list and watch requests.
-        let streams: Vec<_> = self
+        let mut streams: Vec<_> = self
             .apis::<PartialObjectMeta<K>>(client)
             .into_iter()
             .map(|api| watcher(api, config.clone()).boxed())
             .collect();
+        if let Scope::Namespaces(list) = self {
+            let mut extra: Vec<&String> = extra_namespaces.iter().filter(|n| !list.contains(n)).collect();
+            extra.sort();
+            extra.dedup();
+            for ns in extra {
+                let api: Api<PartialObjectMeta<K>> = Api::namespaced(client.clone(), ns);
+                streams.push(watcher(api, config.clone().labels(selector)).boxed());
+            }
+        }
         let merged = streams.len() > 1;
         merge(streams, merged)
     }

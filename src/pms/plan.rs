@@ -124,6 +124,66 @@ pub fn export_allowed(source: &str, target: &str, target_meta: Option<&ObjectMet
     }
 }
 
+/// What [`export_allowed`] reads of a target namespace: its label and its annotation
+/// `pms.mosip.io/accept-exports-from`. When this changes, the objects exporting into that
+/// namespace are looked at again.
+pub fn opt_in_of(meta: &ObjectMeta) -> (Option<String>, Option<String>) {
+    let get = |m: &Option<std::collections::BTreeMap<String, String>>| {
+        m.as_ref().and_then(|m| m.get(ACCEPT_EXPORTS_LABEL)).cloned()
+    };
+    (get(&meta.labels), get(&meta.annotations))
+}
+
+/// SHA-256 (hex) of an exported value: all the operator remembers of a copy's content.
+pub fn export_fingerprint(value: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(value))
+}
+
+/// What the operator last read or wrote of a consumer copy.
+#[derive(Clone, Copy, Debug)]
+pub struct KnownCopy<'a> {
+    pub uid: Option<&'a str>,
+    pub resource_version: Option<&'a str>,
+    /// Data key → [`export_fingerprint`] of its value.
+    pub fingerprints: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// Whether a consumer copy already holds the value whose fingerprint is `fingerprint` under
+/// `key`, without reading it: the operator knows what it last read or wrote (`known`) and the
+/// Secret metadata store shows the same object at that resourceVersion (or an older one: the
+/// store lags behind the operator's own write). `seen`: (uid, resourceVersion) of the Secret the
+/// store shows; None when it shows none, which after the operator's own write means the store
+/// has not caught up yet (a deletion or a lost label evicts what is known).
+/// Anyone else's change moves the resourceVersion, so the copy is read and repaired.
+pub fn copy_is_current(
+    seen: Option<(Option<&str>, Option<&str>)>,
+    known: Option<KnownCopy<'_>>,
+    key: &str,
+    fingerprint: &str,
+) -> bool {
+    let Some(k) = known else { return false };
+    if k.fingerprints.get(key).map(String::as_str) != Some(fingerprint) {
+        return false;
+    }
+    match seen {
+        None => true,
+        Some((uid, rv)) => {
+            uid.is_some() && uid == k.uid && crate::controller::cache::still_current(k.resource_version, rv)
+        }
+    }
+}
+
+/// Whether removing a consumer copy needs API calls. `watched`: the operator's Secret store
+/// covers the target namespace (its namespaces, or `--export-namespaces`), so a copy it created
+/// (labelled) would be in the store, and `ours` says whether the store shows one created for
+/// this source; `written`: the operator wrote it since its start; `removed`: it already removed
+/// (or found absent) the copy since its start. Outside the store's view only the operator's own
+/// memory saves the read.
+pub fn copy_removal_needed(watched: bool, ours: bool, written: bool, removed: bool) -> bool {
+    if watched { ours || written } else { written || !removed }
+}
+
 /// What to do for one wanted API key (spec label) in `mosip` mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyStep {
@@ -266,6 +326,42 @@ mod tests {
         assert!(matches!(export_allowed("a", "esignet", None), Err(ExportDenied::NoNamespace { .. })));
         let msg = export_allowed("a", "esignet", Some(&meta(&[], &[]))).unwrap_err().to_string();
         assert!(msg.contains("pms.mosip.io/accept-exports-from=a"), "{msg}");
+    }
+
+    #[test]
+    fn a_copy_is_current_only_when_the_store_shows_what_the_operator_knows() {
+        use std::collections::BTreeMap;
+        let fp = export_fingerprint(b"KEY-1");
+        let fps = BTreeMap::from([("k".to_string(), fp.clone())]);
+        let known = KnownCopy { uid: Some("u1"), resource_version: Some("10"), fingerprints: &fps };
+        // Same object at the same (or an older: lagging store) resourceVersion: no read needed.
+        assert!(copy_is_current(Some((Some("u1"), Some("10"))), Some(known), "k", &fp));
+        assert!(copy_is_current(Some((Some("u1"), Some("9"))), Some(known), "k", &fp));
+        // The store has not seen the operator's own create yet.
+        assert!(copy_is_current(None, Some(known), "k", &fp));
+        // Someone changed it since, or recreated it, or another value is wanted, or another key.
+        assert!(!copy_is_current(Some((Some("u1"), Some("11"))), Some(known), "k", &fp));
+        assert!(!copy_is_current(Some((Some("u2"), Some("10"))), Some(known), "k", &fp));
+        assert!(!copy_is_current(Some((None, Some("10"))), Some(known), "k", &fp));
+        assert!(!copy_is_current(Some((Some("u1"), Some("10"))), Some(known), "k", &export_fingerprint(b"KEY-2")));
+        assert!(!copy_is_current(Some((Some("u1"), Some("10"))), Some(known), "other", &fp));
+        // Nothing known (first reconcile after a start): read once.
+        assert!(!copy_is_current(Some((Some("u1"), Some("10"))), None, "k", &fp));
+        assert!(!copy_is_current(None, None, "k", &fp));
+        assert_eq!(fp.len(), 64);
+        assert!(!fp.contains("KEY"));
+    }
+
+    #[test]
+    fn copies_are_removed_with_calls_only_when_one_may_exist() {
+        // Watched: the store is authoritative for labelled copies.
+        assert!(copy_removal_needed(true, true, false, false));
+        assert!(copy_removal_needed(true, false, true, false), "written, the store not caught up");
+        assert!(!copy_removal_needed(true, false, false, false));
+        // Not watched: once after a start, then never again unless written meanwhile.
+        assert!(copy_removal_needed(false, false, false, false));
+        assert!(!copy_removal_needed(false, false, false, true));
+        assert!(copy_removal_needed(false, false, true, true));
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! - `/auth/realms/master/protocol/openid-connect/token` and `/auth/admin/realms/<realm>/...`
 //!   (Keycloak; base URL `<url>/auth`).
 //!
-//! Test knobs: per-endpoint call counters, an outage switch (503 for every request), `stop()` /
-//! `restart()` (connection refused, then healed on the same port), and direct state reads.
+//! Test knobs: per-endpoint call counters, an outage switch (503 for every request), a
+//! per-partner outage (503 for requests naming one partner id), "mint then fail" (PMS commits a
+//! generated API key, the caller gets a 500), `stop()` / `restart()` (connection refused, then
+//! healed on the same port), and direct state reads.
 
 #![allow(dead_code)]
 
@@ -138,6 +140,12 @@ pub struct FakeState {
     pub outage: bool,
     /// Endpoint template → how many of its next calls answer 503 (a transient failure of one call).
     pub fail_next: HashMap<String, u32>,
+    /// 503 for every request that names one of these partner ids (in the path, or quoted in
+    /// the body): an outage that hits one partner only.
+    pub unavailable_for: HashSet<String>,
+    /// The next this-many `generate/apikey` calls mint the key in PMS and then answer 500, as if
+    /// the connection broke after PMS committed (the key is never seen by the caller).
+    pub mint_then_fail: u32,
     /// Every Cookie/Authorization header and body seen, to prove what was (not) sent.
     pub bearer_seen: u64,
     seq: u64,
@@ -231,6 +239,21 @@ impl FakeMosip {
     /// 503; the others are served.
     pub fn fail_next(&self, endpoint: &str, n: u32) {
         self.state.lock().unwrap().fail_next.insert(endpoint.to_string(), n);
+    }
+
+    /// Makes every request about `partner_id` answer 503 (true) or heals it (false).
+    pub fn set_unavailable_for(&self, partner_id: &str, on: bool) {
+        let mut st = self.state.lock().unwrap();
+        if on {
+            st.unavailable_for.insert(partner_id.to_string());
+        } else {
+            st.unavailable_for.remove(partner_id);
+        }
+    }
+
+    /// The next `n` API-key generations mint in PMS, then fail with 500.
+    pub fn mint_then_fail(&self, n: u32) {
+        self.state.lock().unwrap().mint_then_fail = n;
     }
 
     pub fn set_admin_password(&self, pw: &str) {
@@ -329,6 +352,12 @@ async fn handle(State(state): State<Arc<Mutex<FakeState>>>, req: Request) -> Res
     if let Some(n) = st.fail_next.get_mut(&template).filter(|n| **n > 0) {
         *n -= 1;
         return status_json(503, json!({"error": "Service Unavailable"}));
+    }
+    if !st.unavailable_for.is_empty() {
+        let text = String::from_utf8_lossy(&body);
+        if st.unavailable_for.iter().any(|pid| s.contains(&pid.as_str()) || text.contains(&format!("\"{pid}\""))) {
+            return status_json(503, json!({"error": "Service Unavailable"}));
+        }
     }
     if s.first() == Some(&"auth") {
         return keycloak(&mut st, &parts.method, &s[1..], &query, &parts.headers, &body);
@@ -1015,6 +1044,14 @@ fn pms(
                 key: key.clone(),
                 active: true,
             });
+            if st.mint_then_fail > 0 {
+                // Committed in PMS, lost on the way back (test knob).
+                st.mint_then_fail -= 1;
+                return status_json(
+                    500,
+                    json!({"errors": [{"errorCode": "PMS_PRT_500", "message": "Unable to process the request."}]}),
+                );
+            }
             pms_ok(json!({"apiKey": key, "label": label, "policyId": pol.id, "partnerId": pid}))
         }
         // PartnerManagementServiceImpl.updateAPIKeyStatus, per PMS source (1.2.2/1.3 line), in its

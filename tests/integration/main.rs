@@ -16,6 +16,7 @@ mod fixtures;
 mod hostile;
 mod hostile_chain;
 mod keys;
+mod mosip_controller;
 mod mosip_delete;
 mod mosip_live;
 mod mosip_mode;
