@@ -1,27 +1,46 @@
 //! The Helm chart, installed for real; then the operator binary runs with a token of the chart's
 //! ServiceAccount (TokenRequest) and must do its whole job with exactly the chart's permissions.
 
-use crate::common::{self, CONVERGE, TestEnv, eventually, helm, run};
+use crate::common::{self, CONVERGE, TEST_LABEL, TestEnv, eventually, helm, run};
+use crate::fake_pms::FakeMosip;
 use crate::fixtures::*;
-use kube::api::{Api, DeleteParams, ObjectMeta};
+use crate::mosip_mode::{credentials, wait_synced};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use mosip_partner_operator::api::*;
+use mosip_partner_operator::mosip::api_key_secret_name;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[tokio::test]
-async fn operator_works_with_exactly_the_charts_permissions() {
-    let helm = helm();
-    let chart = common::repo_root().join("charts/mosip-partner-operator");
-    run(Command::new(&helm).args(["lint", "--strict"]).arg(&chart));
+const GENERATE: &str = "PATCH /partners/{partnerId}/generate/apikey";
+const PATCH_PARTNER: &str = "PATCH /partners/{partnerId}";
 
-    let mut env = TestEnv::new("chart").await;
+/// A release of the chart in the test namespace, and how its Deployment would run the operator:
+/// its arguments (metrics on loopback) and a kubeconfig with a token of its ServiceAccount.
+struct Installed {
+    args: Vec<String>,
+    /// The ServiceAccount as an RBAC subject, for `kubectl auth can-i --as`.
+    who: String,
+    dir: tempfile::TempDir,
+}
+
+impl Installed {
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+}
+
+/// Installs the chart as release `env.ns` watching only `env.ns`, with `extra` helm arguments.
+fn install(helm: &str, chart: &Path, env: &TestEnv, extra: &[&str]) -> Installed {
     let release = env.ns.clone();
-    run(Command::new(&helm)
+    run(Command::new(helm)
         .args(["install", &release])
-        .arg(&chart)
+        .arg(chart)
         .args(["-n", &env.ns, "--set", "crds.enabled=false", "--set", "userRoles.create=false"])
         .args(["--set", &format!("watchNamespaces={{{}}}", env.ns)])
         .args(["--set", &format!("operatorConfig.clusterSelector={}={}", common::TEST_LABEL, env.ns)])
-        .args(["--set", "replicas=2"]));
+        .args(extra));
 
     // The chart's ServiceAccount and the arguments its Deployment would run with.
     let sa = run(Command::new("kubectl").args([
@@ -48,17 +67,6 @@ async fn operator_works_with_exactly_the_charts_permissions() {
     args.push(format!("--metrics-addr=127.0.0.1:{}", env.metrics_port));
     // POD_NAMESPACE comes from the downward API in the cluster.
     args.push(format!("--operator-namespace={}", env.ns));
-    assert!(args.iter().any(|a| a == "--leader-elect"), "2 replicas must elect a leader: {args:?}");
-
-    // No cluster-wide Secret access when namespaces are listed.
-    let who = format!("system:serviceaccount:{}:{sa}", env.ns);
-    let out = env.kubectl(&["auth", "can-i", "list", "secrets", "--all-namespaces", "--as", &who]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
-    // The mosip backend's finalizer pms.mosip.io/deactivate is added and removed with patches.
-    for kind in ["partners", "misplicenses"] {
-        let out = env.kubectl(&["auth", "can-i", "patch", kind, "-n", &env.ns, "--as", &who]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "patch {kind}");
-    }
 
     // A token for that ServiceAccount (TokenRequest) in a kubeconfig of its own.
     let token = run(Command::new("kubectl").args(["create", "token", &sa, "-n", &env.ns, "--duration=1h"]));
@@ -71,9 +79,34 @@ async fn operator_works_with_exactly_the_charts_permissions() {
         }
     }
     let dir = tempfile::tempdir().expect("tmp");
-    let sa_kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&sa_kubeconfig, serde_yaml::to_string(&kc).expect("yaml")).expect("write");
-    env.start_operator_with(&args, &sa_kubeconfig);
+    std::fs::write(dir.path().join("kubeconfig"), serde_yaml::to_string(&kc).expect("yaml")).expect("write");
+    Installed { args, who: format!("system:serviceaccount:{}:{sa}", env.ns), dir }
+}
+
+#[tokio::test]
+async fn operator_works_with_exactly_the_charts_permissions() {
+    let helm = helm();
+    let chart = common::repo_root().join("charts/mosip-partner-operator");
+    run(Command::new(&helm).args(["lint", "--strict"]).arg(&chart));
+
+    let mut env = TestEnv::new("chart").await;
+    let release = env.ns.clone();
+    let installed = install(&helm, &chart, &env, &["--set", "replicas=2"]);
+    assert!(
+        installed.args.iter().any(|a| a == "--leader-elect"),
+        "2 replicas must elect a leader: {:?}",
+        installed.args
+    );
+
+    // No cluster-wide Secret access when namespaces are listed.
+    let out = env.kubectl(&["auth", "can-i", "list", "secrets", "--all-namespaces", "--as", &installed.who]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    // The mosip backend's finalizer pms.mosip.io/deactivate is added and removed with patches.
+    for kind in ["partners", "misplicenses"] {
+        let out = env.kubectl(&["auth", "can-i", "patch", kind, "-n", &env.ns, "--as", &installed.who]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "patch {kind}");
+    }
+    env.start_operator_with(&installed.args, &installed.kubeconfig());
 
     // The whole job: trust, policies, approval, certificates, keys, licences, finalizers.
     let int = trust(&env, PartnerDomain::Auth).await;
@@ -166,4 +199,96 @@ async fn operator_works_with_exactly_the_charts_permissions() {
     }
     env.stop_operator();
     run(Command::new(&helm).args(["uninstall", &release, "-n", &env.ns]));
+}
+
+/// The chart in `backend.mode=mosip`, against the fake PMS (a contract model): the operator, with
+/// exactly the chart's permissions, reads only its credentials Secret in its namespace, onboards
+/// a partner into PMS, writes the consumer copy into an export namespace outside the watched
+/// ones, and deactivates the partner in PMS when it is deleted.
+#[tokio::test]
+async fn the_chart_runs_the_mosip_backend_with_exactly_its_permissions() {
+    let helm = helm();
+    let chart = common::repo_root().join("charts/mosip-partner-operator");
+    let fake = FakeMosip::start().await;
+    let mut env = TestEnv::new("chart-mosip").await;
+    // The export target exists before the install (the chart gives the operator a Role there)
+    // and has opted in to copies from env.ns.
+    let target = format!("{}-esignet", env.ns);
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(target.clone());
+    ns.metadata.labels = Some(BTreeMap::from([
+        (TEST_LABEL.to_string(), env.ns.clone()),
+        (ACCEPT_EXPORTS_LABEL.to_string(), env.ns.clone()),
+    ]));
+    Api::<Namespace>::all(env.client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+    credentials(&env).await;
+
+    let installed = install(
+        &helm,
+        &chart,
+        &env,
+        &[
+            "--set",
+            "backend.mode=mosip",
+            "--set",
+            &format!("backend.mosip.apiUrl={}", fake.api_url()),
+            "--set",
+            &format!("backend.mosip.keycloakUrl={}", fake.keycloak_url()),
+            "--set",
+            "backend.mosip.credentialsSecret=mosip-credentials",
+            "--set",
+            &format!("backend.mosip.exportNamespaces={{{target}}}"),
+        ],
+    );
+    for want in ["--backend=mosip", "--mosip-credentials-secret=mosip-credentials"] {
+        assert!(installed.args.iter().any(|a| a == want), "{want} missing: {:?}", installed.args);
+    }
+    assert!(installed.args.contains(&format!("--export-namespaces={target}")), "{:?}", installed.args);
+    let can = |verb: &str, what: &str, ns: &str| {
+        let out = env.kubectl(&["auth", "can-i", verb, what, "-n", ns, "--as", &installed.who]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(can("get", "secrets/mosip-credentials", &env.ns), "yes");
+    assert_eq!(can("patch", "secrets", &target), "yes");
+    assert_eq!(can("list", "secrets", "default"), "no");
+    env.start_operator_with(&installed.args, &installed.kubeconfig());
+
+    let ca = trust(&env, PartnerDomain::Auth).await;
+    let policies: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&policies, &auth_policy(&env, "pol", "grp", ApprovalMode::Automatic)).await;
+    let policy = env.cluster_name("pol");
+    wait_synced(&policies, &policy, "True", Some("Published")).await;
+    cert_secret(&env, "rp", &ca, "Org").await;
+    let mut rp = partner("rp", PartnerType::AuthPartner, "Org");
+    rp.spec.policy_group = Some("grp".into());
+    rp.spec.policies = vec![request(&policy, &["main"])];
+    rp.spec.policies[0].api_keys[0].exports =
+        vec![Export { namespace: target.clone(), secret_name: "rp-api-key".into(), key: "partner-api-key".into() }];
+    let partners: Api<Partner> = env.api();
+    env.apply(&partners, &rp).await;
+    wait_partner(&env, "rp", READY, "True").await;
+    let key = env.secret_value(&api_key_secret_name("rp", &policy, "main"), "apiKey").await.expect("key");
+    let copies: Api<Secret> = Api::namespaced(env.client.clone(), &target);
+    let copied = eventually(CONVERGE, "the consumer copy", || {
+        let copies = copies.clone();
+        async move {
+            let s = copies.get_opt("rp-api-key").await.map_err(|e| e.to_string())?.ok_or("no copy")?;
+            let v =
+                s.data.unwrap_or_default().get("partner-api-key").map(|v| String::from_utf8_lossy(&v.0).into_owned());
+            v.ok_or_else(|| "no key in the copy".to_string())
+        }
+    })
+    .await;
+    assert_eq!(copied, key, "the copy holds the key PMS minted");
+    assert_eq!(fake.calls(GENERATE), 1, "one key minted: {:?}", fake.all_calls());
+
+    // Deleting the Partner deactivates it in PMS first (the finalizer, patched with the chart's
+    // rights), then releases it.
+    let patches = fake.calls(PATCH_PARTNER);
+    partners.delete("rp", &DeleteParams::default()).await.expect("delete");
+    wait_deleted(&partners, "rp", CONVERGE).await;
+    assert_eq!(fake.calls(PATCH_PARTNER), patches + 1, "deactivated once: {:?}", fake.all_calls());
+    env.assert_log_clean();
+    env.stop_operator();
+    run(Command::new(&helm).args(["uninstall", &env.ns, "-n", &env.ns]));
 }

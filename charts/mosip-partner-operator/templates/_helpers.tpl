@@ -82,10 +82,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["partners/finalizers", "misplicenses/finalizers"]
   verbs: ["update"]
 # Metadata-only watch of Secrets, the referenced certificate Secrets, and the API-key, licence
-# and re-signed certificate Secrets the operator writes.
+# and re-signed certificate Secrets the operator writes (patch: consumer copies, mosip backend).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 {{- end }}
 
 {{/* Rules of mosip-partner-editor (and so of mosip-partner-admin). */}}
@@ -102,4 +102,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create", "update", "patch", "delete", "get", "list", "watch"]
+{{- end }}
+
+{{/* "true" in mosip backend mode. */}}
+{{- define "mosip-partner-operator.mosip" -}}
+{{- if eq .Values.backend.mode "mosip" }}true{{- end }}
+{{- end }}
+
+{{/* Secrets in a namespace that only receives consumer copies (mosip backend, spec.exports). */}}
+{{- define "mosip-partner-operator.exportRules" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+{{- end }}
+
+{{/* mosip backend with watched namespaces: the export target namespaces outside them, comma-separated. */}}
+{{- define "mosip-partner-operator.exportNamespaces" -}}
+{{- $watch := include "mosip-partner-operator.watchNamespaces" . }}
+{{- if and $watch (include "mosip-partner-operator.mosip" .) }}
+{{- $watched := splitList "," $watch }}
+{{- $out := list }}
+{{- range $ns := .Values.backend.mosip.exportNamespaces | default (list) | uniq }}
+{{- if not (has $ns $watched) }}{{- $out = append $out $ns }}{{- end }}
+{{- end }}
+{{- join "," $out }}
+{{- end }}
 {{- end }}
