@@ -2,13 +2,13 @@
 
 use super::backend::{KeySource, Standalone};
 use super::cache::{Backoff, ContentCache, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
+use super::events::Recorder;
 use super::partner::{CertContents, CertVerdicts};
 use super::scope::Scope;
 use super::secrets::SecretMeta;
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use std::sync::Arc;
 

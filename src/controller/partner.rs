@@ -435,7 +435,7 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
         signed_not_after: None,
     });
     match trust::validate_partner_certificate(&input) {
-        Ok(validated) => CertVerdict {
+        Ok(mut validated) => CertVerdict {
             condition: DesiredCondition::new(
                 CERTIFICATE_VALID,
                 true,
@@ -443,7 +443,12 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
                 format!("certificate chains to a trusted {} root and satisfies MOSIP's rules", i.domain),
             ),
             next_check: Some(validated.next_check),
-            validated: Some(Arc::new(validated)),
+            validated: Some(Arc::new({
+                // The CA path (copies of the domain's CA certificates) is for `verify`; no
+                // reconciler reads it, and cached per partner it would cost kilobytes each.
+                validated.path_der = Vec::new();
+                validated
+            })),
             status,
             stalled: false,
         },
@@ -869,41 +874,54 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     let mut notes: Vec<Note> = std::mem::take(&mut plan.notes);
     let mut lost = false;
 
-    // 1. Secrets: the re-signed certificate, the keys, the keys no longer wanted.
-    if let (Some(resign), Some(validated)) = (plan.resign, g.cert.validated.as_ref()) {
-        let domain = partner.spec.partner_type.domain();
-        match signing::apply(ctx, partner, &g.signed, resign, validated, domain, now).await? {
-            signing::SignedOutcome::Issued { not_after, renew_at, event } => {
-                if let Some(s) = plan.status.certificate.as_mut() {
-                    s.signed_secret_name = Some(g.signed.name.clone());
-                    s.signed_not_after = Some(not_after.to_string());
-                }
-                plan.next_check.push(renew_at);
-                notes.extend(event);
+    // 1. Secrets: the re-signed certificate, the keys, the keys no longer wanted. They are
+    // independent of each other, so they are written concurrently (one round trip, not one per
+    // Secret); their outcomes are taken in order.
+    let domain = partner.spec.partner_type.domain();
+    let resign = async {
+        match (plan.resign, g.cert.validated.as_ref()) {
+            (Some(resign), Some(validated)) => {
+                signing::apply(ctx, partner, &g.signed, resign, validated, domain, now).await.map(Some)
             }
-            signing::SignedOutcome::Conflict => {}
-            signing::SignedOutcome::Lost => lost = true,
+            _ => Ok(None),
         }
-    }
+    };
     let rotate_token = partner.annotations().get(super::ROTATE_ANNOTATION).map(String::as_str);
-    for ((gathered, plans), approved) in g.requests.iter().zip(&plan.keys).zip(&plan.approved) {
+    let key_writes = g.requests.iter().zip(&plan.keys).zip(&plan.approved).flat_map(|((gathered, plans), approved)| {
         let why = suspend_reason(plan.active, *approved);
-        for (key, key_plan) in gathered.keys.iter().zip(plans) {
+        gathered.keys.iter().zip(plans).map(move |(key, key_plan)| async move {
             tracing::debug!(secret = %key.target.secret_name, plan = ?key_plan, facts = ?key.facts, "API key");
             let result =
                 apikeys::apply(ctx, partner, &g.partner_id, &key.target, &key.slot, *key_plan, rotate_token, why)
                     .await?;
-            lost |= result.lost;
-            notes.extend(result.event);
-            // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
-            if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some())
-                && let Some(entry) = plan.status.policies.iter_mut().find(|p| p.name == key.target.policy)
-                && let Some(k) = entry.api_keys.iter_mut().find(|k| k.label == key.target.label)
-            {
-                k.key_fingerprint = issued.key_fingerprint.clone();
-                k.valid_from = issued.valid_from.clone();
-                k.valid_until = issued.valid_until.clone();
+            Ok::<_, Error>((key, result))
+        })
+    });
+    let (signed, keys) = futures::future::join(resign, futures::future::join_all(key_writes)).await;
+    match signed? {
+        Some(signing::SignedOutcome::Issued { not_after, renew_at, event }) => {
+            if let Some(s) = plan.status.certificate.as_mut() {
+                s.signed_secret_name = Some(g.signed.name.clone());
+                s.signed_not_after = Some(not_after.to_string());
             }
+            plan.next_check.push(renew_at);
+            notes.extend(event);
+        }
+        Some(signing::SignedOutcome::Lost) => lost = true,
+        Some(signing::SignedOutcome::Conflict) | None => {}
+    }
+    for written in keys {
+        let (key, result) = written?;
+        lost |= result.lost;
+        notes.extend(result.event);
+        // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
+        if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some())
+            && let Some(entry) = plan.status.policies.iter_mut().find(|p| p.name == key.target.policy)
+            && let Some(k) = entry.api_keys.iter_mut().find(|k| k.label == key.target.label)
+        {
+            k.key_fingerprint = issued.key_fingerprint.clone();
+            k.valid_from = issued.valid_from.clone();
+            k.valid_until = issued.valid_until.clone();
         }
     }
     let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &g.namespace);
@@ -923,13 +941,22 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     remove_withdrawn_requests(&api, partner).await?;
     status::apply_status(&api, partner, &plan.status, unchanged).await?;
 
-    // 3. Events.
-    events::publish_all(ctx, partner, &notes).await;
-    for type_ in [CERTIFICATE_VALID, READY] {
-        if let Some(new) = api::find(&plan.status.conditions, type_) {
-            events::on_transition(ctx, partner, api::find(&previous.conditions, type_), new, "Reconcile").await;
+    if unchanged {
+        // Status records everything written: what the operator kept of its own writes is not
+        // needed any more once the store shows them (a restart starts from the same point).
+        g.signed.settled(ctx);
+        for key in g.requests.iter().flat_map(|r| &r.keys) {
+            key.slot.settled(ctx);
         }
     }
+
+    // 3. Events: Warnings each, the rest folded into one (the transitions last: they head it).
+    for type_ in [CERTIFICATE_VALID, READY] {
+        if let Some(new) = api::find(&plan.status.conditions, type_) {
+            notes.extend(events::transition(api::find(&previous.conditions, type_), new, "Reconcile"));
+        }
+    }
+    events::publish_all(ctx, partner, &notes).await;
     let next = plan.next_check.into_iter().min();
     Ok(Action::requeue(cacert::requeue_after(next, now)))
 }
