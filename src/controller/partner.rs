@@ -69,7 +69,29 @@ pub struct CertData {
     pub cert_key: String,
     pub chain_key: String,
     pub certificate: Option<String>,
-    pub chain: Option<String>,
+    /// Shared between the Secrets that carry the same chain (see [`intern`]).
+    pub chain: Option<Arc<str>>,
+}
+
+/// One copy of each distinct chain text: the partners of one issuer all carry the same
+/// intermediates, which at 10,000 partners would otherwise be 10,000 copies. Entries whose
+/// last user is gone are dropped as the table grows.
+fn intern(text: String) -> Arc<str> {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError, Weak};
+    static TABLE: std::sync::LazyLock<Mutex<HashMap<[u8; 32], Weak<str>>>> = std::sync::LazyLock::new(Default::default);
+    let key: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+    let mut table = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(shared) = table.get(&key).and_then(Weak::upgrade) {
+        return shared;
+    }
+    if table.len() >= 64 && table.len().is_power_of_two() {
+        table.retain(|_, w| w.strong_count() > 0);
+    }
+    let shared: Arc<str> = Arc::from(text);
+    table.insert(key, Arc::downgrade(&shared));
+    shared
 }
 
 /// Certificate Secret contents by namespace/name.
@@ -282,7 +304,7 @@ async fn cert_data(
             cert_key: cert_key.to_string(),
             chain_key: chain_key.to_string(),
             certificate: secret.as_ref().and_then(|s| read(s, cert_key)),
-            chain: secret.as_ref().and_then(|s| read(s, chain_key)),
+            chain: secret.as_ref().and_then(|s| read(s, chain_key)).map(intern),
         }),
     };
     ctx.cert_contents.put(namespace, name, content.clone());
@@ -400,7 +422,7 @@ async fn certificate_verdict(
 struct OwnedCertInput {
     domain: PartnerDomain,
     certificate_pem: String,
-    chain_pem: Option<String>,
+    chain_pem: Option<Arc<str>>,
     roots: Arc<Vec<Vec<u8>>>,
     intermediates: Arc<Vec<Vec<u8>>>,
     organization: String,
