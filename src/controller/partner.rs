@@ -1001,7 +1001,8 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     }
 
     // 3. Events: Warnings each, the rest folded into one (the transitions last: they head it).
-    for type_ in [CERTIFICATE_VALID, READY] {
+    // A status already written had its transitions published with that write.
+    for type_ in [CERTIFICATE_VALID, READY].into_iter().filter(|_| !already_written) {
         if let Some(new) = api::find(&plan.status.conditions, type_) {
             notes.extend(events::transition(api::find(&previous.conditions, type_), new, "Reconcile"));
         }
