@@ -127,8 +127,12 @@ helm-test:
 	echo "chart lints and renders"
 
 ## bench: N partners (default 1000) against a local control plane, release build; prints one
-## JSON line and records it in target/bench.json (see docs/performance.md).
+## JSON line and records it in target/bench.json (see docs/performance.md). The operator logs at
+## info, as deployed (the tests' default, debug for the operator, costs time at 10,000 partners).
 N ?= 1000
+# BENCH_PROFILE= (empty) runs a debug harness; with MOSIP_OPERATOR_BIN=<path> it starts that
+# operator binary (e.g. the image's static release build, target/x86_64-unknown-linux-musl/release).
+BENCH_PROFILE ?= --release
 bench:
 	$(CP) up $(TEST_DIR) >/dev/null
-	KUBECONFIG=$(TEST_DIR)/kubeconfig BENCH_N=$(N) $(CARGO) test --release --test integration bench_onboarding -- --ignored --nocapture --test-threads=1
+	KUBECONFIG=$(TEST_DIR)/kubeconfig BENCH_N=$(N) OPERATOR_RUST_LOG=$${OPERATOR_RUST_LOG:-info} $(CARGO) test $(BENCH_PROFILE) --test integration bench_onboarding -- --ignored --nocapture --test-threads=1

@@ -2,13 +2,13 @@
 
 use super::backend::{KeySource, Standalone};
 use super::cache::{Backoff, ContentCache, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
+use super::events::Recorder;
 use super::partner::{CertContents, CertVerdicts};
 use super::scope::Scope;
 use super::secrets::SecretMeta;
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use std::sync::Arc;
 
@@ -166,6 +166,9 @@ pub struct Context {
     /// in the store), learnt from a failed create.
     pub foreign_secrets: ContentCache<()>,
     pub backoff: Backoff,
+    /// Digest of the status last written per Partner and the resourceVersion it produced, until
+    /// the store shows that write (the status echo): the same status is not written twice.
+    pub written_status: ContentCache<[u8; 32]>,
     /// Whether every store has been listed.
     pub synced: Synced,
     /// Where key material comes from.
@@ -210,6 +213,7 @@ impl Context {
             unexported: ContentCache::default(),
             foreign_secrets: ContentCache::default(),
             backoff: Backoff::default(),
+            written_status: ContentCache::default(),
             synced: Synced::default(),
             keys: Arc::new(Standalone),
             metrics,

@@ -14,7 +14,7 @@
 //! server-side apply leaves them to their field manager.
 
 use super::apikeys::{self, KeyTarget};
-use super::cache::{Content, ContentCache};
+use super::cache::{Content, ContentCache, still_current};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::secrets::{self, Slot};
@@ -69,7 +69,29 @@ pub struct CertData {
     pub cert_key: String,
     pub chain_key: String,
     pub certificate: Option<String>,
-    pub chain: Option<String>,
+    /// Shared between the Secrets that carry the same chain (see [`intern`]).
+    pub chain: Option<Arc<str>>,
+}
+
+/// One copy of each distinct chain text: the partners of one issuer all carry the same
+/// intermediates, which at 10,000 partners would otherwise be 10,000 copies. Entries whose
+/// last user is gone are dropped as the table grows.
+fn intern(text: String) -> Arc<str> {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError, Weak};
+    static TABLE: std::sync::LazyLock<Mutex<HashMap<[u8; 32], Weak<str>>>> = std::sync::LazyLock::new(Default::default);
+    let key: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+    let mut table = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(shared) = table.get(&key).and_then(Weak::upgrade) {
+        return shared;
+    }
+    if table.len() >= 64 && table.len().is_power_of_two() {
+        table.retain(|_, w| w.strong_count() > 0);
+    }
+    let shared: Arc<str> = Arc::from(text);
+    table.insert(key, Arc::downgrade(&shared));
+    shared
 }
 
 /// Certificate Secret contents by namespace/name.
@@ -291,7 +313,7 @@ async fn cert_data(
             cert_key: cert_key.to_string(),
             chain_key: chain_key.to_string(),
             certificate: secret.as_ref().and_then(|s| read(s, cert_key)),
-            chain: secret.as_ref().and_then(|s| read(s, chain_key)),
+            chain: secret.as_ref().and_then(|s| read(s, chain_key)).map(intern),
         }),
     };
     ctx.cert_contents.put(namespace, name, content.clone());
@@ -409,7 +431,7 @@ async fn certificate_verdict(
 struct OwnedCertInput {
     domain: PartnerDomain,
     certificate_pem: String,
-    chain_pem: Option<String>,
+    chain_pem: Option<Arc<str>>,
     roots: Arc<Vec<Vec<u8>>>,
     intermediates: Arc<Vec<Vec<u8>>>,
     organization: String,
@@ -445,7 +467,7 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
         signed_secret_resource_version: None,
     });
     match trust::validate_partner_certificate(&input) {
-        Ok(validated) => CertVerdict {
+        Ok(mut validated) => CertVerdict {
             condition: DesiredCondition::new(
                 CERTIFICATE_VALID,
                 true,
@@ -453,7 +475,12 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
                 format!("certificate chains to a trusted {} root and satisfies MOSIP's rules", i.domain),
             ),
             next_check: Some(validated.next_check),
-            validated: Some(Arc::new(validated)),
+            validated: Some(Arc::new({
+                // The CA path (copies of the domain's CA certificates) is for `verify`; no
+                // reconciler reads it, and cached per partner it would cost kilobytes each.
+                validated.path_der = Vec::new();
+                validated
+            })),
             status,
             stalled: false,
         },
@@ -913,30 +940,22 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     let mut notes: Vec<Note> = std::mem::take(&mut plan.notes);
     let mut lost = false;
 
-    // 1. Secrets: the re-signed certificate, the keys, the keys no longer wanted.
-    if let (Some(resign), Some(validated)) = (plan.resign, g.cert.validated.as_ref()) {
-        let domain = partner.spec.partner_type.domain();
-        match signing::apply(ctx, partner, &g.signed, resign, validated, domain, now).await? {
-            signing::SignedOutcome::Issued { not_after, renew_at, event } => {
-                if let Some(s) = plan.status.certificate.as_mut() {
-                    s.signed_secret_name = Some(g.signed.name.clone());
-                    s.signed_not_after = Some(not_after.to_string());
-                    if event.is_some() {
-                        // Re-signed now: the resourceVersion it was written at.
-                        s.signed_secret_resource_version = g.signed.written_version(ctx);
-                    }
-                }
-                plan.next_check.push(renew_at);
-                notes.extend(event);
+    // 1. Secrets: the re-signed certificate, the keys, the keys no longer wanted. They are
+    // independent of each other, so they are written concurrently (one round trip, not one per
+    // Secret); their outcomes are taken in order.
+    let domain = partner.spec.partner_type.domain();
+    let resign = async {
+        match (plan.resign, g.cert.validated.as_ref()) {
+            (Some(resign), Some(validated)) => {
+                signing::apply(ctx, partner, &g.signed, resign, validated, domain, now).await.map(Some)
             }
-            signing::SignedOutcome::Conflict => {}
-            signing::SignedOutcome::Lost => lost = true,
+            _ => Ok(None),
         }
-    }
+    };
     let rotate_token = partner.annotations().get(super::ROTATE_ANNOTATION).map(String::as_str);
-    for ((gathered, plans), approved) in g.requests.iter().zip(&plan.keys).zip(&plan.approved) {
+    let key_writes = g.requests.iter().zip(&plan.keys).zip(&plan.approved).flat_map(|((gathered, plans), approved)| {
         let why = suspend_reason(plan.active, *approved);
-        for (key, key_plan) in gathered.keys.iter().zip(plans) {
+        gathered.keys.iter().zip(plans).map(move |(key, key_plan)| async move {
             tracing::debug!(secret = %key.target.secret_name, plan = ?key_plan, facts = ?key.facts, "API key");
             let restamp = key.checked.restamp;
             let result = apikeys::apply(
@@ -951,25 +970,46 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
                 restamp,
             )
             .await?;
-            lost |= result.lost;
-            notes.extend(result.event);
-            let entry = plan
-                .status
-                .policies
-                .iter_mut()
-                .find(|p| p.name == key.target.policy)
-                .and_then(|e| e.api_keys.iter_mut().find(|k| k.label == key.target.label));
-            if let Some(k) = entry {
-                // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
-                if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some()) {
-                    k.key_fingerprint = issued.key_fingerprint.clone();
-                    k.valid_from = issued.valid_from.clone();
-                    k.valid_until = issued.valid_until.clone();
+            Ok::<_, Error>((key, result))
+        })
+    });
+    let (signed, keys) = futures::future::join(resign, futures::future::join_all(key_writes)).await;
+    match signed? {
+        Some(signing::SignedOutcome::Issued { not_after, renew_at, event }) => {
+            if let Some(s) = plan.status.certificate.as_mut() {
+                s.signed_secret_name = Some(g.signed.name.clone());
+                s.signed_not_after = Some(not_after.to_string());
+                if event.is_some() {
+                    // Re-signed now: the resourceVersion it was written at.
+                    s.signed_secret_resource_version = g.signed.written_version(ctx);
                 }
-                // And the resourceVersion the operator wrote it at.
-                if result.written {
-                    k.secret_resource_version = key.slot.written_version(ctx);
-                }
+            }
+            plan.next_check.push(renew_at);
+            notes.extend(event);
+        }
+        Some(signing::SignedOutcome::Lost) => lost = true,
+        Some(signing::SignedOutcome::Conflict) | None => {}
+    }
+    for written in keys {
+        let (key, result) = written?;
+        lost |= result.lost;
+        notes.extend(result.event);
+        let entry = plan
+            .status
+            .policies
+            .iter_mut()
+            .find(|p| p.name == key.target.policy)
+            .and_then(|e| e.api_keys.iter_mut().find(|k| k.label == key.target.label));
+        if let Some(k) = entry {
+            // A freshly minted key: record its fingerprint and issue time (#10 finding 7).
+            if let Some(issued) = result.status.as_ref().filter(|s| s.key_fingerprint.is_some()) {
+                k.key_fingerprint = issued.key_fingerprint.clone();
+                k.valid_from = issued.valid_from.clone();
+                k.valid_until = issued.valid_until.clone();
+            }
+            // And the resourceVersion the operator wrote it at.
+            if result.written {
+                k.secret_resource_version = key.slot.written_version(ctx);
             }
         }
     }
@@ -985,18 +1025,56 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
 
     // 2. Status, only when it changed.
     let previous = partner.status.clone().unwrap_or_default();
-    let unchanged = normalized(plan.status.clone()) == normalized(owned_projection(&previous));
+    let desired = normalized(plan.status.clone());
+    let unchanged = desired == normalized(owned_projection(&previous));
+    let name = partner.name_any();
+    let fingerprint = status_fingerprint(&desired);
+    // This very status was written a moment ago and the store has not caught up with that write
+    // yet (a Secret's watch event often arrives before the status echo): writing it again would
+    // change nothing but cost the API server a server-side apply.
+    let seen = partner.resource_version();
+    let already_written = match ctx.written_status.get(&g.namespace, &name) {
+        Some(w) if w.uid.is_some() && w.uid == partner.uid() => {
+            let store_lags =
+                w.resource_version != seen && still_current(w.resource_version.as_deref(), seen.as_deref());
+            if !store_lags {
+                ctx.written_status.evict(&g.namespace, &name);
+            }
+            store_lags && w.value == fingerprint
+        }
+        Some(_) => {
+            ctx.written_status.evict(&g.namespace, &name);
+            false
+        }
+        None => false,
+    };
     let api: Api<Partner> = Api::namespaced(ctx.client.clone(), &g.namespace);
     remove_withdrawn_requests(&api, partner).await?;
-    status::apply_status(&api, partner, &plan.status, unchanged).await?;
+    if let Some(rv) = status::apply_status_versioned(&api, partner, &plan.status, unchanged || already_written).await? {
+        ctx.written_status.put(
+            &g.namespace,
+            &name,
+            Content { uid: partner.uid(), resource_version: Some(rv), value: fingerprint },
+        );
+    }
 
-    // 3. Events.
-    events::publish_all(ctx, partner, &notes).await;
-    for type_ in [CERTIFICATE_VALID, READY] {
-        if let Some(new) = api::find(&plan.status.conditions, type_) {
-            events::on_transition(ctx, partner, api::find(&previous.conditions, type_), new, "Reconcile").await;
+    if unchanged {
+        // Status records everything written: what the operator kept of its own writes is not
+        // needed any more once the store shows them (a restart starts from the same point).
+        g.signed.settled(ctx);
+        for key in g.requests.iter().flat_map(|r| &r.keys) {
+            key.slot.settled(ctx);
         }
     }
+
+    // 3. Events: Warnings each, the rest folded into one (the transitions last: they head it).
+    // A status already written had its transitions published with that write.
+    for type_ in [CERTIFICATE_VALID, READY].into_iter().filter(|_| !already_written) {
+        if let Some(new) = api::find(&plan.status.conditions, type_) {
+            notes.extend(events::transition(api::find(&previous.conditions, type_), new, "Reconcile"));
+        }
+    }
+    events::publish_all(ctx, partner, &notes).await;
     let next = plan.next_check.into_iter().min();
     Ok(Action::requeue(cacert::requeue_after(next, now)))
 }
@@ -1028,6 +1106,12 @@ pub(super) async fn remove_withdrawn_requests(api: &Api<Partner>, partner: &Part
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 || e.code == 422 => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A digest of a (normalized) status, to recognise a status already written.
+fn status_fingerprint(status: &PartnerStatus) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(serde_json::to_vec(status).unwrap_or_default()).into()
 }
 
 /// Conditions in a fixed order: server-side apply merges list-map entries into the existing

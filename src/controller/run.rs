@@ -12,6 +12,7 @@
 use super::cache::{self, PartnerIndex};
 use super::context::{Context, NamespaceMeta, OperatorConfig, Stores, Synced};
 use super::error::Error;
+use super::events::Recorder;
 use super::secrets::SecretMeta;
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
@@ -23,7 +24,6 @@ use futures::{FutureExt, StreamExt, future::BoxFuture};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -159,6 +159,9 @@ where
         .boxed()
 }
 
+/// Objects per page of a first listing (and of a relisting) of the namespaced kinds.
+const LIST_PAGE: u32 = 500;
+
 /// Keeps only the Secrets the operator needs before they reach the store: its own (by label),
 /// its consumer copies (by the export-source label) and those a Partner names as its
 /// certificate Secret. Any other Secret's update becomes a
@@ -178,7 +181,9 @@ fn needed_secrets(
     move |ev| {
         let out = match ev {
             Ok(watcher::Event::InitApply(s)) if !needed(&s) => None,
-            Ok(watcher::Event::Apply(s)) if !needed(&s) => Some(Ok(watcher::Event::Delete(s))),
+            Ok(watcher::Event::Apply(s)) if !needed(&s) => Some(Ok(watcher::Event::Delete(minimal(s)))),
+            Ok(watcher::Event::InitApply(s)) => Some(Ok(watcher::Event::InitApply(trimmed(s)))),
+            Ok(watcher::Event::Apply(s)) => Some(Ok(watcher::Event::Apply(trimmed(s)))),
             other => Some(other),
         };
         futures::future::ready(out)
@@ -217,6 +222,44 @@ where
     let r = ObjectRef::new(name).within(ns);
     let obj = store.get(&r).filter(|_| k == kind)?;
     (obj.meta().uid.as_deref() == Some(uid.as_str())).then_some(r)
+}
+
+/// What the store keeps of a Secret's metadata: of the operator's own, what the owned-Secret
+/// lifecycle reads (labels, annotations, owner, uid, resourceVersion), and so of a consumer copy;
+/// of a certificate Secret,
+/// only its identity and version (its content is read by resourceVersion). The rest (creation
+/// time, generation, finalizers, others' annotations) is dropped: ~30,000 entries at 10,000
+/// partners.
+fn trimmed(mut s: SecretMeta) -> SecretMeta {
+    let labels = s.metadata.labels.as_ref();
+    let ours = labels.and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
+    // A consumer copy keeps its labels and annotations: they name its source (copy_source).
+    let copy = labels.is_some_and(|l| l.contains_key(EXPORT_SOURCE_UID_LABEL));
+    if !(ours || copy) {
+        return minimal(s);
+    }
+    let m = &mut s.metadata;
+    m.creation_timestamp = None;
+    m.generation = None;
+    m.managed_fields = None;
+    m.finalizers = None;
+    m.deletion_grace_period_seconds = None;
+    m.generate_name = None;
+    m.self_link = None;
+    s
+}
+
+/// Identity, version and controller owner only.
+fn minimal(s: SecretMeta) -> SecretMeta {
+    let m = s.metadata;
+    let mut out = SecretMeta { types: s.types, metadata: Default::default(), _phantom: Default::default() };
+    out.metadata.name = m.name;
+    out.metadata.namespace = m.namespace;
+    out.metadata.uid = m.uid;
+    out.metadata.resource_version = m.resource_version;
+    out.metadata.deletion_timestamp = m.deletion_timestamp;
+    out.metadata.owner_references = m.owner_references;
+    out
 }
 
 /// Per-object back-off on errors (1 s doubling to 5 min, reset on success); nothing is
@@ -334,7 +377,11 @@ impl Sources {
         triggers: Triggers,
         stop: Stop,
     ) -> BoxFuture<'static, ()> {
-        let wc = watcher::Config::default().any_semantic();
+        // The namespaced kinds grow with the partners: their first listing comes in pages of
+        // 500 (a watch-cache list, `any_semantic`, ignores the limit and arrives as one response,
+        // which at 10,000 partners alone took tens of MiB to hold and parse). The cluster-scoped
+        // kinds stay few.
+        let wc = watcher::Config::default().page_size(LIST_PAGE);
         let cwc = config.cluster_watch_config();
         let scope = &config.scope;
 
@@ -715,10 +762,7 @@ pub async fn run(
     let mut sources = Sources::new();
     let (triggers, trigger_streams) = Triggers::new();
     let index = Arc::new(PartnerIndex::new(Some(triggers.policies.clone()), Some(triggers.partners.clone())));
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter { controller: "mosip-partner-operator".into(), instance: options.instance.clone() },
-    );
+    let recorder = Recorder::new(client.clone(), "mosip-partner-operator", options.instance.clone());
     let mut context = Context::new(
         client.clone(),
         config.clone(),

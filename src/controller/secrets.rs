@@ -215,6 +215,22 @@ impl Slot {
         );
     }
 
+    /// Forgets the content kept of this Secret once the metadata store shows exactly the
+    /// version kept: from then on the store (and the owner's status record) say all a plan
+    /// needs, as after a restart. Keeps memory flat in the number of Secrets written.
+    pub fn settled(&self, ctx: &Context) {
+        let Some(cached) = ctx.owned_contents.get(&self.namespace, &self.name) else { return };
+        let stored = ctx.secrets.get(&ObjectRef::new(&self.name).within(&self.namespace));
+        if let Some(m) = stored
+            && m.metadata.uid.is_some()
+            && m.metadata.uid == cached.uid
+            && m.metadata.resource_version.is_some()
+            && m.metadata.resource_version == cached.resource_version
+        {
+            ctx.owned_contents.evict(&self.namespace, &self.name);
+        }
+    }
+
     /// Writes `desired` unless the Secret already has exactly that content.
     pub async fn write(&self, ctx: &Context, desired: &DesiredSecret) -> Result<WriteOutcome> {
         let api = self.api(ctx);

@@ -66,8 +66,17 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
+    apply_status_versioned(api, obj, status, unchanged).await.map(|rv| rv.is_some())
+}
+
+/// [`apply_status`], returning the resourceVersion the write produced (None: nothing written).
+pub async fn apply_status_versioned<K, S>(api: &Api<K>, obj: &K, status: &S, unchanged: bool) -> Result<Option<String>>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
     if unchanged {
-        return Ok(false);
+        return Ok(None);
     }
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
@@ -76,12 +85,12 @@ where
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
     match api.patch_status(&obj.name_any(), &params, &Patch::Apply(&patch)).await {
-        Ok(_) => {
+        Ok(written) => {
             tracing::debug!(name = %obj.name_any(), "status written");
-            Ok(true)
+            Ok(Some(written.resource_version().unwrap_or_default()))
         }
         // Deleted meanwhile: nothing left to report on.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

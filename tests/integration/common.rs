@@ -25,7 +25,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub const TEST_LABEL: &str = "mosip-test";
-const OPERATOR: &str = env!("CARGO_BIN_EXE_mosip-partner-operator");
+const OPERATOR_BUILT: &str = env!("CARGO_BIN_EXE_mosip-partner-operator");
+
+/// The operator binary the tests start: this build's, or `MOSIP_OPERATOR_BIN` (the benchmark
+/// runs the release image's static binary this way when no release test build is at hand).
+pub fn operator_bin() -> String {
+    std::env::var("MOSIP_OPERATOR_BIN").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| OPERATOR_BUILT.to_string())
+}
 
 static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
 
@@ -206,7 +212,7 @@ impl TestEnv {
     pub fn start_operator_with(&mut self, args: &[String], kubeconfig: &Path) {
         assert!(self.operator.is_none(), "operator already running");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
-        let child = Command::new(OPERATOR)
+        let child = Command::new(operator_bin())
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env(
@@ -225,7 +231,7 @@ impl TestEnv {
         let i = self.replicas.len();
         let path = self.log_path.with_extension(format!("replica{i}.log"));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("log file");
-        let child = Command::new(OPERATOR)
+        let child = Command::new(operator_bin())
             .args(args)
             .env("KUBECONFIG", kubeconfig())
             .env(
@@ -335,7 +341,7 @@ impl TestEnv {
 
     /// Runs the operator binary's CLI (approve, deny, rotate, verify…) against the test cluster.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(OPERATOR).env("KUBECONFIG", kubeconfig()).args(args).output().expect("run cli")
+        Command::new(operator_bin()).env("KUBECONFIG", kubeconfig()).args(args).output().expect("run cli")
     }
 
     pub async fn metrics(&self) -> String {
