@@ -50,7 +50,7 @@ impl Recorder {
         K8sEvent {
             action: Some(n.action.to_string()),
             reason: Some(n.reason.to_string()),
-            note: Some(truncate(&n.note, MAX_NOTE).to_string()),
+            note: Some(crate::mosip::names::truncate_at_char(&n.note, MAX_NOTE).to_string()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
             metadata: ObjectMeta {
@@ -78,18 +78,6 @@ impl Recorder {
         let ns = regarding.namespace.as_deref().unwrap_or("default");
         Api::<K8sEvent>::namespaced(self.client.clone(), ns).create(&PostParams::default(), &ev).await.map(|_| ())
     }
-}
-
-/// `s` cut to at most `max` bytes, on a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// The Event a condition transition calls for: when `new` differs from `old` in status or
@@ -246,6 +234,6 @@ mod tests {
         assert_eq!(transition(None, &c("True", "A"), "R").map(|n| n.type_), Some(EventType::Normal));
         assert_eq!(transition(Some(&c("True", "A")), &c("False", "B"), "R").map(|n| n.type_), Some(EventType::Warning));
         assert_eq!(transition(None, &c("False", "PendingApproval"), "R").map(|n| n.type_), Some(EventType::Normal));
-        assert_eq!(truncate("ééé", 3), "é");
+        assert_eq!(crate::mosip::names::truncate_at_char("ééé", 3), "é");
     }
 }

@@ -17,6 +17,7 @@ use crate::api::{self, MispLicense, MispLicenseStatus, Partner, PartnerType, Pol
 use crate::mosip;
 use crate::mosip::renewal::{LicenseFacts, LicenseInput, LicensePlan, LicenseWant, Mint, plan_license};
 use crate::mosip::tenancy::{FoundSecret, IssuedRecord, SecretTrust};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -191,14 +192,7 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
                 }
             }
             next = Some(next_check);
-            match &checked.finding {
-                Some(f) => status::readiness(
-                    &[],
-                    "Issued",
-                    format!("licence key issued into Secret {secret_name}, valid until {valid_until}; {f}"),
-                ),
-                None => issued(&secret_name, valid_until),
-            }
+            issued(&secret_name, valid_until, checked.finding.as_deref())
         }
         LicensePlan::Mint { why, valid_from, valid_until, next_check } => {
             let partner_id = partner.as_ref().map(|p| p.partner_id()).unwrap_or_default();
@@ -242,14 +236,7 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
             desired.key_fingerprint = Some(fingerprint);
             desired.secret_resource_version = slot.written_version(&ctx);
             next = Some(next_check);
-            match &checked.finding {
-                Some(f) => status::readiness(
-                    &[],
-                    "Issued",
-                    format!("licence key issued into Secret {secret_name}, valid until {valid_until}; {f}"),
-                ),
-                None => issued(&secret_name, valid_until),
-            }
+            issued(&secret_name, valid_until, checked.finding.as_deref())
         }
     };
 
@@ -404,8 +391,17 @@ fn stamped(secret: &Secret, labels: &BTreeMap<String, String>) -> bool {
         && secret.annotations().contains_key(secrets::SEAL_ANNOTATION)
 }
 
-fn issued(secret_name: &str, valid_until: jiff::Timestamp) -> [api::DesiredCondition; 2] {
-    status::readiness(&[], "Issued", format!("licence key issued into Secret {secret_name}, valid until {valid_until}"))
+/// Ready: issued; with what was found in the Secret and repaired this pass, if anything.
+fn issued(secret_name: &str, valid_until: jiff::Timestamp, finding: Option<&str>) -> [api::DesiredCondition; 2] {
+    let message = format!("licence key issued into Secret {secret_name}, valid until {valid_until}");
+    status::readiness(
+        &[],
+        "Issued",
+        match finding {
+            Some(f) => format!("{message}; {f}"),
+            None => message,
+        },
+    )
 }
 
 fn labels(license: &MispLicense) -> BTreeMap<String, String> {
@@ -522,33 +518,21 @@ async fn restore(
 ) -> Result<WriteOutcome> {
     let Some(content) = slot.content(ctx).await? else { return Ok(WriteOutcome::Lost) };
     let Some(key) = secrets::read_text(&content, LICENSE_KEY) else { return Ok(WriteOutcome::Lost) };
-    let annotations = content
-        .annotations()
-        .get(ROTATED_FOR_ANNOTATION)
-        .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
-        .unwrap_or_default();
-    let desired = DesiredSecret {
-        name: slot.name.clone(),
-        namespace: slot.namespace.clone(),
-        owner: secrets::owner_reference(license).ok_or(Error::MissingObjectKey("ownerReference"))?,
-        labels: labels(license),
-        annotations,
-        data: license_data(key, partner_id, valid_from, valid_until, license.spec.policy_name.as_deref()),
-    };
-    slot.write(ctx, &desired).await
+    let data = license_data(key, partner_id, valid_from, valid_until, license.spec.policy_name.as_deref());
+    rewrite(ctx, license, slot, &content, data).await
 }
 
-/// Removes the key from the Secret, keeping its non-secret fields.
-async fn withdraw(ctx: &Context, license: &MispLicense, slot: &Slot, why: &str) -> Result<WriteOutcome> {
-    let Some(owner) = secrets::owner_reference(license) else { return Err(Error::MissingObjectKey("ownerReference")) };
-    let Some(s) = slot.content(ctx).await? else { return Ok(WriteOutcome::Lost) };
-    let mut data = s.data.clone().unwrap_or_default();
-    if !data.contains_key(LICENSE_KEY) {
-        return Ok(WriteOutcome::Unchanged);
-    }
-    data.remove(LICENSE_KEY);
-    data.insert("deactivated".into(), secrets::text(why));
-    let annotations = s
+/// Writes the licence Secret with `data`, the operator's labels and the rotation token the
+/// Secret already carries (a rewrite is not a rotation).
+async fn rewrite(
+    ctx: &Context,
+    license: &MispLicense,
+    slot: &Slot,
+    current: &Secret,
+    data: BTreeMap<String, ByteString>,
+) -> Result<WriteOutcome> {
+    let owner = secrets::owner_reference(license).ok_or(Error::MissingObjectKey("ownerReference"))?;
+    let annotations = current
         .annotations()
         .get(ROTATED_FOR_ANNOTATION)
         .map(|v| BTreeMap::from([(ROTATED_FOR_ANNOTATION.to_string(), v.clone())]))
@@ -562,4 +546,16 @@ async fn withdraw(ctx: &Context, license: &MispLicense, slot: &Slot, why: &str) 
         data,
     };
     slot.write(ctx, &desired).await
+}
+
+/// Removes the key from the Secret, keeping its non-secret fields.
+async fn withdraw(ctx: &Context, license: &MispLicense, slot: &Slot, why: &str) -> Result<WriteOutcome> {
+    let Some(s) = slot.content(ctx).await? else { return Ok(WriteOutcome::Lost) };
+    let mut data = s.data.clone().unwrap_or_default();
+    if !data.contains_key(LICENSE_KEY) {
+        return Ok(WriteOutcome::Unchanged);
+    }
+    data.remove(LICENSE_KEY);
+    data.insert("deactivated".into(), secrets::text(why));
+    rewrite(ctx, license, slot, &s, data).await
 }

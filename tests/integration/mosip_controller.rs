@@ -7,7 +7,7 @@ use crate::common::{CONVERGE, TEST_LABEL, TestEnv, eventually};
 use crate::fake_pms::FakeMosip;
 use crate::fixtures;
 use crate::mosip_mode::{credentials, mosip_args, wait_synced};
-use crate::scale::operator_metric;
+use crate::scale::{api_requests_for as requests, operator_metric};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -67,26 +67,6 @@ async fn wait_keys_stored(api: &Api<Partner>, name: &str, want: usize, timeout: 
 
 fn condition(p: &Partner, type_: &str) -> Option<Condition> {
     find(&p.status.as_ref()?.conditions, type_).cloned()
-}
-
-/// `apiserver_request_total` summed by (verb, resource) for `resources`.
-fn requests(env: &TestEnv, resources: &[&str]) -> BTreeMap<(String, String), f64> {
-    let out = env.kubectl(&["get", "--raw", "/metrics"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut counts = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("apiserver_request_total{")) {
-        let Some((labels, value)) = line.rsplit_once(' ') else { continue };
-        let Ok(value) = value.parse::<f64>() else { continue };
-        let label = |name: &str| {
-            let key = format!("{name}=\"");
-            labels.split(&key).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_string()
-        };
-        let resource = label("resource");
-        if resources.contains(&resource.as_str()) {
-            *counts.entry((label("verb"), resource)).or_insert(0.0) += value;
-        }
-    }
-    counts
 }
 
 /// No namespace is being deleted (the namespace controller's requests would be counted).

@@ -16,6 +16,11 @@ pub const RESOURCES: &[&str] = &["secrets", "partners", "partnerpolicies", "cace
 
 /// `apiserver_request_total` summed by (verb, resource) for the operator's resources.
 pub fn api_requests(env: &TestEnv) -> BTreeMap<(String, String), f64> {
+    api_requests_for(env, RESOURCES)
+}
+
+/// `apiserver_request_total` summed by (verb, resource) for `resources`.
+pub fn api_requests_for(env: &TestEnv, resources: &[&str]) -> BTreeMap<(String, String), f64> {
     let out = env.kubectl(&["get", "--raw", "/metrics"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -28,7 +33,7 @@ pub fn api_requests(env: &TestEnv) -> BTreeMap<(String, String), f64> {
             labels.split(&key).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_string()
         };
         let resource = label("resource");
-        if !RESOURCES.contains(&resource.as_str()) {
+        if !resources.contains(&resource.as_str()) {
             continue;
         }
         *counts.entry((label("verb"), resource)).or_insert(0.0) += value;

@@ -7,7 +7,9 @@
 
 use crate::common::{CONVERGE, TestEnv, eventually};
 use crate::fixtures::*;
-use crate::tenancy::{as_user, auth_partner_for, editor_apply, editor_cert, env_policy, misp_license};
+use crate::tenancy::{
+    as_user, auth_partner_for, editor_apply, editor_cert, editor_misp_partner, env_policy, misp_license,
+};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -262,18 +264,7 @@ async fn wait_license_issued(env: &TestEnv, name: &str, not: &[String]) -> (Secr
 async fn an_edited_licence_secret_is_never_believed_and_a_lost_status_write_is_adopted() {
     let mut env = TestEnv::new("tamper-lic").await;
     env.start_operator(&[]);
-    let alice = as_user(&env, &format!("alice-{}", env.ns), "mosip-partner-editor").await;
-    let int = trust(&env, PartnerDomain::Misp).await;
-    let papi: Api<PartnerPolicy> = env.cluster_api();
-    env.apply(&papi, &misp_policy(&env, "misp", "misp-grp")).await;
-    wait_policy_ready(&env, "misp").await;
-    let policy = env.cluster_name("misp");
-    editor_cert(&alice, &env, "misp", &int, "MISP Org").await;
-    let mut misp = partner("misp", PartnerType::MispPartner, "MISP Org");
-    misp.spec.policy_group = Some("misp-grp".into());
-    misp.spec.policies = vec![request(&policy, &[])];
-    editor_apply(&alice, &env.ns, &misp).await;
-    wait_partner(&env, "misp", READY, "True").await;
+    let (alice, policy) = editor_misp_partner(&env).await;
     editor_apply(&alice, &env.ns, &misp_license("lic", "misp", &policy, None)).await;
     let name = mosip_partner_operator::mosip::license_secret_name("lic");
     let (s, st1) = wait_license_issued(&env, &name, &[]).await;

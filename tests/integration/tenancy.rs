@@ -68,6 +68,24 @@ pub fn first_key_secret(p: &Partner) -> String {
     p.status.as_ref().expect("status").policies[0].api_keys[0].secret_name.clone().expect("secret")
 }
 
+/// alice, an editor of the namespace, onboards the MISP partner `misp` with a request for the
+/// (Automatic) MISP policy `misp`; returns her client and the policy's name.
+pub async fn editor_misp_partner(env: &TestEnv) -> (Client, String) {
+    let alice = as_user(env, &format!("alice-{}", env.ns), "mosip-partner-editor").await;
+    let int = trust(env, PartnerDomain::Misp).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&papi, &misp_policy(env, "misp", "misp-grp")).await;
+    wait_policy_ready(env, "misp").await;
+    let policy = env.cluster_name("misp");
+    editor_cert(&alice, env, "misp", &int, "MISP Org").await;
+    let mut misp = partner("misp", PartnerType::MispPartner, "MISP Org");
+    misp.spec.policy_group = Some("misp-grp".into());
+    misp.spec.policies = vec![request(&policy, &[])];
+    editor_apply(&alice, &env.ns, &misp).await;
+    wait_partner(env, "misp", READY, "True").await;
+    (alice, policy)
+}
+
 /// Finding 2: an older Partner of another namespace that switches its partnerId to one
 /// registered by bob's Partner does not take it. Before the fix the oldest object won: bob's
 /// keys were withdrawn and alice's Secrets carried bob's partnerId.
@@ -224,18 +242,7 @@ async fn licences_need_an_approved_request_are_capped_and_withdrawn() {
 async fn a_licence_shorter_than_the_renewal_window_is_refused() {
     let mut env = TestEnv::new("lic-loop").await;
     env.start_operator(&[]);
-    let alice = as_user(&env, &format!("alice-{}", env.ns), "mosip-partner-editor").await;
-    let int = trust(&env, PartnerDomain::Misp).await;
-    let papi: Api<PartnerPolicy> = env.cluster_api();
-    env.apply(&papi, &misp_policy(&env, "misp", "misp-grp")).await;
-    wait_policy_ready(&env, "misp").await;
-    let policy = env.cluster_name("misp");
-    editor_cert(&alice, &env, "misp", &int, "MISP Org").await;
-    let mut misp = partner("misp", PartnerType::MispPartner, "MISP Org");
-    misp.spec.policy_group = Some("misp-grp".into());
-    misp.spec.policies = vec![request(&policy, &[])];
-    editor_apply(&alice, &env.ns, &misp).await;
-    wait_partner(&env, "misp", READY, "True").await;
+    let (alice, policy) = editor_misp_partner(&env).await;
     editor_apply(&alice, &env.ns, &misp_license("lic", "misp", &policy, Some("30s"))).await;
     let api: Api<MispLicense> = env.api();
     let st = eventually(CONVERGE, "InvalidValidity", || {
