@@ -218,7 +218,7 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
         })
         .collect();
     // Automatic approval is scoped by namespace labels (#10 finding 6); `{}` needs none, so
-    // the Namespace is read only for a real selector.
+    // the Namespace's labels are looked up only for a real selector.
     let needs_labels = requests.iter().filter_map(|r| r.policy.as_deref()).any(|p| {
         p.spec.effective_approval() == ApprovalMode::Automatic
             && p.spec
@@ -228,8 +228,8 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
                 .is_some_and(|sel| sel != &Default::default())
     });
     let namespace_labels = if needs_labels {
-        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
-        api.get_metadata_opt(&namespace).await?.and_then(|n| n.metadata.labels).unwrap_or_default()
+        // From the Namespace metadata store (a label change triggers the namespace's Partners).
+        ctx.namespaces.get(&ObjectRef::new(&namespace)).and_then(|n| n.metadata.labels.clone()).unwrap_or_default()
     } else {
         Default::default()
     };

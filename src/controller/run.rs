@@ -457,13 +457,16 @@ impl Sources {
             },
         );
 
-        // mosip mode: Namespace metadata, for the export opt-in; a namespace whose opt-in changes
-        // (or that appears or goes) makes the objects exporting into it look again.
+        // Namespace metadata: the labels automatic approval is scoped by, and in mosip mode the
+        // export opt-in; a namespace whose labels or opt-in change (or that appears or goes)
+        // makes its Partners, or the objects exporting into it, look again.
         let mosip = ctx.pms.is_some();
-        let namespaces = if mosip {
+        let namespaces = {
             let nctx = ctx.clone();
             let nt = triggers.clone();
-            let mut accepts: std::collections::HashMap<String, (Option<String>, Option<String>)> = Default::default();
+            // Per namespace: its export opt-in and its labels, to look again only on a change.
+            type Seen = ((Option<String>, Option<String>), std::collections::BTreeMap<String, String>);
+            let mut seen: std::collections::HashMap<String, Seen> = Default::default();
             let mut listed = false;
             drive(
                 self.namespaces,
@@ -471,32 +474,43 @@ impl Sources {
                 (ctx.clone(), Synced::NAMESPACES),
                 stop.clone(),
                 move |ev| {
-                    let changed: Option<String> = match ev {
+                    let (name, opt_in_changed, labels_changed) = match ev {
                         watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
                             let name = n.name_any();
-                            let now = crate::pms::plan::opt_in_of(&n.metadata);
-                            let before = accepts.insert(name.clone(), now.clone());
-                            (before.as_ref() != Some(&now)).then_some(name)
+                            let now = (crate::pms::plan::opt_in_of(&n.metadata), n.labels().clone());
+                            let before = seen.insert(name.clone(), now.clone());
+                            let opt_in = before.as_ref().map(|b| &b.0) != Some(&now.0);
+                            let labels = before.as_ref().map(|b| &b.1) != Some(&now.1);
+                            (name, opt_in, labels)
                         }
                         watcher::Event::Delete(n) => {
                             let name = n.name_any();
-                            accepts.remove(&name);
-                            Some(name)
+                            seen.remove(&name);
+                            (name, true, true)
                         }
                         watcher::Event::InitDone => {
                             listed = true;
-                            None
+                            return;
                         }
-                        watcher::Event::Init => None,
+                        watcher::Event::Init => return,
                     };
-                    if let Some(ns) = changed.filter(|_| listed) {
-                        exporters_into(&nctx, &ns, &nt);
+                    if !listed {
+                        return;
+                    }
+                    if opt_in_changed && mosip {
+                        exporters_into(&nctx, &name, &nt);
+                    }
+                    // spec.autoApprove.namespaceSelector of Automatic policies is judged on
+                    // these labels: the namespace's Partners look again.
+                    if labels_changed {
+                        for p in
+                            nctx.partners.state().iter().filter(|p| p.namespace().as_deref() == Some(name.as_str()))
+                        {
+                            nt.partner(ObjectRef::from_obj(p.as_ref()));
+                        }
                     }
                 },
             )
-        } else {
-            ctx.synced.mark(Synced::NAMESPACES);
-            futures::future::ready(()).boxed()
         };
 
         let sctx = ctx.clone();

@@ -348,6 +348,10 @@ async fn a_denial_survives_removing_and_re_adding_the_request() {
     let msg =
         p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).expect("r").message.clone();
     assert!(msg.contains("namespaceSelector"), "{msg}");
+    // A second partner waits as well; it is never denied.
+    editor_cert(&alice, &env, "rp2", &int, "Auth Org").await;
+    editor_apply(&alice, &env.ns, &auth_partner_for(&env, "rp2", "rp2", "auto")).await;
+    wait_partner_reason(&env, "rp2", READY, "False", Some("PendingApproval")).await;
 
     let out = env.cli(&["deny", "rp", "--policy", &policy, "-n", &env.ns, "--reason", "Approver"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -356,6 +360,9 @@ async fn a_denial_survives_removing_and_re_adding_the_request() {
     // The namespace now qualifies for automatic approval; alice removes and re-adds the request.
     let out = env.kubectl(&["label", "namespace", &env.ns, "tier=sandbox"]);
     assert!(out.status.success());
+    // The label alone (a watched Namespace, no change to the Partner) approves the waiting one,
+    // long before any periodic re-check.
+    wait_partner(&env, "rp2", READY, "True").await;
     let saved = rp.spec.policies.clone();
     rp.spec.policies.clear();
     editor_apply(&alice, &env.ns, &rp).await;
@@ -367,7 +374,16 @@ async fn a_denial_survives_removing_and_re_adding_the_request() {
     assert!(p.status.as_ref().is_some_and(|s| s.denied_requests.iter().any(|d| d.policy == policy)));
     let secrets: Api<Secret> = env.api();
     let keys = secrets.list(&Default::default()).await.expect("list");
-    assert!(keys.items.iter().all(|s| s.data.as_ref().is_none_or(|d| !d.contains_key("apiKey"))), "no key issued");
+    let of_rp = |s: &&Secret| s.owner_references().iter().any(|o| o.name == "rp");
+    assert!(
+        keys.items.iter().filter(of_rp).all(|s| s.data.as_ref().is_none_or(|d| !d.contains_key("apiKey"))),
+        "no key issued to rp"
+    );
+    assert!(
+        keys.items.iter().any(|s| s.owner_references().iter().any(|o| o.name == "rp2")
+            && s.data.as_ref().is_some_and(|d| d.contains_key("apiKey"))),
+        "rp2, approved automatically, has its key"
+    );
 }
 
 /// Finding 7: a Secret an editor pre-created under the name of an API-key Secret, owned by
