@@ -76,7 +76,7 @@ pub fn merge_conditions(
                 type_: d.type_,
                 status: d.status.as_str().to_string(),
                 reason: d.reason,
-                message: truncate(&d.message, 32 * 1024),
+                message: truncate_at_char(&d.message, 32 * 1024).to_string(),
                 last_transition_time: last,
                 observed_generation: generation,
             }
@@ -94,15 +94,30 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     find(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// The first `max` bytes of `s`, cut back to a character boundary (API server size limits
+/// count bytes).
+pub fn truncate_at_char(s: &str, max: usize) -> &str {
     if s.len() <= max {
-        return s.to_string();
+        return s;
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_string()
+    &s[..end]
+}
+
+/// A True condition of `type_` with `reason`, last changed at the epoch (for unit tests).
+#[cfg(test)]
+pub(crate) fn true_condition(type_: &str, reason: &str) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: "True".into(),
+        reason: reason.into(),
+        message: String::new(),
+        last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+        observed_generation: None,
+    }
 }
 
 #[cfg(test)]

@@ -143,8 +143,8 @@ pub struct Context {
     /// Partners name, and the consumer copies of `spec.exports` (label
     /// `pms.mosip.io/export-source-uid`).
     pub secrets: Store<SecretMeta>,
-    /// Metadata of every Namespace (`mosip` mode only; empty otherwise): whether an export
-    /// target opted in is read here.
+    /// Metadata of every Namespace: the labels automatic approval is scoped by, and in `mosip`
+    /// mode whether an export target opted in.
     pub namespaces: Store<NamespaceMeta>,
     pub partner_index: Arc<PartnerIndex>,
     pub owners: Arc<OwnerIndex>,

@@ -50,7 +50,7 @@ impl Recorder {
         K8sEvent {
             action: Some(n.action.to_string()),
             reason: Some(n.reason.to_string()),
-            note: Some(crate::mosip::names::truncate_at_char(&n.note, MAX_NOTE).to_string()),
+            note: Some(crate::api::truncate_at_char(&n.note, MAX_NOTE).to_string()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
             metadata: ObjectMeta {
@@ -234,6 +234,6 @@ mod tests {
         assert_eq!(transition(None, &c("True", "A"), "R").map(|n| n.type_), Some(EventType::Normal));
         assert_eq!(transition(Some(&c("True", "A")), &c("False", "B"), "R").map(|n| n.type_), Some(EventType::Warning));
         assert_eq!(transition(None, &c("False", "PendingApproval"), "R").map(|n| n.type_), Some(EventType::Normal));
-        assert_eq!(crate::mosip::names::truncate_at_char("ééé", 3), "é");
+        assert_eq!(crate::api::truncate_at_char("ééé", 3), "é");
     }
 }

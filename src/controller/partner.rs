@@ -1141,18 +1141,7 @@ pub(super) fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-    fn cond(type_: &str, reason: &str) -> Condition {
-        Condition {
-            type_: type_.into(),
-            status: "True".into(),
-            reason: reason.into(),
-            message: String::new(),
-            last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
-            observed_generation: None,
-        }
-    }
+    use crate::api::true_condition as cond;
 
     #[test]
     fn deactivation_wins_over_problems() {

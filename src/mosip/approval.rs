@@ -107,18 +107,7 @@ pub fn can_decide(
 mod tests {
     use super::*;
     use crate::api::Condition;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-    fn cond(type_: &str, reason: &str) -> Condition {
-        Condition {
-            type_: type_.into(),
-            status: "True".into(),
-            reason: reason.into(),
-            message: String::new(),
-            last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
-            observed_generation: None,
-        }
-    }
+    use crate::api::true_condition as cond;
 
     fn entry(conditions: Vec<Condition>, decided: Option<&str>) -> PolicyRequestStatus {
         PolicyRequestStatus {

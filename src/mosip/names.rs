@@ -58,7 +58,7 @@ pub fn label_value(s: &str) -> String {
         body.push(c);
     }
     let max_body = MAX_LABEL_VALUE_LEN - HASH_MARK.len() - HASH_LEN;
-    let body = trim_non_alnum(truncate_at_char(&body, max_body));
+    let body = trim_non_alnum(crate::api::truncate_at_char(&body, max_body));
     let body = if body.is_empty() { "x" } else { body };
     format!("{body}{HASH_MARK}{}", short_hash("label-value", &[s]))
 }
@@ -122,21 +122,9 @@ fn compose(kind: &str, parts: &[&str], suffix: &str) -> String {
     }
     let body = parts.iter().map(|p| sanitize_part(p)).collect::<Vec<_>>().join(".");
     let max_body = MAX_NAME_LEN - suffix.len() - HASH_MARK.len() - HASH_LEN;
-    let body = truncate_at_char(&body, max_body).trim_end_matches(['-', '.']);
+    let body = crate::api::truncate_at_char(&body, max_body).trim_end_matches(['-', '.']);
     let body = if body.is_empty() { "x" } else { body };
     format!("{body}{suffix}{HASH_MARK}{}", short_hash(kind, parts))
-}
-
-/// The first `max` bytes of `s`, cut back to a character boundary.
-pub fn truncate_at_char(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 fn trim_non_alnum(s: &str) -> &str {

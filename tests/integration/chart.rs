@@ -4,6 +4,7 @@
 use crate::common::{self, CONVERGE, TEST_LABEL, TestEnv, eventually, helm, run};
 use crate::fake_pms::FakeMosip;
 use crate::fixtures::*;
+use crate::mosip_controller::copy_value;
 use crate::mosip_mode::{credentials, wait_synced};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
@@ -269,16 +270,8 @@ async fn the_chart_runs_the_mosip_backend_with_exactly_its_permissions() {
     wait_partner(&env, "rp", READY, "True").await;
     let key = env.secret_value(&api_key_secret_name("rp", &policy, "main"), "apiKey").await.expect("key");
     let copies: Api<Secret> = Api::namespaced(env.client.clone(), &target);
-    let copied = eventually(CONVERGE, "the consumer copy", || {
-        let copies = copies.clone();
-        async move {
-            let s = copies.get_opt("rp-api-key").await.map_err(|e| e.to_string())?.ok_or("no copy")?;
-            let v =
-                s.data.unwrap_or_default().get("partner-api-key").map(|v| String::from_utf8_lossy(&v.0).into_owned());
-            v.ok_or_else(|| "no key in the copy".to_string())
-        }
-    })
-    .await;
+    let copied =
+        eventually(CONVERGE, "the consumer copy", || copy_value(&copies, "rp-api-key", "partner-api-key")).await;
     assert_eq!(copied, key, "the copy holds the key PMS minted");
     assert_eq!(fake.calls(GENERATE), 1, "one key minted: {:?}", fake.all_calls());
 

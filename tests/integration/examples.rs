@@ -25,7 +25,17 @@ pub(crate) static EXAMPLES_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::co
 
 /// The examples, moved into the test's namespace, cluster-scoped objects labelled for its
 /// operator.
-pub(crate) fn examples_for(env: &TestEnv) -> String {
+/// Applies every example (server-side), scoped to `env`.
+pub(crate) fn apply_examples(env: &TestEnv) {
+    let manifests = examples_for(env);
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("examples.yaml");
+    std::fs::write(&path, &manifests).expect("write");
+    let out = env.kubectl(&["apply", "--server-side", "-f", path.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn examples_for(env: &TestEnv) -> String {
     let mut files = Vec::new();
     yaml_files(&common::repo_root().join("examples"), &mut files);
     let mut out = String::new();
@@ -59,12 +69,7 @@ async fn every_partner_type_onboards_from_the_examples() {
     let _turn = EXAMPLES_LOCK.lock().await;
     let mut env = TestEnv::new("examples").await;
     env.start_operator(&[]);
-    let manifests = examples_for(&env);
-    let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("examples.yaml");
-    std::fs::write(&path, &manifests).expect("write");
-    let out = env.kubectl(&["apply", "--server-side", "-f", path.to_str().expect("path")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    apply_examples(&env);
 
     let api: Api<Partner> = env.api();
     let partners = api.list(&Default::default()).await.expect("list").items;

@@ -69,6 +69,13 @@ fn condition(p: &Partner, type_: &str) -> Option<Condition> {
     find(&p.status.as_ref()?.conditions, type_).cloned()
 }
 
+/// The value under `key` of the consumer copy `name`; an error while it is missing.
+pub(crate) async fn copy_value(copies: &Api<Secret>, name: &str, key: &str) -> Result<String, String> {
+    let s = copies.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("no copy")?;
+    let v = s.data.unwrap_or_default().get(key).map(|v| String::from_utf8_lossy(&v.0).into_owned());
+    v.ok_or_else(|| "no key in the copy".to_string())
+}
+
 /// No namespace is being deleted (the namespace controller's requests would be counted).
 async fn wait_no_terminating_namespace(env: &TestEnv) {
     eventually(Duration::from_secs(120), "no namespace terminating", || async move {
@@ -140,15 +147,7 @@ async fn exports_are_cache_first_and_follow_a_late_opt_in() {
     let label = serde_json::json!({"metadata": {"labels": {ACCEPT_EXPORTS_LABEL: env.ns}}});
     namespaces.patch(&target, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
     let key = env.secret_value(&api_key_secret_name("rp", &policy, "main"), "apiKey").await.expect("key");
-    let read_copy = || {
-        let copies = copies.clone();
-        async move {
-            let s = copies.get_opt("rp-api-key").await.map_err(|e| e.to_string())?.ok_or("no copy")?;
-            let v =
-                s.data.unwrap_or_default().get("partner-api-key").map(|v| String::from_utf8_lossy(&v.0).into_owned());
-            v.ok_or_else(|| "no key in the copy".to_string())
-        }
-    };
+    let read_copy = || copy_value(&copies, "rp-api-key", "partner-api-key");
     let copied = eventually(CONVERGE, "the copy after the opt-in", read_copy).await;
     assert_eq!(copied, key, "the copy holds the key PMS minted");
     eventually(CONVERGE, "ExportNotAllowed=False", || {

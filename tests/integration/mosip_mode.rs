@@ -132,12 +132,7 @@ async fn examples_onboard_in_mosip_mode_restart_mints_nothing_and_deactivation_r
     credentials(&env).await;
     let args: Vec<String> = mosip_args(&fake);
     env.start_operator(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let manifests = crate::examples::examples_for(&env);
-    let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("examples.yaml");
-    std::fs::write(&path, &manifests).expect("write");
-    let out = env.kubectl(&["apply", "--server-side", "-f", path.to_str().expect("path")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    crate::examples::apply_examples(&env);
 
     let api: Api<Partner> = env.api();
     let all = api.list(&Default::default()).await.unwrap().items;
