@@ -64,19 +64,29 @@ impl Keys {
     }
 }
 
-#[derive(Default)]
-struct IndexInner {
-    keys: HashMap<ObjectRef<Partner>, Keys>,
-    by_policy: HashMap<String, HashSet<ObjectRef<Partner>>>,
-    by_cert: HashMap<(String, String), HashSet<ObjectRef<Partner>>>,
-    by_id: HashMap<String, HashSet<ObjectRef<Partner>>>,
+/// A Partner's name and namespace, shared by every index entry of that Partner (one allocation
+/// per Partner, not one per entry; no resourceVersion or uid: they go stale and are not compared).
+type PartnerRef = Arc<ObjectRef<Partner>>;
+
+fn partner_ref(p: &Partner) -> PartnerRef {
+    let mut r = ObjectRef::new(p.metadata.name.as_deref().unwrap_or_default());
+    r.namespace = p.metadata.namespace.clone();
+    Arc::new(r)
 }
 
-fn add<K: Eq + std::hash::Hash>(map: &mut HashMap<K, HashSet<ObjectRef<Partner>>>, k: K, r: &ObjectRef<Partner>) {
+#[derive(Default)]
+struct IndexInner {
+    keys: HashMap<PartnerRef, Keys>,
+    by_policy: HashMap<String, HashSet<PartnerRef>>,
+    by_cert: HashMap<(String, String), HashSet<PartnerRef>>,
+    by_id: HashMap<String, HashSet<PartnerRef>>,
+}
+
+fn add<K: Eq + std::hash::Hash>(map: &mut HashMap<K, HashSet<PartnerRef>>, k: K, r: &PartnerRef) {
     map.entry(k).or_default().insert(r.clone());
 }
 
-fn del<K: Eq + std::hash::Hash>(map: &mut HashMap<K, HashSet<ObjectRef<Partner>>>, k: &K, r: &ObjectRef<Partner>) {
+fn del<K: Eq + std::hash::Hash>(map: &mut HashMap<K, HashSet<PartnerRef>>, k: &K, r: &ObjectRef<Partner>) {
     if let Some(set) = map.get_mut(k) {
         set.remove(r);
         if set.is_empty() {
@@ -86,7 +96,7 @@ fn del<K: Eq + std::hash::Hash>(map: &mut HashMap<K, HashSet<ObjectRef<Partner>>
 }
 
 impl IndexInner {
-    fn insert(&mut self, r: &ObjectRef<Partner>, k: Keys) {
+    fn insert(&mut self, r: &PartnerRef, k: Keys) {
         for p in &k.policies {
             add(&mut self.by_policy, p.clone(), r);
         }
@@ -156,7 +166,7 @@ impl PartnerIndex {
     }
 
     fn upsert(&self, p: &Partner) {
-        let r = ObjectRef::from_obj(p);
+        let r = partner_ref(p);
         let new = Keys::of(p);
         let old = {
             let mut inner = self.write();
@@ -171,7 +181,7 @@ impl PartnerIndex {
     }
 
     fn delete(&self, p: &Partner) {
-        let r = ObjectRef::from_obj(p);
+        let r = partner_ref(p);
         let old = self.write().remove(&r);
         self.notify(&r, old.as_ref(), None);
     }
@@ -179,7 +189,7 @@ impl PartnerIndex {
     fn rebuild<'a>(&self, partners: impl Iterator<Item = &'a Partner>) {
         let mut fresh = IndexInner::default();
         for p in partners {
-            fresh.insert(&ObjectRef::from_obj(p), Keys::of(p));
+            fresh.insert(&partner_ref(p), Keys::of(p));
         }
         let old = std::mem::replace(&mut *self.write(), fresh);
         // Whatever changed while the watch was down.
@@ -197,7 +207,7 @@ impl PartnerIndex {
             for id in ids {
                 if old.by_id.get(id) != inner.by_id.get(id) {
                     for r in inner.by_id.get(id).into_iter().flatten() {
-                        let _ = tx.unbounded_send(r.clone());
+                        let _ = tx.unbounded_send(r.as_ref().clone());
                     }
                 }
             }
@@ -220,8 +230,8 @@ impl PartnerIndex {
         {
             let inner = self.read();
             for id in [&old.partner_id, &new.partner_id].into_iter().flatten() {
-                for other in inner.by_id.get(id).into_iter().flatten().filter(|o| *o != r) {
-                    let _ = tx.unbounded_send(other.clone());
+                for other in inner.by_id.get(id).into_iter().flatten().filter(|o| o.as_ref() != r) {
+                    let _ = tx.unbounded_send(other.as_ref().clone());
                 }
             }
         }
@@ -243,12 +253,19 @@ impl PartnerIndex {
 
     /// Partners requesting `policy`.
     pub fn requesting(&self, policy: &str) -> Vec<ObjectRef<Partner>> {
-        self.read().by_policy.get(policy).into_iter().flatten().cloned().collect()
+        self.read().by_policy.get(policy).into_iter().flatten().map(|r| r.as_ref().clone()).collect()
     }
 
     /// Partners naming `namespace/name` as their certificate Secret.
     pub fn naming_secret(&self, namespace: &str, name: &str) -> Vec<ObjectRef<Partner>> {
-        self.read().by_cert.get(&(namespace.to_string(), name.to_string())).into_iter().flatten().cloned().collect()
+        let inner = self.read();
+        inner
+            .by_cert
+            .get(&(namespace.to_string(), name.to_string()))
+            .into_iter()
+            .flatten()
+            .map(|r| r.as_ref().clone())
+            .collect()
     }
 
     /// Whether some Partner names `namespace/name` as its certificate Secret.
@@ -258,7 +275,7 @@ impl PartnerIndex {
 
     /// Partners claiming `partner_id`.
     pub fn claiming(&self, partner_id: &str) -> Vec<ObjectRef<Partner>> {
-        self.read().by_id.get(partner_id).into_iter().flatten().cloned().collect()
+        self.read().by_id.get(partner_id).into_iter().flatten().map(|r| r.as_ref().clone()).collect()
     }
 }
 
