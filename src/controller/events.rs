@@ -14,6 +14,12 @@
 //! that cache on every publish, which at 10,000 partners held ~40,000 Events in memory and made
 //! each publish O(Events). Events here are published on transitions only, so there is nothing to
 //! aggregate.
+//!
+//! Events are written in the background, as client-go's event broadcaster does: a reconcile hands
+//! its Events to a bounded queue and returns; [`EVENT_WRITERS`] writers create them. A reconcile
+//! waits only when [`EVENT_QUEUE`] Events are already queued (back-pressure, nothing is dropped),
+//! so the happy path of a partner costs its reconcile three round trips to the API server, not
+//! four. On shutdown the operator waits for the queue to drain ([`Recorder::flush`]).
 
 use super::Context;
 use crate::api::Condition;
@@ -28,21 +34,47 @@ pub use kube::runtime::events::EventType;
 /// Largest Event note the API server accepts (1 kB).
 pub const MAX_NOTE: usize = 1000;
 
-/// Writes Events as the operator (`reportingController`), without caching them.
+/// Events waiting to be written before a reconcile that publishes one waits.
+pub const EVENT_QUEUE: usize = 1024;
+/// Events written concurrently.
+pub const EVENT_WRITERS: usize = 8;
+
+/// Writes Events as the operator (`reportingController`), without caching them, from a bounded
+/// background queue.
 #[derive(Clone)]
 pub struct Recorder {
-    client: Client,
     controller: String,
     instance: String,
+    queue: tokio::sync::mpsc::Sender<K8sEvent>,
+    /// Events queued or being written.
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Recorder {
     /// A recorder reporting as `controller`, instance `instance` (the pod name; defaults to the
-    /// controller name).
+    /// controller name). Starts its writers on the current Tokio runtime; they stop once every
+    /// clone of the recorder is gone and the queue is empty.
     pub fn new(client: Client, controller: impl Into<String>, instance: Option<String>) -> Self {
+        use futures::StreamExt;
         let controller = controller.into();
         let instance = instance.unwrap_or_else(|| controller.clone());
-        Self { client, controller, instance }
+        let (queue, rx) = tokio::sync::mpsc::channel::<K8sEvent>(EVENT_QUEUE);
+        let pending = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let done = pending.clone();
+        let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|ev| (ev, rx)) });
+        tokio::spawn(events.for_each_concurrent(EVENT_WRITERS, move |ev| {
+            let client = client.clone();
+            let done = done.clone();
+            async move {
+                let ns = ev.metadata.namespace.clone().unwrap_or_else(|| "default".to_string());
+                let reason = ev.reason.clone().unwrap_or_default();
+                if let Err(e) = Api::<K8sEvent>::namespaced(client, &ns).create(&PostParams::default(), &ev).await {
+                    tracing::warn!(error = %e, reason = %reason, "could not publish event");
+                }
+                done.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+        Self { controller, instance, queue, pending }
     }
 
     /// The Event object for `n` about `regarding`, at `now`.
@@ -72,11 +104,28 @@ impl Recorder {
         }
     }
 
-    /// Creates one Event.
-    pub async fn publish(&self, n: &Note, regarding: &ObjectReference) -> Result<(), kube::Error> {
+    /// Queues one Event; waits only while the queue is full. Failures to write it are logged by
+    /// the writer.
+    pub async fn publish(&self, n: &Note, regarding: &ObjectReference) {
         let ev = self.event(n, regarding, jiff::Timestamp::now());
-        let ns = regarding.namespace.as_deref().unwrap_or("default");
-        Api::<K8sEvent>::namespaced(self.client.clone(), ns).create(&PostParams::default(), &ev).await.map(|_| ())
+        self.pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.queue.send(ev).await.is_err() {
+            self.pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!(reason = %n.reason, "could not publish event: the event writer stopped");
+        }
+    }
+
+    /// Events queued or being written.
+    pub fn pending(&self) -> usize {
+        self.pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until every queued Event is written (or failed), for at most `limit`.
+    pub async fn flush(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -130,9 +179,7 @@ where
     if reference.namespace.is_none() {
         reference.namespace = Some("default".to_string());
     }
-    if let Err(e) = ctx.recorder.publish(n, &reference).await {
-        tracing::warn!(error = %e, reason = %n.reason, "could not publish event");
-    }
+    ctx.recorder.publish(n, &reference).await;
 }
 
 /// An Event to publish once the reconcile's writes succeeded.

@@ -143,6 +143,9 @@ where
                     observe(&ev);
                     match &ev {
                         watcher::Event::Apply(o) => notify(ObjectRef::from_obj(o)),
+                        watcher::Event::Delete(o) => {
+                            super::status::forget_own_write(&cache::object_key(&K::kind(&()), o))
+                        }
                         watcher::Event::InitDone => {
                             synced.0.synced.mark(synced.1);
                             for o in store.state() {
@@ -294,6 +297,12 @@ where
         async move {
             tracing::trace!(object = %key, "reconcile queued");
             ctx.wait_synced().await;
+            // The store has not caught up with this operator's own status write yet: the echo
+            // triggers the next reconcile (the requeue only covers a lost echo).
+            if super::status::store_lags_own_write(&key, obj.meta().uid.as_deref(), obj.meta().resource_version.as_deref()) {
+                tracing::trace!(object = %key, "waiting for the echo of the last status write");
+                return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+            }
             tracing::trace!(object = %key, "reconcile starts");
             match std::panic::AssertUnwindSafe(reconcile(obj, ctx.clone())).catch_unwind().await {
                 Ok(Ok(action)) => {
@@ -847,6 +856,8 @@ pub async fn run(
     let readiness = watch_readiness(ready, ctx.clone());
     tracing::info!(scope = ?config.scope, namespace = %config.operator_namespace, "mosip-partner-operator started");
     futures::join!(watches, ca_run, policy_run, partner_run, license_run, readiness);
+    // The Events of the last reconciles are still being written.
+    ctx.recorder.flush(std::time::Duration::from_secs(5)).await;
     let lost_leadership = leader.as_ref().is_some_and(|rx| !*rx.borrow());
     if let Some(server) = server {
         server.abort();

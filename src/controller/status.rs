@@ -87,7 +87,11 @@ where
     match api.patch_status(&obj.name_any(), &params, &Patch::Apply(&patch)).await {
         Ok(written) => {
             tracing::debug!(name = %obj.name_any(), "status written");
-            Ok(Some(written.resource_version().unwrap_or_default()))
+            let rv = written.resource_version().unwrap_or_default();
+            if let Some(uid) = obj.meta().uid.as_deref() {
+                lock_unseen().insert(super::cache::object_key(&K::kind(&()), obj), (uid.to_string(), rv.clone()));
+            }
+            Ok(Some(rv))
         }
         // Deleted meanwhile: nothing left to report on.
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
@@ -95,9 +99,56 @@ where
     }
 }
 
+/// Status writes the stores may not show yet: object key → (uid, resourceVersion the write
+/// produced). A reconcile that starts before the echo of its predecessor's status write would
+/// decide on the old status — in mosip mode, call PMS a second time for what it already did.
+static UNSEEN_WRITES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, (String, String)>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn lock_unseen() -> std::sync::MutexGuard<'static, std::collections::HashMap<String, (String, String)>> {
+    UNSEEN_WRITES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether the store's copy of the object under `key` (`uid`, `resource_version`) is older than
+/// the operator's own last status write to it: the reconcile waits for the echo instead of
+/// deciding on a status the operator already replaced. Forgets the write once the store shows it
+/// (or the object is another one with the same name).
+pub fn store_lags_own_write(key: &str, uid: Option<&str>, resource_version: Option<&str>) -> bool {
+    let mut unseen = lock_unseen();
+    let Some((written_uid, written_rv)) = unseen.get(key) else { return false };
+    let lags = Some(written_uid.as_str()) == uid
+        && Some(written_rv.as_str()) != resource_version
+        && super::cache::still_current(Some(written_rv), resource_version);
+    if !lags {
+        unseen.remove(key);
+    }
+    lags
+}
+
+/// Forgets the status writes to an object that is gone.
+pub fn forget_own_write(key: &str) {
+    lock_unseen().remove(key);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reconcile_waits_for_the_echo_of_its_own_status_write() {
+        let key = "Kind/ns/lagging";
+        lock_unseen().insert(key.into(), ("uid-1".into(), "120".into()));
+        assert!(store_lags_own_write(key, Some("uid-1"), Some("100")), "the store shows an older version");
+        assert!(store_lags_own_write(key, Some("uid-1"), Some("119")));
+        assert!(!store_lags_own_write(key, Some("uid-1"), Some("120")), "the echo arrived");
+        assert!(!store_lags_own_write(key, Some("uid-1"), Some("100")), "forgotten once seen");
+        lock_unseen().insert(key.into(), ("uid-1".into(), "120".into()));
+        assert!(!store_lags_own_write(key, Some("uid-2"), Some("5")), "another object with that name");
+        lock_unseen().insert(key.into(), ("uid-1".into(), "120".into()));
+        forget_own_write(key);
+        assert!(!store_lags_own_write(key, Some("uid-1"), Some("100")), "deleted");
+        assert!(!store_lags_own_write("Kind/ns/never-written", Some("u"), Some("1")));
+    }
     use crate::api::Status;
 
     #[test]

@@ -98,9 +98,7 @@ async fn bad_ca_certificates_get_precise_reasons() {
     let after = api.get(&env.cluster_name("root-device")).await.expect("get").metadata.resource_version;
     assert_eq!(before, after, "an idle CACertificate was rewritten");
     // Events of cluster-scoped objects are published (in "default").
-    let out =
-        env.kubectl(&["get", "events.events.k8s.io", "-n", "default", "-o", "jsonpath={.items[*].regarding.name}"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&env.cluster_name("leaf")), "no Event for the bad CA");
+    common::wait_events_yaml(&env, "default", &[&env.cluster_name("leaf")]).await;
     env.assert_log_clean();
     let _ = common::TEST_LABEL;
 }

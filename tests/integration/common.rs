@@ -396,6 +396,18 @@ fn rand_u32() -> u32 {
     u32::from_le_bytes(b)
 }
 
+/// The Events of `namespace` as YAML once every one of `reasons` is among them. The operator
+/// writes Events in the background, a moment after the status they describe.
+pub async fn wait_events_yaml(env: &TestEnv, namespace: &str, reasons: &[&str]) -> String {
+    eventually(Duration::from_secs(30), &format!("Events {reasons:?} in {namespace}"), || async move {
+        let out = env.kubectl(&["get", "events.events.k8s.io", "-n", namespace, "-o", "yaml"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let missing: Vec<&&str> = reasons.iter().filter(|r| !text.contains(**r)).collect();
+        if missing.is_empty() { Ok(text) } else { Err(format!("missing {missing:?}")) }
+    })
+    .await
+}
+
 /// Polls `f` every 200 ms until it returns Some, or panics after `timeout` with `what` and the
 /// last value `describe` gives.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T

@@ -132,6 +132,5 @@ async fn editor_written_timestamps_cannot_crash_the_operator() {
     wait_partner(&env, "rp", READY, "True").await;
     let metrics = env.metrics().await;
     assert_eq!(panics(&metrics), 0.0, "{metrics}");
-    let events = env.kubectl(&["get", "events.events.k8s.io", "-n", &env.ns, "-o", "yaml"]);
-    assert!(String::from_utf8_lossy(&events.stdout).contains("CorruptRecord"), "no CorruptRecord Event");
+    crate::common::wait_events_yaml(&env, &env.ns, &["CorruptRecord"]).await;
 }

@@ -172,19 +172,25 @@ async fn licence_gate_and_deletion_deactivate_in_pms_exactly_once() {
     assert_eq!(fake.calls(PATCH_PARTNER), 2, "{:?}", fake.all_calls());
     assert!(fake.state.lock().unwrap().partners["misp"].deactivated);
     // The outcome outlives the objects in Events.
+    // (Events are written in the background, a moment after the finalizer is released.)
     let events: Api<Event> = env.api();
-    let deactivated: Vec<String> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("DeactivatedInPms"))
-        .filter_map(|e| e.involved_object.name)
-        .collect();
-    for name in ["lic", "rp", "misp"] {
-        assert!(deactivated.iter().any(|n| n == name), "DeactivatedInPms Event for {name}: {deactivated:?}");
-    }
+    eventually(CONVERGE, "DeactivatedInPms Events for lic, rp and misp", || {
+        let events = events.clone();
+        async move {
+            let deactivated: Vec<String> = events
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("DeactivatedInPms"))
+                .filter_map(|e| e.involved_object.name)
+                .collect();
+            let all = ["lic", "rp", "misp"].iter().all(|name| deactivated.iter().any(|n| n == name));
+            if all { Ok(()) } else { Err(format!("{deactivated:?}")) }
+        }
+    })
+    .await;
 
     // A restart (nothing left to do) writes nothing to PMS.
     let writes = fake.writes();

@@ -169,9 +169,7 @@ async fn registration_rules_and_duplicate_partner_ids() {
     let got = wait_partner_reason(&env, "bad", STALLED, "True", Some("InvalidPartnerId")).await;
     let ready = find(&got.status.expect("st").conditions, READY).expect("ready").clone();
     assert_eq!(ready.reason, "InvalidPartnerId");
-    let out = env.kubectl(&["get", "events.events.k8s.io", "-n", &env.ns, "-o", "jsonpath={.items[*].reason}"]);
-    let reasons = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(reasons.contains("InvalidPartnerId"), "no Event for the bad partner: {reasons}");
+    crate::common::wait_events_yaml(&env, &env.ns, &["InvalidPartnerId"]).await;
 
     // organizationName is immutable: on this API server (no CEL) the operator reports it.
     let mut changed = first.clone();

@@ -142,8 +142,8 @@ async fn an_edited_api_key_secret_is_never_believed() {
     let (s, k) = wait_reissued(&env, &name, &[planted.clone(), key1.clone()]).await;
     let key2 = value(&s, "apiKey").expect("key");
     assert_ne!(k.key_fingerprint.as_deref(), Some(key_fingerprint(&planted).as_str()));
+    wait_event(&env, "SecretTampered", 0).await;
     let ev = events(&env);
-    assert!(tampered_count(&env).await >= 1, "no SecretTampered Event");
     assert!(!ev.contains(&planted) && !ev.contains(&key1) && !ev.contains(&key2), "key material in an Event");
 
     // (b) alice extends the validity: not believed; the Secret is restored as issued (the same
@@ -286,8 +286,8 @@ async fn an_edited_licence_secret_is_never_believed_and_a_lost_status_write_is_a
     let (s, st2) = wait_license_issued(&env, &name, &[key1.clone(), key2.clone(), planted.clone()]).await;
     let key3 = value(&s, "licenseKey").expect("key");
     let s3 = s.clone();
+    wait_event(&env, "SecretTampered", 0).await;
     let ev = events(&env);
-    assert!(tampered_count(&env).await >= 1, "no SecretTampered Event");
     for v in [&planted, &key1, &key2, &key3] {
         assert!(!ev.contains(v.as_str()) && !env.operator_log().contains(v.as_str()), "key material leaked");
     }
