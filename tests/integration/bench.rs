@@ -152,7 +152,7 @@ async fn bench_onboarding() {
         // Every poll renders the operator's whole /metrics (a line per partner, 10,000 of them
         // at N=10,000): fine-grained until the first Ready, then at a scraper's pace so the
         // measurement does not load the operator it measures.
-        let pause = if first_ready.is_none() { 100 } else { 500 };
+        let pause = if first_ready.is_none() { 100 } else { 1000 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     let all_ready = start.elapsed().as_secs_f64();
