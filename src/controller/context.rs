@@ -166,9 +166,6 @@ pub struct Context {
     /// in the store), learnt from a failed create.
     pub foreign_secrets: ContentCache<()>,
     pub backoff: Backoff,
-    /// Digest of the status last written per Partner and the resourceVersion it produced, until
-    /// the store shows that write (the status echo): the same status is not written twice.
-    pub written_status: ContentCache<[u8; 32]>,
     /// Whether every store has been listed.
     pub synced: Synced,
     /// Where key material comes from.
@@ -213,7 +210,6 @@ impl Context {
             unexported: ContentCache::default(),
             foreign_secrets: ContentCache::default(),
             backoff: Backoff::default(),
-            written_status: ContentCache::default(),
             synced: Synced::default(),
             keys: Arc::new(Standalone),
             metrics,

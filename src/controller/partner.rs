@@ -14,7 +14,7 @@
 //! server-side apply leaves them to their field manager.
 
 use super::apikeys::{self, KeyTarget};
-use super::cache::{Content, ContentCache, still_current};
+use super::cache::{Content, ContentCache};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::secrets::{self, Slot};
@@ -1027,36 +1027,11 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     let previous = partner.status.clone().unwrap_or_default();
     let desired = normalized(plan.status.clone());
     let unchanged = desired == normalized(owned_projection(&previous));
-    let name = partner.name_any();
-    let fingerprint = status_fingerprint(&desired);
-    // This very status was written a moment ago and the store has not caught up with that write
-    // yet (a Secret's watch event often arrives before the status echo): writing it again would
-    // change nothing but cost the API server a server-side apply.
-    let seen = partner.resource_version();
-    let already_written = match ctx.written_status.get(&g.namespace, &name) {
-        Some(w) if w.uid.is_some() && w.uid == partner.uid() => {
-            let store_lags =
-                w.resource_version != seen && still_current(w.resource_version.as_deref(), seen.as_deref());
-            if !store_lags {
-                ctx.written_status.evict(&g.namespace, &name);
-            }
-            store_lags && w.value == fingerprint
-        }
-        Some(_) => {
-            ctx.written_status.evict(&g.namespace, &name);
-            false
-        }
-        None => false,
-    };
+    // (A reconcile never starts while the store lags the operator's own last status write:
+    // `run::guarded` waits for that echo, so `previous` is never a status already replaced.)
     let api: Api<Partner> = Api::namespaced(ctx.client.clone(), &g.namespace);
     remove_withdrawn_requests(&api, partner).await?;
-    if let Some(rv) = status::apply_status_versioned(&api, partner, &plan.status, unchanged || already_written).await? {
-        ctx.written_status.put(
-            &g.namespace,
-            &name,
-            Content { uid: partner.uid(), resource_version: Some(rv), value: fingerprint },
-        );
-    }
+    status::apply_status(&api, partner, &plan.status, unchanged).await?;
 
     if unchanged {
         // Status records everything written: what the operator kept of its own writes is not
@@ -1068,8 +1043,7 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     }
 
     // 3. Events: Warnings each, the rest folded into one (the transitions last: they head it).
-    // A status already written had its transitions published with that write.
-    for type_ in [CERTIFICATE_VALID, READY].into_iter().filter(|_| !already_written) {
+    for type_ in [CERTIFICATE_VALID, READY] {
         if let Some(new) = api::find(&plan.status.conditions, type_) {
             notes.extend(events::transition(api::find(&previous.conditions, type_), new, "Reconcile"));
         }
@@ -1106,12 +1080,6 @@ pub(super) async fn remove_withdrawn_requests(api: &Api<Partner>, partner: &Part
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 || e.code == 422 => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// A digest of a (normalized) status, to recognise a status already written.
-fn status_fingerprint(status: &PartnerStatus) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(serde_json::to_vec(status).unwrap_or_default()).into()
 }
 
 /// Conditions in a fixed order: server-side apply merges list-map entries into the existing

@@ -70,7 +70,7 @@ where
 }
 
 /// [`apply_status`], returning the resourceVersion the write produced (None: nothing written).
-pub async fn apply_status_versioned<K, S>(api: &Api<K>, obj: &K, status: &S, unchanged: bool) -> Result<Option<String>>
+async fn apply_status_versioned<K, S>(api: &Api<K>, obj: &K, status: &S, unchanged: bool) -> Result<Option<String>>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
