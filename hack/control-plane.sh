@@ -22,6 +22,9 @@
 # package and etcd from bookworm's etcd-server, cached in
 # ${XDG_CACHE_HOME:-$HOME/.cache}/mosip-partner-operator/bin/k8s-1.20.2/ (first build ~4 min).
 # With USE_EXISTING_CLUSTER=true and KUBECONFIG set, up/down start/stop nothing.
+# With CONTROL_PLANE_AUDIT=1, `up` makes the API server log every request (who, verb, URI) to
+# DIR/logs/audit.log. (v1.20's apiserver_request_total counts a GET of a custom resource as LIST;
+# the audit log tells them apart.)
 set -euo pipefail
 
 readonly K8S_VERSION=1.20.2
@@ -550,6 +553,11 @@ cmd_up() {
         --enable-admission-plugins=NamespaceLifecycle --disable-admission-plugins=ServiceAccount)
     fi
     ((minor < 24)) && api_args+=(--insecure-port=0)
+    if [[ -n ${CONTROL_PLANE_AUDIT:-} ]]; then
+      # Who made which request (user agent, verb, URI): $dir/logs/audit.log, for debugging.
+      printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n' >"$dir/audit-policy.yaml"
+      api_args+=(--audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/logs/audit.log")
+    fi
     start_proc "$dir" apiserver "$APISERVER_BIN" "${api_args[@]}"
     server="https://127.0.0.1:$api_port"
     rc=0

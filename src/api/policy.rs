@@ -279,9 +279,15 @@ pub struct PartnerPolicyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
-    /// Partners (namespace/name) that currently request this policy.
+    /// The first Partners (namespace/name, sorted; at most 10) that currently request this
+    /// policy; usedByCount has how many there are. Capped so that the status stays small with
+    /// any number of partners: the whole list at 10,000 partners is ~250 kB of status rewritten
+    /// whenever one of them comes or goes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub used_by: Vec<String>,
+    /// How many Partners currently request this policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_by_count: Option<i64>,
     /// What MOSIP's PMS holds (backend `mosip` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mosip: Option<super::PolicyMosipStatus>,

@@ -247,7 +247,7 @@ impl Synced {
     pub const SECRETS: u8 = 16;
     /// Namespace metadata (watched in `mosip` mode only; marked at once otherwise).
     pub const NAMESPACES: u8 = 32;
-    const ALL: u8 = 63;
+    pub const ALL: u8 = 63;
 
     /// Records that the store of `kind` (one of the constants) has been listed.
     pub fn mark(&self, kind: u8) {
@@ -265,11 +265,16 @@ impl Synced {
 
     /// Resolves once every store has been listed.
     pub async fn wait(&self) {
-        if self.is_synced() {
+        self.wait_for(Self::ALL).await
+    }
+
+    /// Resolves once the stores in `kinds` (constants or'ed together) have been listed.
+    pub async fn wait_for(&self, kinds: u8) {
+        if *self.tx.borrow() & kinds == kinds {
             return;
         }
         let mut rx = self.tx.subscribe();
-        let _ = rx.wait_for(|v| *v == Self::ALL).await;
+        let _ = rx.wait_for(|v| *v & kinds == kinds).await;
     }
 }
 

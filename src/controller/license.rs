@@ -473,7 +473,7 @@ pub(super) fn check(ctx: &Context, license: &MispLicense, partner: Option<&Partn
                     ),
                 ));
             }
-            Some(p) if !p.status.as_ref().is_some_and(|s| api::is_true(&s.conditions, READY)) => {
+            Some(p) if !super::policy::counts_as_ready(&p, ctx.pms.is_none()) => {
                 return Some(Blocker::waiting("PolicyNotReady", format!("PartnerPolicy {policy_name:?} is not Ready")));
             }
             Some(_) => {}

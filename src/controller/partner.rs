@@ -291,7 +291,7 @@ async fn cert_data(
             Some(_) => {}
         }
     }
-    let secret = match Api::<Secret>::namespaced(ctx.client.clone(), namespace).get_opt(name).await {
+    let secret = match read_certificate_secret(ctx, namespace, name, meta.as_deref()).await {
         Ok(s) => s,
         Err(kube::Error::Api(e)) if e.code == 403 => {
             return Ok(Err(not_valid(
@@ -318,6 +318,28 @@ async fn cert_data(
     };
     ctx.cert_contents.put(namespace, name, content.clone());
     Ok(Ok(content))
+}
+
+/// Reads a certificate Secret. When the Secret store holds its metadata, the read names that
+/// resourceVersion and the API server answers from its watch cache (no etcd read; the store's
+/// version came from that cache, so it is there); otherwise — the Secret store not listed yet,
+/// or the Secret missing — a quorum read.
+async fn read_certificate_secret(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    meta: Option<&secrets::SecretMeta>,
+) -> kube::Result<Option<Secret>> {
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
+    let Some(rv) = meta.and_then(|m| m.metadata.resource_version.as_deref()) else { return api.get_opt(name).await };
+    match api.get_with(name, &kube::api::GetParams::at(rv)).await {
+        Ok(s) => Ok(Some(s)),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        // The watch cache not caught up within the API server's wait ("Too large resource
+        // version"): read from etcd.
+        Err(kube::Error::Api(e)) if e.code == 504 => api.get_opt(name).await,
+        Err(e) => Err(e),
+    }
 }
 
 /// Validates the certificate the Partner names, against the current trust snapshot; cached by
@@ -649,8 +671,7 @@ pub fn plan(ctx: &Context, partner: &Partner, g: &Gathered, now: jiff::Timestamp
             name: p.name_any(),
             group: p.spec.group.clone(),
             policy_type: p.spec.policy_type,
-            ready: p.status.as_ref().is_some_and(|s| api::is_true(&s.conditions, READY))
-                && p.metadata.deletion_timestamp.is_none(),
+            ready: super::policy::counts_as_ready(p, ctx.pms.is_none()),
         });
         let validation = mosip::validate_request(
             spec.partner_type,

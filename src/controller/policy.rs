@@ -11,6 +11,38 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
 
+/// Whether a PartnerPolicy counts as Ready for the Partners and licences that use it: its own
+/// controller's verdict on its current generation; before that verdict is written (a start
+/// reconciles Partners and policies at once, in any order) the same rule as that controller's
+/// applied to the spec here — in standalone mode, where that rule is all of it (in mosip mode
+/// Ready also waits for PMS). So a fresh install never reports a valid policy as not Ready.
+pub fn counts_as_ready(policy: &PartnerPolicy, standalone: bool) -> bool {
+    if policy.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let verdict = policy
+        .status
+        .as_ref()
+        .and_then(|s| api::find(&s.conditions, READY))
+        .filter(|c| c.observed_generation.is_some() && c.observed_generation == policy.metadata.generation);
+    match verdict {
+        Some(c) => c.status == "True",
+        None => standalone && mosip::validate_policy(&policy.spec).is_ok(),
+    }
+}
+
+/// How many users a policy's status and messages name (the count says the rest).
+const USED_BY_SHOWN: usize = 10;
+
+/// `a, b, c` — or the first [`USED_BY_SHOWN`] and how many more.
+fn named_users(used_by: &[String]) -> String {
+    let shown = used_by.iter().take(USED_BY_SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    match used_by.len().saturating_sub(USED_BY_SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(kind = "PartnerPolicy", namespace = policy.metadata.namespace.as_deref().unwrap_or(""), name = policy.metadata.name.as_deref().unwrap_or("")))]
 pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("PartnerPolicy");
@@ -48,7 +80,7 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
             "InUse",
             format!(
                 "deletion waits until no Partner requests this policy; still requested by {}: remove those requests first",
-                used_by.join(", ")
+                named_users(&used_by)
             ),
         )]
     } else {
@@ -100,7 +132,8 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
     let desired = PartnerPolicyStatus {
         observed_generation: policy.metadata.generation,
         conditions: api::merge_conditions(&previous.conditions, desired_conditions, policy.metadata.generation, &now),
-        used_by,
+        used_by_count: (!used_by.is_empty()).then_some(used_by.len() as i64),
+        used_by: used_by.iter().take(USED_BY_SHOWN).cloned().collect(),
         mosip: mosip_status,
     };
     status::apply_status(&api, policy.as_ref(), &desired, desired == previous).await?;
@@ -109,4 +142,71 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
             .await;
     }
     Ok(Action::requeue(requeue))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Condition, MispPolicy, PartnerPolicySpec, PolicyType};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn policy(valid: bool, generation: i64, verdict: Option<(i64, &str)>) -> PartnerPolicy {
+        let spec = PartnerPolicySpec {
+            group: "grp".into(),
+            policy_type: PolicyType::Misp,
+            description: None,
+            version: None,
+            approval: None,
+            auto_approve: None,
+            auth: None,
+            data_share: None,
+            // A MISP policy without its body is invalid.
+            misp: valid.then_some(MispPolicy {
+                allow_auth_request_delegation: Some(true),
+                allow_kyc_request_delegation: Some(true),
+                allow_key_binding_delegation: Some(false),
+                trust_binded_auth_verification_token: None,
+                allow_vci_request_delegation: None,
+            }),
+        };
+        let mut p = PartnerPolicy::new("p", spec);
+        p.metadata.generation = Some(generation);
+        p.status = verdict.map(|(observed, status)| PartnerPolicyStatus {
+            conditions: vec![Condition {
+                type_: READY.into(),
+                status: status.into(),
+                reason: "Test".into(),
+                message: String::new(),
+                last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+                observed_generation: Some(observed),
+            }],
+            ..Default::default()
+        });
+        p
+    }
+
+    #[test]
+    fn a_policy_not_judged_yet_is_judged_on_its_spec_in_standalone_mode() {
+        // The controller's verdict on the current generation wins, whatever the spec.
+        assert!(counts_as_ready(&policy(false, 2, Some((2, "True"))), true));
+        assert!(!counts_as_ready(&policy(true, 2, Some((2, "False"))), true));
+        // No verdict, or one on an older generation: the spec decides (standalone only).
+        assert!(counts_as_ready(&policy(true, 1, None), true));
+        assert!(!counts_as_ready(&policy(false, 1, None), true));
+        assert!(counts_as_ready(&policy(true, 3, Some((2, "False"))), true));
+        assert!(!counts_as_ready(&policy(false, 3, Some((2, "True"))), true));
+        assert!(!counts_as_ready(&policy(true, 1, None), false));
+        // Being deleted: never.
+        let mut deleting = policy(true, 1, Some((1, "True")));
+        deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        assert!(!counts_as_ready(&deleting, true));
+    }
+
+    #[test]
+    fn users_are_named_up_to_a_limit() {
+        let users: Vec<String> = (0..12).map(|i| format!("ns/p{i:02}")).collect();
+        assert_eq!(named_users(&users[..2]), "ns/p00, ns/p01");
+        let all = named_users(&users);
+        assert!(all.starts_with("ns/p00, ") && all.ends_with("ns/p09 and 2 more"), "{all}");
+    }
 }

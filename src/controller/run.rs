@@ -73,10 +73,13 @@ pub async fn check_crds(client: &Client, scope: &super::scope::Scope) -> anyhow:
     {
         scope.apis(client).into_iter().next().unwrap_or_else(|| Api::all(client.clone()))
     }
-    probe::<CACertificate>(Api::all(client.clone())).await?;
-    probe::<PartnerPolicy>(Api::all(client.clone())).await?;
-    probe::<Partner>(namespaced(client, scope)).await?;
-    probe::<MispLicense>(namespaced(client, scope)).await?;
+    // At once: four round trips before the first listing otherwise.
+    futures::try_join!(
+        probe::<CACertificate>(Api::all(client.clone())),
+        probe::<PartnerPolicy>(Api::all(client.clone())),
+        probe::<Partner>(namespaced(client, scope)),
+        probe::<MispLicense>(namespaced(client, scope)),
+    )?;
     Ok(())
 }
 
@@ -265,6 +268,16 @@ fn minimal(s: SecretMeta) -> SecretMeta {
     out
 }
 
+/// Test hook: how long to hold the Secret listing back (`MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS`,
+/// unset in any real deployment).
+fn secret_list_hold() -> std::time::Duration {
+    let ms = std::env::var("MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = ms {
+        tracing::warn!(ms, "test hook: the Secret listing is held back");
+    }
+    std::time::Duration::from_millis(ms.unwrap_or(0))
+}
+
 /// Per-object back-off on errors (1 s doubling to 5 min, reset on success); nothing is
 /// written for a failed reconcile, no Event either.
 fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
@@ -279,12 +292,13 @@ where
     }
 }
 
-/// Wraps a reconciler: waits for every store to be synced (a reconcile never decides on a
-/// half-listed cache), catches a panic so that no object can take the process down (the object
+/// Wraps a reconciler: waits for the stores `needs` names to be listed (a reconcile never
+/// decides on a half-listed cache it reads), catches a panic so that no object can take the process down (the object
 /// gets an error and back-off, `mosip_partner_reconcile_panics_total` counts it), and resets the
 /// object's back-off on success.
 fn guarded<K, F, Fut>(
     kind: &'static str,
+    needs: fn(&K, &Context) -> u8,
     reconcile: F,
 ) -> impl FnMut(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, Error>>
 where
@@ -296,7 +310,7 @@ where
         let key = cache::object_key(kind, obj.as_ref());
         async move {
             tracing::trace!(object = %key, "reconcile queued");
-            ctx.wait_synced().await;
+            ctx.synced.wait_for(needs(obj.as_ref(), &ctx)).await;
             // The store has not caught up with this operator's own status write yet: the echo
             // triggers the next reconcile (the requeue only covers a lost echo).
             if super::status::store_lags_own_write(&key, obj.meta().uid.as_deref(), obj.meta().resource_version.as_deref()) {
@@ -324,6 +338,23 @@ where
         }
         .boxed()
     }
+}
+
+/// Every store: what a reconcile that reads them all waits for.
+fn every_store<K>(_: &K, _: &Context) -> u8 {
+    Synced::ALL
+}
+
+/// What a Partner reconcile waits for. A Partner the operator has never written a status to
+/// (a fresh install) does not wait for the Secret store in standalone mode: what it reads from
+/// there can only tell it that a Secret it is about to create exists — and a create fails on an
+/// existing name (the operator then reads it once: its own is adopted, another's is reported and
+/// never overwritten), certificate Secrets are read by name anyway, and the Secret store's first
+/// listing triggers every Partner owning or naming a Secret again. A Partner with a status
+/// waits: its recorded keys are checked against the Secret store. In mosip mode every Partner
+/// waits — a key PMS has issued must never be asked for twice.
+fn partner_needs(partner: &Partner, ctx: &Context) -> u8 {
+    if partner.status.is_none() && ctx.pms.is_none() { Synced::ALL & !Synced::SECRETS } else { Synced::ALL }
 }
 
 fn log_result<K: Resource, E: std::fmt::Display>(
@@ -386,11 +417,17 @@ impl Sources {
         triggers: Triggers,
         stop: Stop,
     ) -> BoxFuture<'static, ()> {
-        // The namespaced kinds grow with the partners: their first listing comes in pages of
-        // 500 (a watch-cache list, `any_semantic`, ignores the limit and arrives as one response,
-        // which at 10,000 partners alone took tens of MiB to hold and parse). The cluster-scoped
-        // kinds stay few.
-        let wc = watcher::Config::default().page_size(LIST_PAGE);
+        // Partners (and MispLicenses, Namespaces) are listed from the API server's watch cache
+        // (`resourceVersion=0`, what client-go's informers do): one response, served from memory
+        // — 10,000 Partners in ~1.3 s where pages of 500 read from etcd took ~5 s — so the first
+        // Partner is reconciled within ~2 s of the start. Secrets, the most numerous kind (three
+        // per partner once onboarded), are listed in consistent pages of 500: the watch cache
+        // ignores a limit, and one response of 30,000 Secrets costs tens of MiB to hold and
+        // parse. A fresh Partner does not wait for them (`partner_needs`).
+        let mut wc = watcher::Config::default().any_semantic();
+        // kube sends `resourceVersion=0` only without a limit.
+        wc.page_size = None;
+        let secret_wc = watcher::Config::default().page_size(LIST_PAGE);
         let cwc = config.cluster_watch_config();
         let scope = &config.scope;
 
@@ -527,8 +564,16 @@ impl Sources {
         // With a namespace list, mosip mode also watches its copies in --export-namespaces.
         let extra: &[String] = if mosip { &config.export_namespaces } else { &[] };
         let secret_watch = scope
-            .watch_metadata_with::<Secret>(client, wc, EXPORT_SOURCE_UID_LABEL, extra)
+            .watch_metadata_with::<Secret>(client, secret_wc, EXPORT_SOURCE_UID_LABEL, extra)
             .filter_map(needed_secrets(ctx.partner_index.clone()));
+        // A watcher lists when first polled: a test can hold the Secret listing back to observe
+        // what the operator does before the Secret store is complete.
+        let hold = secret_list_hold();
+        let secret_watch = futures::stream::once(async move {
+            tokio::time::sleep(hold).await;
+            secret_watch
+        })
+        .flatten();
         let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
             sctx.owners.observe(ev, || sctx.secrets.state());
             match ev {
@@ -638,7 +683,7 @@ fn cacert_controller(
         })
         .with_config(cc)
         .graceful_shutdown_on(stop)
-        .run(guarded("CACertificate", cacert::reconcile), error_policy("CACertificate"), ctx)
+        .run(guarded("CACertificate", every_store, cacert::reconcile), error_policy("CACertificate"), ctx)
         .for_each(log_result("CACertificate"))
         .boxed())
 }
@@ -656,7 +701,7 @@ fn policy_controller(
         .reconcile_on(users_changed)
         .with_config(cc)
         .graceful_shutdown_on(stop)
-        .run(guarded("PartnerPolicy", policy::reconcile), error_policy("PartnerPolicy"), ctx)
+        .run(guarded("PartnerPolicy", every_store, policy::reconcile), error_policy("PartnerPolicy"), ctx)
         .for_each(log_result("PartnerPolicy"))
         .boxed())
 }
@@ -705,7 +750,7 @@ fn partner_controller(
         .reconcile_on(claims_changed)
         .with_config(cc)
         .graceful_shutdown_on(stop)
-        .run(guarded("Partner", partner::reconcile), error_policy("Partner"), ctx)
+        .run(guarded("Partner", partner_needs, partner::reconcile), error_policy("Partner"), ctx)
         .for_each(log_result("Partner"))
         .boxed())
 }
@@ -748,7 +793,7 @@ fn license_controller(
         })
         .with_config(cc)
         .graceful_shutdown_on(stop)
-        .run(guarded("MispLicense", license::reconcile), error_policy("MispLicense"), ctx)
+        .run(guarded("MispLicense", every_store, license::reconcile), error_policy("MispLicense"), ctx)
         .for_each(log_result("MispLicense"))
         .boxed())
 }

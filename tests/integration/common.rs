@@ -147,6 +147,8 @@ pub struct TestEnv {
     operator: Option<Child>,
     log_path: PathBuf,
     replicas: Vec<(Child, PathBuf)>,
+    /// Environment variables the next started operator gets (on top of the test process's).
+    pub operator_env: Vec<(String, String)>,
 }
 
 impl TestEnv {
@@ -173,7 +175,16 @@ impl TestEnv {
         let log_dir = repo_root().join("target/test-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log_path = log_dir.join(format!("{ns}.log"));
-        Self { _turn: turn, ns, client, metrics_port: free_port(), operator: None, log_path, replicas: Vec::new() }
+        Self {
+            _turn: turn,
+            ns,
+            client,
+            metrics_port: free_port(),
+            operator: None,
+            log_path,
+            replicas: Vec::new(),
+            operator_env: Vec::new(),
+        }
     }
 
     /// Labels that put a cluster-scoped object in this test's scope.
@@ -214,6 +225,7 @@ impl TestEnv {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
         let child = Command::new(operator_bin())
             .args(args)
+            .envs(self.operator_env.iter().map(|(k, v)| (k, v)))
             .env("KUBECONFIG", kubeconfig)
             .env(
                 "RUST_LOG",

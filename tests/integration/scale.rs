@@ -4,7 +4,7 @@
 //! The counts come from the API server's `apiserver_request_total`; the test runs alone
 //! ([`TestEnv::alone`]) so no other test's requests are counted.
 
-use crate::common::{TestEnv, eventually};
+use crate::common::{TestEnv, eventually, http_get};
 use crate::fixtures::*;
 use kube::api::Api;
 use mosip_partner_operator::api::*;
@@ -162,5 +162,97 @@ async fn many_partners_converge_with_bounded_api_reads() {
     // Each certificate Secret is read once; nothing else is read per reconcile.
     assert!(secret_gets <= n as f64 + 5.0, "Secret GETs grew beyond one per certificate: {report}");
     assert!(gets <= n as f64 + 10.0, "GETs per reconcile: {report}");
+    // The policy's status names its first users and counts them all: its size does not grow
+    // with the partners.
+    let status = eventually(Duration::from_secs(60), "policy counts its users", || {
+        let papi = papi.clone();
+        let name = env.cluster_name("auto");
+        async move {
+            let st = papi.get(&name).await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+            if st.used_by_count == Some(n as i64) { Ok(st) } else { Err(format!("{:?}", st.used_by_count)) }
+        }
+    })
+    .await;
+    assert_eq!(status.used_by.len(), n.min(10), "{:?}", status.used_by);
+    assert_eq!(status.used_by.first().map(String::as_str), Some(format!("{}/rp-0", env.ns).as_str()));
+    env.assert_log_clean();
+}
+
+/// A fresh install does not wait for the Secret listing (the first Partner Ready within ~2 s of
+/// the start at 10,000 partners): with that listing held back, a Partner the operator never
+/// wrote a status to gets its keys; a fresh Partner whose key's Secret name someone else's Secret
+/// holds reports the conflict and leaves that Secret alone; a Partner with a status waits for the
+/// Secret store (it writes nothing, not even a create the API server refuses), and once it is
+/// listed nothing is minted again. Runs alone: it counts the API server's Secret writes.
+#[tokio::test]
+async fn fresh_partners_do_not_wait_for_the_secret_listing() {
+    let mut env = TestEnv::alone("fresh").await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Auth).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
+    wait_policy_ready(&env, "auto").await;
+    let api: Api<Partner> = env.api();
+    let policy = env.cluster_name("auto");
+    let onboard = |name: &str| {
+        let mut p = partner(name, PartnerType::AuthPartner, "Auth Org");
+        p.spec.policy_group = Some("grp".into());
+        p.spec.policies = vec![request(&policy, &["one"])];
+        p
+    };
+    let key_secret = |name: &str| mosip_partner_operator::mosip::api_key_secret_name(name, &policy, "one");
+
+    // Onboarded by a first run.
+    cert_secret(&env, "old", &int, "Auth Org").await;
+    env.apply(&api, &onboard("old")).await;
+    wait_partner(&env, "old", READY, "True").await;
+    env.stop_operator();
+    let old_version = api.get("old").await.expect("old").metadata.resource_version;
+    let old_key = env.secret_value(&key_secret("old"), "apiKey").await.expect("old key");
+
+    // Created while no operator runs.
+    cert_secret(&env, "new", &int, "Auth Org").await;
+    env.apply(&api, &onboard("new")).await;
+    env.put_secret(&key_secret("taken"), &[("mine", "do-not-touch")]).await;
+    cert_secret(&env, "taken", &int, "Auth Org").await;
+    env.apply(&api, &onboard("taken")).await;
+
+    let hold = Duration::from_secs(30);
+    env.operator_env.push(("MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS".into(), hold.as_millis().to_string()));
+    let before = api_requests_for(&env, &["secrets"]);
+    env.start_operator(&[]);
+    let started = std::time::Instant::now();
+    let readyz = format!("http://127.0.0.1:{}/readyz", env.metrics_port);
+    wait_partner(&env, "new", READY, "True").await;
+    wait_partner_reason(&env, "taken", READY, "False", Some("SecretConflict")).await;
+    // The operator is not ready (its Secret store is not listed) when both are done.
+    assert_ne!(http_get(&readyz).await.as_deref(), Some("ok"), "the Secret listing was not held back");
+    assert!(started.elapsed() < hold, "the test outlived the hold; its observations prove nothing");
+    assert_eq!(
+        api.get("old").await.expect("old").metadata.resource_version,
+        old_version,
+        "a Partner with a status did not wait"
+    );
+    // new: its key and re-signed certificate; taken: its re-signed certificate and the key's
+    // create the API server refused. None for old.
+    let writes = delta(&before, &api_requests_for(&env, &["secrets"]));
+    assert_eq!(sum(&writes, "POST") + sum(&writes, "PUT") + sum(&writes, "DELETE"), 4.0, "{writes:?}");
+    let new_key = env.secret_value(&key_secret("new"), "apiKey").await.expect("new key");
+    assert_eq!(env.secret_value(&key_secret("taken"), "mine").await.as_deref(), Some("do-not-touch"));
+    assert_eq!(env.secret_value(&key_secret("taken"), "apiKey").await, None);
+
+    // Then the Secret store is listed and everything is checked against it: nothing changes.
+    eventually(Duration::from_secs(120), "operator ready", || {
+        let readyz = readyz.clone();
+        async move { if http_get(&readyz).await.as_deref() == Some("ok") { Ok(()) } else { Err("not ready".to_string()) } }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.secret_value(&key_secret("new"), "apiKey").await.as_deref(), Some(new_key.as_str()));
+    assert_eq!(env.secret_value(&key_secret("old"), "apiKey").await.as_deref(), Some(old_key.as_str()));
+    assert_eq!(api.get("old").await.expect("old").metadata.resource_version, old_version);
+    assert_eq!(env.secret_value(&key_secret("taken"), "mine").await.as_deref(), Some("do-not-touch"));
+    wait_partner_reason(&env, "taken", READY, "False", Some("SecretConflict")).await;
+    wait_partner(&env, "new", READY, "True").await;
     env.assert_log_clean();
 }
