@@ -73,14 +73,15 @@ pub async fn check_crds(client: &Client, scope: &super::scope::Scope) -> anyhow:
     {
         scope.apis(client).into_iter().next().unwrap_or_else(|| Api::all(client.clone()))
     }
-    // At once: four round trips before the first listing otherwise.
-    futures::try_join!(
+    // At once (four round trips before the first listing otherwise); the first missing one in
+    // this order is reported, whichever answer came first.
+    let (cacerts, policies, partners, licenses) = futures::join!(
         probe::<CACertificate>(Api::all(client.clone())),
         probe::<PartnerPolicy>(Api::all(client.clone())),
         probe::<Partner>(namespaced(client, scope)),
         probe::<MispLicense>(namespaced(client, scope)),
-    )?;
-    Ok(())
+    );
+    cacerts.and(policies).and(partners).and(licenses)
 }
 
 /// The reflector of one kind: one watch feeding one store that every controller and reconciler
@@ -566,10 +567,15 @@ impl Sources {
         let secret_watch = scope
             .watch_metadata_with::<Secret>(client, secret_wc, EXPORT_SOURCE_UID_LABEL, extra)
             .filter_map(needed_secrets(ctx.partner_index.clone()));
-        // A watcher lists when first polled: a test can hold the Secret listing back to observe
-        // what the operator does before the Secret store is complete.
+        // A watcher lists when first polled. The Secrets are listed once the Partners are: the
+        // Partner listing (what every reconcile needs) does not share the API server with the
+        // Secret pages, and the certificate Secrets the Partners name are kept from the first
+        // page on (`needed_secrets` asks the Partner index). A test can hold the listing back
+        // further to observe what the operator does before the Secret store is complete.
         let hold = secret_list_hold();
+        let partners_listed = ctx.clone();
         let secret_watch = futures::stream::once(async move {
+            partners_listed.synced.wait_for(Synced::PARTNERS).await;
             tokio::time::sleep(hold).await;
             secret_watch
         })
