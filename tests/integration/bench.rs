@@ -41,6 +41,44 @@ fn load_average() -> String {
         .join(" ")
 }
 
+/// CPU seconds (user + system) each process has used so far: the control plane's (by the pid
+/// files `hack/control-plane.sh` keeps; none on an existing cluster) and the operator's.
+fn cpu_seconds(operator: Option<u32>) -> BTreeMap<String, f64> {
+    // USER_HZ, the unit of /proc/<pid>/stat's times, is 100 on Linux.
+    let of = |pid: u32| -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    };
+    let dir = crate::common::repo_root().join("target/control-plane");
+    let mut out = BTreeMap::new();
+    for component in ["apiserver", "etcd", "controller-manager"] {
+        let pid =
+            std::fs::read_to_string(dir.join(format!("{component}.pid"))).ok().and_then(|p| p.trim().parse().ok());
+        if let Some(secs) = pid.and_then(of) {
+            out.insert(component.to_string(), secs);
+        }
+    }
+    if let Some(secs) = operator.and_then(of) {
+        out.insert("operator".to_string(), secs);
+    }
+    out
+}
+
+/// What each process used between two [`cpu_seconds`] samples, rounded to 0.1 s.
+fn cpu_used(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> serde_json::Value {
+    serde_json::Value::Object(
+        after
+            .iter()
+            .filter_map(|(k, v)| {
+                let used = v - before.get(k)?;
+                Some((k.clone(), serde_json::json!((used * 10.0).round() / 10.0)))
+            })
+            .collect(),
+    )
+}
+
 fn ready_partners(metrics: &str) -> usize {
     metrics.lines().filter(|l| l.starts_with("mosip_partner_ready{kind=\"Partner\"") && l.ends_with(" 1")).count()
 }
@@ -136,6 +174,7 @@ async fn bench_onboarding() {
     // Convergence.
     crate::scale::wait_quiet(&env).await;
     let before = api_requests(&env);
+    let cpu_before = cpu_seconds(None);
     let start = Instant::now();
     env.start_operator(&["--log-level", "info", "--concurrency", "16"]);
     let pid = env.operator_pid().expect("pid");
@@ -157,6 +196,14 @@ async fn bench_onboarding() {
     }
     let all_ready = start.elapsed().as_secs_f64();
     let load_converged = load_average();
+    let cpu_converged = cpu_seconds(Some(pid));
+    // The operator started at 0.
+    let cpu_before = {
+        let mut b = cpu_before;
+        b.insert("operator".into(), 0.0);
+        b
+    };
+    let cpu_convergence = cpu_used(&cpu_before, &cpu_converged);
     // The last status writes come back through the watch before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let converged = api_requests(&env);
@@ -198,7 +245,9 @@ async fn bench_onboarding() {
         + keys_after.keys().filter(|k| !keys_before.contains_key(*k)).count();
 
     // The bare-client baseline: as many writes as the operator made, on fresh objects.
+    let cpu_baseline_before = cpu_seconds(None);
     let baseline_secs = baseline(&env, writes as usize).await;
+    let cpu_baseline = cpu_used(&cpu_baseline_before, &cpu_seconds(None));
 
     let result = serde_json::json!({
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -214,6 +263,8 @@ async fn bench_onboarding() {
         "baselineClients": CLIENTS,
         "operatorConcurrency": 16,
         "allReadyOverBaseline": all_ready / baseline_secs.max(0.001),
+        "cpuSecondsToAllReady": cpu_convergence,
+        "cpuSecondsDuringBaseline": cpu_baseline,
         "writes": writes,
         "reads": reads,
         "requestsByVerbAndResource": by_verb_resource(&d),
