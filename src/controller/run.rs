@@ -294,9 +294,9 @@ where
 }
 
 /// Wraps a reconciler: waits for the stores `needs` names to be listed (a reconcile never
-/// decides on a half-listed cache it reads), catches a panic so that no object can take the process down (the object
-/// gets an error and back-off, `mosip_partner_reconcile_panics_total` counts it), and resets the
-/// object's back-off on success.
+/// decides on a half-listed cache it reads), catches a panic so that no object can take the
+/// process down (the object gets an error and back-off, `mosip_partner_reconcile_panics_total`
+/// counts it), and resets the object's back-off on success.
 fn guarded<K, F, Fut>(
     kind: &'static str,
     needs: fn(&K, &Context) -> u8,
