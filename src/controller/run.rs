@@ -166,8 +166,9 @@ where
         .boxed()
 }
 
-/// Objects per page of a first listing (and of a relisting) of the namespaced kinds.
-const LIST_PAGE: u32 = 500;
+/// Secrets per page of a listing (the other kinds are listed from the watch cache, in one
+/// response).
+const SECRET_LIST_PAGE: u32 = 500;
 
 /// Keeps only the Secrets the operator needs before they reach the store: its own (by label),
 /// its consumer copies (by the export-source label) and those a Partner names as its
@@ -428,7 +429,7 @@ impl Sources {
         let mut wc = watcher::Config::default().any_semantic();
         // kube sends `resourceVersion=0` only without a limit.
         wc.page_size = None;
-        let secret_wc = watcher::Config::default().page_size(LIST_PAGE);
+        let secret_wc = watcher::Config::default().page_size(SECRET_LIST_PAGE);
         let cwc = config.cluster_watch_config();
         let scope = &config.scope;
 

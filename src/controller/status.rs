@@ -66,17 +66,8 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
-    apply_status_versioned(api, obj, status, unchanged).await.map(|rv| rv.is_some())
-}
-
-/// [`apply_status`], returning the resourceVersion the write produced (None: nothing written).
-async fn apply_status_versioned<K, S>(api: &Api<K>, obj: &K, status: &S, unchanged: bool) -> Result<Option<String>>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-    S: Serialize,
-{
     if unchanged {
-        return Ok(None);
+        return Ok(false);
     }
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
@@ -87,14 +78,15 @@ where
     match api.patch_status(&obj.name_any(), &params, &Patch::Apply(&patch)).await {
         Ok(written) => {
             tracing::debug!(name = %obj.name_any(), "status written");
+            // The echo guard (`store_lags_own_write`) waits for the store to show this version.
             let rv = written.resource_version().unwrap_or_default();
             if let Some(uid) = obj.meta().uid.as_deref() {
-                lock_unseen().insert(super::cache::object_key(&K::kind(&()), obj), (uid.to_string(), rv.clone()));
+                lock_unseen().insert(super::cache::object_key(&K::kind(&()), obj), (uid.to_string(), rv));
             }
-            Ok(Some(rv))
+            Ok(true)
         }
         // Deleted meanwhile: nothing left to report on.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
