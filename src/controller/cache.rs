@@ -420,6 +420,11 @@ impl<T: Clone> ContentCache<T> {
         lock(&self.entries).clear();
     }
 
+    /// Keeps the entries `keep` accepts (given namespace, name and entry), drops the others.
+    pub fn retain(&self, mut keep: impl FnMut(&str, &str, &Content<T>) -> bool) {
+        lock(&self.entries).retain(|(ns, name), c| keep(ns, name, c));
+    }
+
     pub fn len(&self) -> usize {
         lock(&self.entries).len()
     }

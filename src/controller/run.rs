@@ -568,12 +568,15 @@ impl Sources {
         let secret_watch = scope
             .watch_metadata_with::<Secret>(client, secret_wc, EXPORT_SOURCE_UID_LABEL, extra)
             .filter_map(needed_secrets(ctx.partner_index.clone()));
-        // A watcher lists when first polled: a test can hold the Secret listing back to observe
-        // what the operator does before the Secret store is complete. (Listing the Secrets only
-        // once the Partners are listed made the first Ready faster, 1.55 s against 2.23 s at
-        // 10,000, but read some certificate Secrets twice: 207 GETs for 200 in the scale test.)
+        // A watcher lists when first polled. The Secrets are listed once the Partners are: the
+        // Partner listing (what every reconcile needs) does not share the API server with the
+        // Secret pages, and the certificate Secrets the Partners name are kept from the first
+        // page on (`needed_secrets` asks the Partner index). A test can hold the listing back
+        // further to observe what the operator does before the Secret store is complete.
         let hold = secret_list_hold();
+        let partners_listed = ctx.clone();
         let secret_watch = futures::stream::once(async move {
+            partners_listed.synced.wait_for(Synced::PARTNERS).await;
             tokio::time::sleep(hold).await;
             secret_watch
         })
@@ -610,10 +613,18 @@ impl Sources {
                         }
                     }
                 }
-                // A relist may have missed deletions: certificate contents are read again, and
-                // consumer copies too.
+                // A relist may have missed deletions and changes: a certificate content is kept
+                // only when the listing shows that very Secret at the version it was read at (a
+                // Partner reconciled before the first listing ended has read it already; clearing
+                // it would read it twice). Consumer copies are read again.
                 watcher::Event::InitDone => {
-                    sctx.cert_contents.clear();
+                    sctx.cert_contents.retain(|ns, name, c| {
+                        sctx.secrets.get(&ObjectRef::new(name).within(ns)).is_some_and(|m| {
+                            c.uid.is_some()
+                                && m.metadata.uid == c.uid
+                                && m.metadata.resource_version == c.resource_version
+                        })
+                    });
                     sctx.exported.clear();
                 }
                 _ => {}
