@@ -274,3 +274,92 @@ async fn fresh_partners_do_not_wait_for_the_secret_listing() {
     wait_partner(&env, "new", READY, "True").await;
     env.assert_log_clean();
 }
+
+/// A Partner whose status is lost (cleared by someone allowed to write partners/status, or a
+/// restore that does not carry status) looks fresh to the operator: reconciled before the Secret
+/// listing, it finds its own API-key and re-signed-certificate Secrets by their names, adopts
+/// them, and records the same key again — nothing is minted, rewritten or overwritten, neither
+/// before the listing nor after it.
+#[tokio::test]
+async fn a_partner_whose_status_is_lost_keeps_its_keys_before_the_secret_listing() {
+    let mut env = TestEnv::new("lost").await;
+    env.start_operator(&[]);
+    let int = trust(&env, PartnerDomain::Auth).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
+    wait_policy_ready(&env, "auto").await;
+    let api: Api<Partner> = env.api();
+    let policy = env.cluster_name("auto");
+    let mut p = partner("rp", PartnerType::AuthPartner, "Auth Org");
+    p.spec.policy_group = Some("grp".into());
+    p.spec.policies = vec![request(&policy, &["one"])];
+    cert_secret(&env, "rp", &int, "Auth Org").await;
+    env.apply(&api, &p).await;
+    wait_partner(&env, "rp", READY, "True").await;
+    env.stop_operator();
+
+    let key_name = mosip_partner_operator::mosip::api_key_secret_name("rp", &policy, "one");
+    let sapi: Api<k8s_openapi::api::core::v1::Secret> = env.api();
+    let owned = |s: &k8s_openapi::api::core::v1::Secret| {
+        s.metadata.owner_references.iter().flatten().any(|o| o.kind == "Partner" && o.name == "rp")
+    };
+    let versions = || async {
+        let mut v: Vec<(String, Option<String>)> = sapi
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .filter(|s| owned(s))
+            .map(|s| (s.metadata.name.clone().unwrap_or_default(), s.metadata.resource_version.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = versions().await;
+    assert!(before.iter().any(|(n, _)| *n == key_name), "{before:?}");
+    assert!(before.len() >= 2, "the key and the re-signed certificate: {before:?}");
+    let key = env.secret_value(&key_name, "apiKey").await.expect("key");
+    let recorded = |p: &Partner| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.policies.first())
+            .and_then(|r| r.api_keys.first())
+            .map(|k| (k.key_fingerprint.clone(), k.valid_until.clone()))
+    };
+    let recorded_before = recorded(&api.get("rp").await.expect("rp"));
+    assert!(recorded_before.is_some());
+
+    // The status is lost.
+    api.patch_status(
+        "rp",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"status": null})),
+    )
+    .await
+    .expect("clear status");
+    assert!(api.get("rp").await.expect("rp").status.is_none());
+
+    let hold = Duration::from_secs(30);
+    env.operator_env.push(("MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS".into(), hold.as_millis().to_string()));
+    env.start_operator(&[]);
+    let started = std::time::Instant::now();
+    let readyz = format!("http://127.0.0.1:{}/readyz", env.metrics_port);
+    wait_partner(&env, "rp", READY, "True").await;
+    assert_ne!(http_get(&readyz).await.as_deref(), Some("ok"), "the Secret listing was not held back");
+    assert!(started.elapsed() < hold, "the test outlived the hold; its observations prove nothing");
+    assert_eq!(versions().await, before, "an owned Secret was rewritten before the listing");
+    assert_eq!(recorded(&api.get("rp").await.expect("rp")), recorded_before);
+
+    eventually(Duration::from_secs(120), "operator ready", || {
+        let readyz = readyz.clone();
+        async move { if http_get(&readyz).await.as_deref() == Some("ok") { Ok(()) } else { Err("not ready".to_string()) } }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(versions().await, before, "an owned Secret was rewritten after the listing");
+    assert_eq!(env.secret_value(&key_name, "apiKey").await.as_deref(), Some(key.as_str()));
+    assert_eq!(recorded(&api.get("rp").await.expect("rp")), recorded_before);
+    wait_partner(&env, "rp", READY, "True").await;
+    env.assert_log_clean();
+}
