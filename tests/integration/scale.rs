@@ -232,6 +232,9 @@ async fn fresh_partners_do_not_wait_for_the_secret_listing() {
 
     let hold = Duration::from_secs(30);
     env.operator_env.push(("MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS".into(), hold.as_millis().to_string()));
+    // The counters are the API server's, for every client: earlier tests' namespaces must be
+    // gone first (their teardown reads and deletes Secrets).
+    wait_quiet(&env).await;
     let before = api_requests_for(&env, &["secrets"]);
     env.start_operator(&[]);
     let started = std::time::Instant::now();
