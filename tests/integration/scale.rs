@@ -191,6 +191,40 @@ async fn many_partners_converge_with_bounded_api_reads() {
     env.assert_log_clean();
 }
 
+/// Starts the operator with Auth-domain trust and an Automatic policy (group "grp"); returns the
+/// intermediate that signs partner certificates and the policy's name.
+async fn operator_with_auth_policy(env: &mut TestEnv) -> (crate::pki::Ca, String) {
+    env.start_operator(&[]);
+    let int = trust(env, PartnerDomain::Auth).await;
+    let papi: Api<PartnerPolicy> = env.cluster_api();
+    env.apply(&papi, &auth_policy(env, "auto", "grp", ApprovalMode::Automatic)).await;
+    wait_policy_ready(env, "auto").await;
+    (int, env.cluster_name("auto"))
+}
+
+/// An Auth Partner asking `policy` for one API key labelled "one".
+fn onboarding(name: &str, policy: &str) -> Partner {
+    let mut p = partner(name, PartnerType::AuthPartner, "Auth Org");
+    p.spec.policy_group = Some("grp".into());
+    p.spec.policies = vec![request(policy, &["one"])];
+    p
+}
+
+/// Makes the next operator start hold its Secret listing back for the returned time.
+fn hold_secret_listing(env: &mut TestEnv) -> Duration {
+    let hold = Duration::from_secs(30);
+    env.operator_env.push(("MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS".into(), hold.as_millis().to_string()));
+    hold
+}
+
+/// Waits for the operator's /readyz to say ok (every store listed).
+async fn wait_ready(readyz: &str) {
+    eventually(Duration::from_secs(120), "operator ready", || async move {
+        if http_get(readyz).await.as_deref() == Some("ok") { Ok(()) } else { Err("not ready".to_string()) }
+    })
+    .await;
+}
+
 /// A fresh install does not wait for the Secret listing (the first Partner Ready within ~2 s of
 /// the start at 10,000 partners): with that listing held back, a Partner the operator never
 /// wrote a status to gets its keys; a fresh Partner whose key's Secret name someone else's Secret
@@ -200,19 +234,9 @@ async fn many_partners_converge_with_bounded_api_reads() {
 #[tokio::test]
 async fn fresh_partners_do_not_wait_for_the_secret_listing() {
     let mut env = TestEnv::alone("fresh").await;
-    env.start_operator(&[]);
-    let int = trust(&env, PartnerDomain::Auth).await;
-    let papi: Api<PartnerPolicy> = env.cluster_api();
-    env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
-    wait_policy_ready(&env, "auto").await;
+    let (int, policy) = operator_with_auth_policy(&mut env).await;
     let api: Api<Partner> = env.api();
-    let policy = env.cluster_name("auto");
-    let onboard = |name: &str| {
-        let mut p = partner(name, PartnerType::AuthPartner, "Auth Org");
-        p.spec.policy_group = Some("grp".into());
-        p.spec.policies = vec![request(&policy, &["one"])];
-        p
-    };
+    let onboard = |name: &str| onboarding(name, &policy);
     let key_secret = |name: &str| mosip_partner_operator::mosip::api_key_secret_name(name, &policy, "one");
 
     // Onboarded by a first run.
@@ -230,8 +254,7 @@ async fn fresh_partners_do_not_wait_for_the_secret_listing() {
     cert_secret(&env, "taken", &int, "Auth Org").await;
     env.apply(&api, &onboard("taken")).await;
 
-    let hold = Duration::from_secs(30);
-    env.operator_env.push(("MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS".into(), hold.as_millis().to_string()));
+    let hold = hold_secret_listing(&mut env);
     // The counters are the API server's, for every client: earlier tests' namespaces must be
     // gone first (their teardown reads and deletes Secrets).
     wait_quiet(&env).await;
@@ -259,11 +282,7 @@ async fn fresh_partners_do_not_wait_for_the_secret_listing() {
 
     // Then the Secret store is listed and everything is checked against it: nothing changes.
     let held = api_requests_for(&env, &["secrets"]);
-    eventually(Duration::from_secs(120), "operator ready", || {
-        let readyz = readyz.clone();
-        async move { if http_get(&readyz).await.as_deref() == Some("ok") { Ok(()) } else { Err("not ready".to_string()) } }
-    })
-    .await;
+    wait_ready(&readyz).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The certificates new and taken were read while the listing was held are not read again
     // once it shows them unchanged; only old's, reconciled now for the first time, is read.
@@ -286,18 +305,10 @@ async fn fresh_partners_do_not_wait_for_the_secret_listing() {
 #[tokio::test]
 async fn a_partner_whose_status_is_lost_keeps_its_keys_before_the_secret_listing() {
     let mut env = TestEnv::new("lost").await;
-    env.start_operator(&[]);
-    let int = trust(&env, PartnerDomain::Auth).await;
-    let papi: Api<PartnerPolicy> = env.cluster_api();
-    env.apply(&papi, &auth_policy(&env, "auto", "grp", ApprovalMode::Automatic)).await;
-    wait_policy_ready(&env, "auto").await;
+    let (int, policy) = operator_with_auth_policy(&mut env).await;
     let api: Api<Partner> = env.api();
-    let policy = env.cluster_name("auto");
-    let mut p = partner("rp", PartnerType::AuthPartner, "Auth Org");
-    p.spec.policy_group = Some("grp".into());
-    p.spec.policies = vec![request(&policy, &["one"])];
     cert_secret(&env, "rp", &int, "Auth Org").await;
-    env.apply(&api, &p).await;
+    env.apply(&api, &onboarding("rp", &policy)).await;
     wait_partner(&env, "rp", READY, "True").await;
     env.stop_operator();
 
@@ -343,8 +354,7 @@ async fn a_partner_whose_status_is_lost_keeps_its_keys_before_the_secret_listing
     .expect("clear status");
     assert!(api.get("rp").await.expect("rp").status.is_none());
 
-    let hold = Duration::from_secs(30);
-    env.operator_env.push(("MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS".into(), hold.as_millis().to_string()));
+    let hold = hold_secret_listing(&mut env);
     env.start_operator(&[]);
     let started = std::time::Instant::now();
     let readyz = format!("http://127.0.0.1:{}/readyz", env.metrics_port);
@@ -354,11 +364,7 @@ async fn a_partner_whose_status_is_lost_keeps_its_keys_before_the_secret_listing
     assert_eq!(versions().await, before, "an owned Secret was rewritten before the listing");
     assert_eq!(recorded(&api.get("rp").await.expect("rp")), recorded_before);
 
-    eventually(Duration::from_secs(120), "operator ready", || {
-        let readyz = readyz.clone();
-        async move { if http_get(&readyz).await.as_deref() == Some("ok") { Ok(()) } else { Err("not ready".to_string()) } }
-    })
-    .await;
+    wait_ready(&readyz).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(versions().await, before, "an owned Secret was rewritten after the listing");
     assert_eq!(env.secret_value(&key_name, "apiKey").await.as_deref(), Some(key.as_str()));
