@@ -442,3 +442,28 @@ where
 
 /// The default wait for the operator to converge.
 pub const CONVERGE: Duration = Duration::from_secs(30);
+
+/// Whether `text` shows `secret` on its own: an occurrence inside a longer run of letters and
+/// digits is not one (a six-digit API key is found in the microseconds of some log timestamp
+/// or inside a longer number by chance, which is no leak).
+pub fn shows_secret(text: &str, secret: &str) -> bool {
+    if secret.is_empty() {
+        return false;
+    }
+    let bytes = text.as_bytes();
+    text.match_indices(secret).any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + secret.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+#[test]
+fn a_secret_inside_a_longer_number_is_not_shown() {
+    assert!(!shows_secret("2026-12-02T05:44:12.482135Z INFO", "48213"));
+    assert!(!shows_secret("rv 1482139", "48213"));
+    assert!(shows_secret("apiKey=48213 issued", "48213"));
+    assert!(shows_secret("\"48213\"", "48213"));
+    assert!(shows_secret("48213", "48213"));
+    assert!(!shows_secret("anything", ""));
+}

@@ -285,9 +285,11 @@ async fn examples_onboard_in_mosip_mode_restart_mints_nothing_and_deactivation_r
         .unwrap();
     let tokens: Vec<String> = fake.state.lock().unwrap().tokens.keys().cloned().collect();
     for secret in secrets_seen.into_iter().chain(tokens).chain([fake_pms::ADMIN_PASSWORD.to_string()]) {
-        assert!(!log.contains(&secret), "the operator log leaks a secret");
-        assert!(!events.contains(&secret), "an Event leaks a secret");
-        assert!(!statuses.contains(&secret), "a status leaks a secret");
+        // PMS's API keys are numbers of up to six digits: found inside a timestamp or a longer
+        // number they are no leak.
+        assert!(!crate::common::shows_secret(&log, &secret), "the operator log leaks a secret");
+        assert!(!crate::common::shows_secret(&events, &secret), "an Event leaks a secret");
+        assert!(!crate::common::shows_secret(&statuses, &secret), "a status leaks a secret");
     }
     env.assert_log_clean();
 }
