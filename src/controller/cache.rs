@@ -380,6 +380,17 @@ pub struct Content<T> {
     pub value: T,
 }
 
+impl<T> Content<T> {
+    /// Whether `meta` (a store's) shows exactly the Secret and version this content was read or
+    /// written at: content at one resourceVersion never changes, so it is still current.
+    pub fn shown_by(&self, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+        self.uid.is_some()
+            && meta.uid == self.uid
+            && self.resource_version.is_some()
+            && meta.resource_version == self.resource_version
+    }
+}
+
 /// Contents of Secrets keyed by namespace/name; entries are believed while the metadata store
 /// shows the same resourceVersion (or an older one: the store lags behind a write).
 pub struct ContentCache<T> {
@@ -556,6 +567,22 @@ mod tests {
     use super::*;
     use crate::api::{PartnerSpec, PartnerType, PolicyRequest};
     use std::time::Duration;
+
+    #[test]
+    fn content_is_shown_only_by_the_same_secret_at_the_same_version() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let meta = |uid: Option<&str>, rv: Option<&str>| ObjectMeta {
+            uid: uid.map(String::from),
+            resource_version: rv.map(String::from),
+            ..Default::default()
+        };
+        let c = Content { uid: Some("u1".to_string()), resource_version: Some("7".to_string()), value: () };
+        assert!(c.shown_by(&meta(Some("u1"), Some("7"))));
+        assert!(!c.shown_by(&meta(Some("u1"), Some("8"))));
+        assert!(!c.shown_by(&meta(Some("u2"), Some("7"))));
+        let missing = Content { uid: None, resource_version: None, value: () };
+        assert!(!missing.shown_by(&meta(None, None)));
+    }
 
     #[test]
     fn backoff_doubles_to_five_minutes_and_resets() {

@@ -282,7 +282,7 @@ async fn cert_data(
         && c.value.chain_key == chain_key
     {
         match &meta {
-            Some(m) if m.metadata.uid == c.uid && m.metadata.resource_version == c.resource_version => {
+            Some(m) if c.shown_by(&m.metadata) => {
                 return Ok(Ok(c));
             }
             // Not in the store (read before any Partner named it): its next change or its

@@ -619,11 +619,7 @@ impl Sources {
                 // it would read it twice). Consumer copies are read again.
                 watcher::Event::InitDone => {
                     sctx.cert_contents.retain(|ns, name, c| {
-                        sctx.secrets.get(&ObjectRef::new(name).within(ns)).is_some_and(|m| {
-                            c.uid.is_some()
-                                && m.metadata.uid == c.uid
-                                && m.metadata.resource_version == c.resource_version
-                        })
+                        sctx.secrets.get(&ObjectRef::new(name).within(ns)).is_some_and(|m| c.shown_by(&m.metadata))
                     });
                     sctx.exported.clear();
                 }

@@ -222,10 +222,7 @@ impl Slot {
         let Some(cached) = ctx.owned_contents.get(&self.namespace, &self.name) else { return };
         let stored = ctx.secrets.get(&ObjectRef::new(&self.name).within(&self.namespace));
         if let Some(m) = stored
-            && m.metadata.uid.is_some()
-            && m.metadata.uid == cached.uid
-            && m.metadata.resource_version.is_some()
-            && m.metadata.resource_version == cached.resource_version
+            && cached.shown_by(&m.metadata)
         {
             ctx.owned_contents.evict(&self.namespace, &self.name);
         }
