@@ -91,3 +91,22 @@ pub fn all_crds_yaml() -> Result<String, serde_yaml::Error> {
     }
     Ok(out)
 }
+
+/// Labels and annotations by key, whatever holds them: an `ObjectMeta`, or the compact
+/// projection the operator's Secret store keeps.
+pub trait Tagged {
+    /// The value of label `key`.
+    fn label(&self, key: &str) -> Option<&str>;
+    /// The value of annotation `key`.
+    fn annotation(&self, key: &str) -> Option<&str>;
+}
+
+impl Tagged for k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels.as_ref()?.get(key).map(String::as_str)
+    }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+}

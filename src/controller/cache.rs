@@ -6,6 +6,7 @@
 //! are maintained from the same event stream; derived data (the trust store) is compiled once
 //! per change and shared as an immutable snapshot (`Arc`).
 
+use super::secrets::SecretMeta;
 use crate::api::{CACertificate, Partner, PartnerDomain, PartnerPolicy};
 use crate::trust::{self, CaInput, CaVerdict};
 use futures::channel::mpsc::UnboundedSender;
@@ -381,13 +382,13 @@ pub struct Content<T> {
 }
 
 impl<T> Content<T> {
-    /// Whether `meta` (a store's) shows exactly the Secret and version this content was read or
-    /// written at: content at one resourceVersion never changes, so it is still current.
-    pub fn shown_by(&self, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
-        self.uid.is_some()
-            && meta.uid == self.uid
-            && self.resource_version.is_some()
-            && meta.resource_version == self.resource_version
+    /// Whether `meta` (the Secret store's) shows exactly the Secret and version this content was
+    /// read or written at: content at one resourceVersion never changes, so it is still current.
+    pub fn shown_by(&self, meta: &SecretMeta) -> bool {
+        !meta.uid().is_empty()
+            && self.uid.as_deref() == Some(meta.uid())
+            && !meta.resource_version().is_empty()
+            && self.resource_version.as_deref() == Some(meta.resource_version())
     }
 }
 
@@ -460,12 +461,12 @@ pub struct OwnerIndex {
 
 #[derive(Default)]
 struct OwnerInner {
-    by_owner: HashMap<String, HashSet<(String, String)>>,
-    owner_of: HashMap<(String, String), String>,
+    by_owner: HashMap<Box<str>, HashSet<SecretKey>>,
+    owner_of: HashMap<SecretKey, Box<str>>,
 }
 
 impl OwnerInner {
-    fn remove(&mut self, key: &(String, String)) {
+    fn remove(&mut self, key: &SecretKey) {
         if let Some(uid) = self.owner_of.remove(key)
             && let Some(set) = self.by_owner.get_mut(&uid)
         {
@@ -476,11 +477,10 @@ impl OwnerInner {
         }
     }
 
-    fn insert(&mut self, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
-        let key = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+    fn insert(&mut self, meta: &SecretMeta) {
+        let key = key_of(meta);
         self.remove(&key);
-        let owner = meta.owner_references.iter().flatten().find(|o| o.controller == Some(true));
-        if let Some(o) = owner {
+        if let Some(o) = meta.controller() {
             self.by_owner.entry(o.uid.clone()).or_default().insert(key.clone());
             self.owner_of.insert(key, o.uid.clone());
         }
@@ -489,18 +489,15 @@ impl OwnerInner {
 
 impl OwnerIndex {
     /// Follows the Secret metadata watch (after the store has applied the event).
-    pub fn observe<K: Resource>(&self, event: &watcher::Event<K>, all: impl FnOnce() -> Vec<Arc<K>>) {
+    pub fn observe(&self, event: &watcher::Event<SecretMeta>, all: impl FnOnce() -> Vec<Arc<SecretMeta>>) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         match event {
-            watcher::Event::Apply(o) => inner.insert(o.meta()),
-            watcher::Event::Delete(o) => {
-                let m = o.meta();
-                inner.remove(&(m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default()));
-            }
+            watcher::Event::Apply(o) => inner.insert(o),
+            watcher::Event::Delete(o) => inner.remove(&key_of(o)),
             watcher::Event::InitDone => {
                 *inner = OwnerInner::default();
                 for o in all() {
-                    inner.insert(o.meta());
+                    inner.insert(&o);
                 }
             }
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
@@ -510,8 +507,15 @@ impl OwnerIndex {
     /// namespace/name of the Secrets controlled by `owner_uid`.
     pub fn owned_by(&self, owner_uid: &str) -> Vec<(String, String)> {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        inner.by_owner.get(owner_uid).into_iter().flatten().cloned().collect()
+        inner.by_owner.get(owner_uid).into_iter().flatten().map(|(ns, n)| (ns.to_string(), n.to_string())).collect()
     }
+}
+
+/// A Secret's namespace and name.
+type SecretKey = (Box<str>, Box<str>);
+
+fn key_of(meta: &SecretMeta) -> SecretKey {
+    (meta.namespace().into(), meta.name().into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,12 +558,8 @@ pub fn delay(failures: u32) -> std::time::Duration {
 }
 
 /// The back-off key of an object.
-pub fn object_key<K: Resource>(kind: &str, obj: &K) -> String {
-    format!(
-        "{kind}/{}/{}",
-        obj.meta().namespace.as_deref().unwrap_or_default(),
-        obj.meta().name.as_deref().unwrap_or_default()
-    )
+pub fn object_key<K: kube::runtime::reflector::Lookup>(kind: &str, obj: &K) -> String {
+    format!("{kind}/{}/{}", obj.namespace().unwrap_or_default(), obj.name().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -571,10 +571,10 @@ mod tests {
     #[test]
     fn content_is_shown_only_by_the_same_secret_at_the_same_version() {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-        let meta = |uid: Option<&str>, rv: Option<&str>| ObjectMeta {
-            uid: uid.map(String::from),
-            resource_version: rv.map(String::from),
-            ..Default::default()
+        let meta = |uid: Option<&str>, rv: Option<&str>| {
+            let meta =
+                ObjectMeta { uid: uid.map(String::from), resource_version: rv.map(String::from), ..Default::default() };
+            SecretMeta::project(&meta, false)
         };
         let c = Content { uid: Some("u1".to_string()), resource_version: Some("7".to_string()), value: () };
         assert!(c.shown_by(&meta(Some("u1"), Some("7"))));

@@ -90,7 +90,7 @@ async fn export_all(
         let seen = ctx.secrets.get(&ObjectRef::new(&export.secret_name).within(&export.namespace));
         let known = ctx.exported.get(&export.namespace, &export.secret_name);
         let current = copy_is_current(
-            seen.as_ref().map(|m| (m.metadata.uid.as_deref(), m.metadata.resource_version.as_deref())),
+            seen.as_ref().map(|m| (Some(m.uid()), Some(m.resource_version()))),
             known.as_ref().map(|c| KnownCopy {
                 uid: c.uid.as_deref(),
                 resource_version: c.resource_version.as_deref(),
@@ -121,7 +121,7 @@ async fn unexport_all(ctx: &Context, uid: &str, exports: &[Export]) {
         let (ns, name) = (export.namespace.as_str(), export.secret_name.as_str());
         let watched = ctx.config.scope.contains(ns) || ctx.config.export_namespaces.iter().any(|n| n == ns);
         let seen = ctx.secrets.get(&ObjectRef::new(name).within(ns));
-        let ours = seen.as_ref().is_some_and(|m| created_copy_of(&m.metadata, uid));
+        let ours = seen.as_ref().is_some_and(|m| created_copy_of(m.as_ref(), uid));
         let written = ctx.exported.get(ns, name).is_some();
         let removed = ctx.unexported.get(ns, name).is_some();
         if !copy_removal_needed(watched, ours, written, removed) {

@@ -22,7 +22,7 @@ use super::status::{self, Problem};
 use super::{Context, cacert, signing};
 use crate::api::{
     self, APPROVED, ApprovalMode, CERTIFICATE_VALID, Condition, DENIED, DesiredCondition, Partner,
-    PartnerCertificateStatus, PartnerDomain, PartnerPolicy, PartnerStatus, PolicyRequestStatus, READY, STALLED,
+    PartnerCertificateStatus, PartnerDomain, PartnerPolicy, PartnerStatus, PolicyRequestStatus, READY, STALLED, Tagged,
 };
 use crate::mosip::approval::{self, AUTO_APPROVED_REASON, Decision, Outcome};
 use crate::mosip::renewal::{
@@ -212,10 +212,7 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
         .into_iter()
         .filter(|(ns, n)| *ns == namespace && !wanted.contains(n))
         .filter_map(|(ns, n)| ctx.secrets.get(&ObjectRef::new(&n).within(&ns)))
-        .filter(|m| {
-            m.metadata.labels.as_ref().and_then(|l| l.get(super::SECRET_KIND_LABEL)).map(String::as_str)
-                == Some(apikeys::KIND)
-        })
+        .filter(|m| m.label(super::SECRET_KIND_LABEL) == Some(apikeys::KIND))
         .collect();
     // Automatic approval is scoped by namespace labels (#10 finding 6); `{}` needs none, so
     // the Namespace's labels are looked up only for a real selector.
@@ -282,7 +279,7 @@ async fn cert_data(
         && c.value.chain_key == chain_key
     {
         match &meta {
-            Some(m) if c.shown_by(&m.metadata) => {
+            Some(m) if c.shown_by(m) => {
                 return Ok(Ok(c));
             }
             // Not in the store (read before any Partner named it): its next change or its
@@ -331,7 +328,7 @@ async fn read_certificate_secret(
     meta: Option<&secrets::SecretMeta>,
 ) -> kube::Result<Option<Secret>> {
     let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
-    let Some(rv) = meta.and_then(|m| m.metadata.resource_version.as_deref()) else { return api.get_opt(name).await };
+    let Some(rv) = meta.map(secrets::SecretMeta::resource_version) else { return api.get_opt(name).await };
     match api.get_with(name, &kube::api::GetParams::at(rv)).await {
         Ok(s) => Ok(Some(s)),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
@@ -1036,8 +1033,8 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     }
     let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &g.namespace);
     for meta in &g.unwanted {
-        tracing::info!(secret = %meta.name_any(), "deleting API-key Secret no longer in the spec");
-        secrets::delete(&secret_api, &meta.metadata).await?;
+        tracing::info!(secret = %meta.name(), "deleting API-key Secret no longer in the spec");
+        secrets::delete(&secret_api, meta).await?;
     }
     if lost {
         // Someone wrote first; look again shortly with fresh stores. Nothing else is written.

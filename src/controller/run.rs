@@ -13,16 +13,17 @@ use super::cache::{self, PartnerIndex};
 use super::context::{Context, NamespaceMeta, OperatorConfig, Stores, Synced};
 use super::error::Error;
 use super::events::Recorder;
-use super::secrets::SecretMeta;
+use super::secrets::{OwnKind, SecretMeta};
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
-use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
+use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy, Tagged};
 use crate::metrics::Metrics;
 use crate::pms::exports::{EXPORT_SOURCE_UID_LABEL, export_source_of};
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt, future::BoxFuture};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, PartialObjectMeta};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -129,7 +130,7 @@ fn drive<K, S>(
     mut observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
 ) -> BoxFuture<'static, ()>
 where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    K: reflector::Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
     S: futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
 {
     let kind = std::any::type_name::<K>();
@@ -139,7 +140,7 @@ where
             let _ = s.unbounded_send(r.clone());
         }
     };
-    reflector::reflector(writer, watch.default_backoff().modify(cache::strip::<K>))
+    reflector::reflector(writer, watch.default_backoff())
         .take_until(stop)
         .for_each(move |ev| {
             match ev {
@@ -170,29 +171,41 @@ where
 /// response).
 const SECRET_LIST_PAGE: u32 = 500;
 
-/// Keeps only the Secrets the operator needs before they reach the store: its own (by label),
-/// its consumer copies (by the export-source label) and those a Partner names as its
-/// certificate Secret. Any other Secret's update becomes a
-/// removal, so the store never holds a stale copy of a Secret nobody names any more.
+/// What the Secret metadata watch yields.
+type SecretWatchEvent = watcher::Result<watcher::Event<PartialObjectMeta<Secret>>>;
+
+/// Keeps only the Secrets the operator needs before they reach the store, as compact
+/// projections ([`SecretMeta`]): its own (by label), its consumer copies (by the export-source
+/// label) and those a Partner names as its certificate Secret. Any other Secret's update becomes
+/// a removal, so the store never holds a stale copy of a Secret nobody names any more.
 fn needed_secrets(
     index: Arc<PartnerIndex>,
-) -> impl FnMut(
-    watcher::Result<watcher::Event<SecretMeta>>,
-) -> futures::future::Ready<Option<watcher::Result<watcher::Event<SecretMeta>>>> {
-    let needed = move |s: &SecretMeta| {
-        let labels = s.metadata.labels.as_ref();
-        let ours = labels.and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
-        // Consumer copies of spec.exports, including installers' placeholders the operator updated.
-        let copy = labels.is_some_and(|l| l.contains_key(EXPORT_SOURCE_UID_LABEL));
-        ours || copy || index.is_certificate_secret(s.metadata.namespace.as_deref().unwrap_or_default(), &s.name_any())
+) -> impl FnMut(SecretWatchEvent) -> futures::future::Ready<Option<watcher::Result<watcher::Event<SecretMeta>>>> {
+    // What the store keeps: of the operator's own Secrets and consumer copies (whose labels and
+    // annotations name their source, see `copy_source`) also the operator's labels and
+    // annotations; of a certificate Secret only its identity, version and owner (its content is
+    // read by resourceVersion). None when the operator does not need it.
+    let tagged =
+        |m: &ObjectMeta| m.label(MANAGED_BY_LABEL) == Some(MANAGED_BY) || m.label(EXPORT_SOURCE_UID_LABEL).is_some();
+    let project = move |s: &PartialObjectMeta<Secret>| {
+        let m = &s.metadata;
+        let needed =
+            tagged(m) || index.is_certificate_secret(m.namespace.as_deref().unwrap_or_default(), &s.name_any());
+        needed.then(|| SecretMeta::project(m, tagged(m)))
     };
+    // A deleted copy keeps the labels that name its source (its source writes it again).
+    let removal = move |s: &PartialObjectMeta<Secret>| SecretMeta::project(&s.metadata, tagged(&s.metadata));
     move |ev| {
         let out = match ev {
-            Ok(watcher::Event::InitApply(s)) if !needed(&s) => None,
-            Ok(watcher::Event::Apply(s)) if !needed(&s) => Some(Ok(watcher::Event::Delete(minimal(s)))),
-            Ok(watcher::Event::InitApply(s)) => Some(Ok(watcher::Event::InitApply(trimmed(s)))),
-            Ok(watcher::Event::Apply(s)) => Some(Ok(watcher::Event::Apply(trimmed(s)))),
-            other => Some(other),
+            Ok(watcher::Event::InitApply(s)) => project(&s).map(|m| Ok(watcher::Event::InitApply(m))),
+            Ok(watcher::Event::Apply(s)) => Some(Ok(match project(&s) {
+                Some(m) => watcher::Event::Apply(m),
+                None => watcher::Event::Delete(removal(&s)),
+            })),
+            Ok(watcher::Event::Delete(s)) => Some(Ok(watcher::Event::Delete(removal(&s)))),
+            Ok(watcher::Event::Init) => Some(Ok(watcher::Event::Init)),
+            Ok(watcher::Event::InitDone) => Some(Ok(watcher::Event::InitDone)),
+            Err(e) => Some(Err(e)),
         };
         futures::future::ready(out)
     }
@@ -217,57 +230,23 @@ fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
 /// The source object of a consumer copy, when the copy's annotation names one of `kind` that
 /// exists with the uid the copy's label carries: an editor of the copy's namespace cannot make
 /// the operator reconcile other objects by annotating a Secret.
-fn copy_source<K>(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    kind: &str,
-    store: &Store<K>,
-) -> Option<ObjectRef<K>>
+fn copy_source<K>(meta: &SecretMeta, kind: &str, store: &Store<K>) -> Option<ObjectRef<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
     let (k, ns, name) = export_source_of(meta)?;
-    let uid = meta.labels.as_ref()?.get(EXPORT_SOURCE_UID_LABEL)?;
+    let uid = meta.label(EXPORT_SOURCE_UID_LABEL)?;
     let r = ObjectRef::new(name).within(ns);
     let obj = store.get(&r).filter(|_| k == kind)?;
-    (obj.meta().uid.as_deref() == Some(uid.as_str())).then_some(r)
+    (obj.meta().uid.as_deref() == Some(uid)).then_some(r)
 }
 
-/// What the store keeps of a Secret's metadata: of the operator's own, what the owned-Secret
-/// lifecycle reads (labels, annotations, owner, uid, resourceVersion), and so of a consumer copy;
-/// of a certificate Secret,
-/// only its identity and version (its content is read by resourceVersion). The rest (creation
-/// time, generation, finalizers, others' annotations) is dropped: ~30,000 entries at 10,000
-/// partners.
-fn trimmed(mut s: SecretMeta) -> SecretMeta {
-    let labels = s.metadata.labels.as_ref();
-    let ours = labels.and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
-    // A consumer copy keeps its labels and annotations: they name its source (copy_source).
-    let copy = labels.is_some_and(|l| l.contains_key(EXPORT_SOURCE_UID_LABEL));
-    if !(ours || copy) {
-        return minimal(s);
-    }
-    let m = &mut s.metadata;
-    m.creation_timestamp = None;
-    m.generation = None;
-    m.managed_fields = None;
-    m.finalizers = None;
-    m.deletion_grace_period_seconds = None;
-    m.generate_name = None;
-    m.self_link = None;
-    s
-}
-
-/// Identity, version and controller owner only.
-fn minimal(s: SecretMeta) -> SecretMeta {
-    let m = s.metadata;
-    let mut out = SecretMeta { types: s.types, metadata: Default::default(), _phantom: Default::default() };
-    out.metadata.name = m.name;
-    out.metadata.namespace = m.namespace;
-    out.metadata.uid = m.uid;
-    out.metadata.resource_version = m.resource_version;
-    out.metadata.deletion_timestamp = m.deletion_timestamp;
-    out.metadata.owner_references = m.owner_references;
-    out
+/// The operator's object controlling a stored Secret, when it is of `kind`.
+fn controller_of<K>(meta: &SecretMeta, kind: OwnKind) -> Option<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()>,
+{
+    meta.controller().filter(|c| c.kind == Some(kind)).map(|c| ObjectRef::new(&c.name).within(meta.namespace()))
 }
 
 /// Test hook: how long to hold the Secret listing back (`MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS`,
@@ -437,7 +416,7 @@ impl Sources {
         let pt = triggers.clone();
         let partners = drive(
             self.partners,
-            scope.watch::<Partner>(client, wc.clone()),
+            scope.watch::<Partner>(client, wc.clone()).modify(cache::strip::<Partner>),
             (ctx.clone(), Synced::PARTNERS),
             stop.clone(),
             move |ev| {
@@ -455,7 +434,7 @@ impl Sources {
         );
         let licenses = drive(
             self.licenses,
-            scope.watch::<MispLicense>(client, wc.clone()),
+            scope.watch::<MispLicense>(client, wc.clone()).modify(cache::strip::<MispLicense>),
             (ctx.clone(), Synced::LICENSES),
             stop.clone(),
             |_| {},
@@ -465,7 +444,8 @@ impl Sources {
         let ct = triggers.clone();
         let cacerts = drive(
             self.cacerts,
-            watcher::watcher(Api::<CACertificate>::all(client.clone()), cwc.clone()),
+            watcher::watcher(Api::<CACertificate>::all(client.clone()), cwc.clone())
+                .modify(cache::strip::<CACertificate>),
             (ctx.clone(), Synced::CACERTS),
             stop.clone(),
             move |ev| {
@@ -487,7 +467,7 @@ impl Sources {
         let lt = triggers.clone();
         let policies = drive(
             self.policies,
-            watcher::watcher(Api::<PartnerPolicy>::all(client.clone()), cwc),
+            watcher::watcher(Api::<PartnerPolicy>::all(client.clone()), cwc).modify(cache::strip::<PartnerPolicy>),
             (ctx.clone(), Synced::POLICIES),
             stop.clone(),
             move |ev| {
@@ -518,7 +498,8 @@ impl Sources {
             let mut listed = false;
             drive(
                 self.namespaces,
-                watcher::watcher(Api::<NamespaceMeta>::all(client.clone()), wc.clone()),
+                watcher::watcher(Api::<NamespaceMeta>::all(client.clone()), wc.clone())
+                    .modify(cache::strip::<NamespaceMeta>),
                 (ctx.clone(), Synced::NAMESPACES),
                 stop.clone(),
                 move |ev| {
@@ -585,32 +566,27 @@ impl Sources {
             sctx.owners.observe(ev, || sctx.secrets.state());
             match ev {
                 watcher::Event::Delete(s) => {
-                    let ns = s.metadata.namespace.clone().unwrap_or_default();
-                    let name = s.name_any();
-                    sctx.cert_contents.evict(&ns, &name);
-                    sctx.owned_contents.evict(&ns, &name);
-                    sctx.foreign_secrets.evict(&ns, &name);
-                    sctx.exported.evict(&ns, &name);
+                    let (ns, name) = (s.namespace(), s.name());
+                    sctx.cert_contents.evict(ns, name);
+                    sctx.owned_contents.evict(ns, name);
+                    sctx.foreign_secrets.evict(ns, name);
+                    sctx.exported.evict(ns, name);
                     // A consumer copy gone: its source writes it again.
-                    if let Some(r) = copy_source(&s.metadata, "Partner", &sctx.partners) {
+                    if let Some(r) = copy_source(s, "Partner", &sctx.partners) {
                         st.partner(r);
                     }
-                    if let Some(r) = copy_source(&s.metadata, "MispLicense", &sctx.licenses) {
+                    if let Some(r) = copy_source(s, "MispLicense", &sctx.licenses) {
                         st.license(r);
                     }
                     // Whoever names it or owns it looks again.
-                    for p in sctx.partner_index.naming_secret(&ns, &name) {
+                    for p in sctx.partner_index.naming_secret(ns, name) {
                         st.partner(p);
                     }
-                    for o in s.metadata.owner_references.iter().flatten() {
-                        if !o.api_version.starts_with("pms.mosip.io/") {
-                            continue;
-                        }
-                        match o.kind.as_str() {
-                            "Partner" => st.partner(ObjectRef::new(&o.name).within(&ns)),
-                            "MispLicense" => st.license(ObjectRef::new(&o.name).within(&ns)),
-                            _ => {}
-                        }
+                    if let Some(r) = controller_of(s, OwnKind::Partner) {
+                        st.partner(r);
+                    }
+                    if let Some(r) = controller_of(s, OwnKind::MispLicense) {
+                        st.license(r);
                     }
                 }
                 // A relist may have missed deletions and changes: a certificate content is kept
@@ -619,7 +595,7 @@ impl Sources {
                 // it would read it twice). Consumer copies are read again.
                 watcher::Event::InitDone => {
                     sctx.cert_contents.retain(|ns, name, c| {
-                        sctx.secrets.get(&ObjectRef::new(name).within(ns)).is_some_and(|m| c.shown_by(&m.metadata))
+                        sctx.secrets.get(&ObjectRef::new(name).within(ns)).is_some_and(|m| c.shown_by(&m))
                     });
                     sctx.exported.clear();
                 }
@@ -732,21 +708,13 @@ fn partner_controller(
     let by_secret = ctx.partner_index.clone();
     let by_copy = ctx.partners.clone();
     Ok(Controller::for_shared_stream(src.partners.subscribe(), ctx.partners.clone())
-        .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
-            let ns = s.metadata.namespace.clone().unwrap_or_default();
-            let mut refs = by_secret.naming_secret(&ns, &s.name_any());
-            refs.extend(
-                s.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .filter(|o| o.kind == "Partner" && o.api_version.starts_with("pms.mosip.io/"))
-                    .map(|o| ObjectRef::new(&o.name).within(&ns)),
-            );
+        .reconcile_on(src.secrets.subscribe().flat_map(move |s: Arc<SecretMeta>| {
+            let mut refs = by_secret.naming_secret(s.namespace(), s.name());
+            refs.extend(controller_of(&s, OwnKind::Partner));
             // A consumer copy changed by someone: its source repairs it.
-            refs.extend(copy_source(&s.metadata, "Partner", &by_copy));
-            refs
-        })
+            refs.extend(copy_source(&s, "Partner", &by_copy));
+            futures::stream::iter(refs)
+        }))
         .watches_shared_stream(src.cacerts.subscribe(), move |ca: Arc<CACertificate>| {
             by_domain
                 .state()
@@ -798,10 +766,11 @@ fn license_controller(
                 .map(|l| ObjectRef::from_obj(l.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .owns_shared_stream(src.secrets.subscribe())
-        .watches_shared_stream(src.secrets.subscribe(), move |s: Arc<SecretMeta>| {
-            copy_source(&s.metadata, "MispLicense", &by_copy)
-        })
+        .reconcile_on(src.secrets.subscribe().flat_map(move |s: Arc<SecretMeta>| {
+            let owner = controller_of(&s, OwnKind::MispLicense);
+            // A consumer copy changed by someone: its source repairs it.
+            futures::stream::iter(owner.into_iter().chain(copy_source(&s, "MispLicense", &by_copy)))
+        }))
         .with_config(cc)
         .graceful_shutdown_on(stop)
         .run(guarded("MispLicense", every_store, license::reconcile), error_policy("MispLicense"), ctx)
@@ -976,10 +945,13 @@ mod tests {
         }))
         .unwrap();
         writer.apply_watcher_event(&watcher::Event::Apply(p.clone()));
-        let meta = |source: &str, uid: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            labels: Some(BTreeMap::from([(EXPORT_SOURCE_UID_LABEL.to_string(), uid.to_string())])),
-            annotations: Some(BTreeMap::from([(EXPORT_SOURCE_ANNOTATION.to_string(), source.to_string())])),
-            ..Default::default()
+        let meta = |source: &str, uid: &str| {
+            let meta = ObjectMeta {
+                labels: Some(BTreeMap::from([(EXPORT_SOURCE_UID_LABEL.to_string(), uid.to_string())])),
+                annotations: Some(BTreeMap::from([(EXPORT_SOURCE_ANNOTATION.to_string(), source.to_string())])),
+                ..Default::default()
+            };
+            SecretMeta::project(&meta, true)
         };
         assert_eq!(copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store), Some(ObjectRef::from_obj(&p)));
         // Another uid (a hostile annotation), another kind, another object: no trigger.

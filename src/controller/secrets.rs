@@ -14,21 +14,207 @@
 use super::cache::{Content, still_current, strip};
 use super::error::Result;
 use super::{CONTENT_HASH_ANNOTATION, Context, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::api::Tagged;
 use crate::mosip::renewal::SecretState;
 use crate::mosip::tenancy::SealSubject;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, PartialObjectMeta, PostParams};
-use kube::core::PartialObjectMetaExt;
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Metadata of a Secret, as the metadata-only reflector keeps it.
-pub type SecretMeta = PartialObjectMeta<Secret>;
+/// What the Secret store keeps of a Secret: its identity, resourceVersion and controller owner,
+/// and — of the operator's own Secrets and consumer copies — the operator's labels and
+/// annotations (the managed-by label and those under `pms.mosip.io/`, the seal excepted), which
+/// is all that plans and triggers read. A compact projection of the metadata watch's objects:
+/// at 10,000 partners the store holds ~30,000 Secrets, and an `ObjectMeta` with two label and
+/// annotation maps cost ~2.5 KiB each where this costs a few hundred bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretMeta {
+    name: Box<str>,
+    namespace: Box<str>,
+    uid: Box<str>,
+    resource_version: Box<str>,
+    controller: Option<ControllerRef>,
+    labels: Box<[Tag]>,
+    annotations: Box<[Tag]>,
+}
+
+/// The controller owner of a stored Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerRef {
+    pub uid: Box<str>,
+    pub name: Box<str>,
+    /// Its kind, when it is one of this operator's (group `pms.mosip.io`).
+    pub kind: Option<OwnKind>,
+}
+
+/// The operator's kinds that own Secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnKind {
+    Partner,
+    MispLicense,
+}
+
+/// A label or annotation: the operator's keys are static, another key is owned.
+type Tag = (Cow<'static, str>, Box<str>);
+
+/// The label and annotation keys the operator writes, shared by every stored Secret.
+const KNOWN_KEYS: &[&str] = &[
+    MANAGED_BY_LABEL,
+    super::PARTNER_LABEL,
+    super::POLICY_LABEL,
+    super::LICENSE_LABEL,
+    super::SECRET_KIND_LABEL,
+    CONTENT_HASH_ANNOTATION,
+    super::ROTATED_FOR_ANNOTATION,
+    super::ROTATE_ANNOTATION,
+    super::apikeys::PREVIOUS_UNTIL_ANNOTATION,
+    super::signing::SOURCE_ANNOTATION,
+    super::signing::SIGNER_ANNOTATION,
+    super::signing::NOT_AFTER_ANNOTATION,
+    crate::pms::exports::EXPORT_SOURCE_UID_LABEL,
+    crate::pms::exports::EXPORT_SOURCE_ANNOTATION,
+    crate::pms::exports::EXPORT_CREATED_ANNOTATION,
+];
+
+/// Whether the store keeps a label or annotation: the operator's own (every key it writes is
+/// the managed-by label or under `pms.mosip.io/`), except the seal, which only a read of the
+/// content checks.
+fn kept_tag(key: &str) -> bool {
+    (key == MANAGED_BY_LABEL || key.starts_with("pms.mosip.io/")) && key != SEAL_ANNOTATION
+}
+
+fn tags(map: Option<&BTreeMap<String, String>>) -> Box<[Tag]> {
+    map.into_iter()
+        .flatten()
+        .filter(|(k, _)| kept_tag(k))
+        .map(|(k, v)| {
+            let key = match KNOWN_KEYS.iter().find(|known| **known == k.as_str()) {
+                Some(known) => Cow::Borrowed(*known),
+                None => Cow::Owned(k.clone()),
+            };
+            (key, v.as_str().into())
+        })
+        .collect()
+}
+
+fn find<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+}
+
+impl SecretMeta {
+    /// The projection of `meta`; `with_tags` keeps the operator's labels and annotations (for
+    /// its own Secrets and consumer copies; a certificate Secret needs none).
+    pub fn project(meta: &ObjectMeta, with_tags: bool) -> Self {
+        let text = |s: &Option<String>| Box::<str>::from(s.as_deref().unwrap_or_default());
+        let controller = meta.owner_references.iter().flatten().find(|o| o.controller == Some(true)).map(|o| {
+            let ours = o.api_version.starts_with("pms.mosip.io/");
+            ControllerRef {
+                uid: o.uid.as_str().into(),
+                name: o.name.as_str().into(),
+                kind: match o.kind.as_str() {
+                    "Partner" if ours => Some(OwnKind::Partner),
+                    "MispLicense" if ours => Some(OwnKind::MispLicense),
+                    _ => None,
+                },
+            }
+        });
+        let (labels, annotations) =
+            if with_tags { (tags(meta.labels.as_ref()), tags(meta.annotations.as_ref())) } else { Default::default() };
+        SecretMeta {
+            name: text(&meta.name),
+            namespace: text(&meta.namespace),
+            uid: text(&meta.uid),
+            resource_version: text(&meta.resource_version),
+            controller,
+            labels,
+            annotations,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    pub fn resource_version(&self) -> &str {
+        &self.resource_version
+    }
+
+    /// Its controller owner.
+    pub fn controller(&self) -> Option<&ControllerRef> {
+        self.controller.as_ref()
+    }
+
+    /// Whether the object with `owner_uid` controls it.
+    pub fn controlled_by(&self, owner_uid: &str) -> bool {
+        self.controller.as_ref().is_some_and(|c| &*c.uid == owner_uid)
+    }
+
+    /// The store's reference to it.
+    pub fn object_ref(&self) -> ObjectRef<SecretMeta> {
+        ObjectRef::new(&self.name).within(&self.namespace)
+    }
+}
+
+impl crate::api::Tagged for SecretMeta {
+    fn label(&self, key: &str) -> Option<&str> {
+        find(&self.labels, key)
+    }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        find(&self.annotations, key)
+    }
+}
+
+impl kube::runtime::reflector::Lookup for SecretMeta {
+    type DynamicType = ();
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "Secret".into()
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        "".into()
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1".into()
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        "secrets".into()
+    }
+
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.name))
+    }
+
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.namespace))
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.resource_version))
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.uid))
+    }
+}
 
 /// What was found under an emitted Secret's name, from the metadata store.
 #[derive(Debug, Clone)]
@@ -61,7 +247,7 @@ impl Observed {
 
     /// An annotation of an owned Secret.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.meta().and_then(|m| m.metadata.annotations.as_ref()?.get(key)).map(String::as_str)
+        self.meta().and_then(|m| m.annotation(key))
     }
 }
 
@@ -94,15 +280,13 @@ impl Slot {
     pub fn observe(ctx: &Context, namespace: &str, name: &str, owner_uid: &str) -> Slot {
         let meta = ctx.secrets.get(&ObjectRef::new(name).within(namespace)).or_else(|| {
             // Created by this process a moment ago; the watch has not delivered it yet.
-            ctx.owned_contents
-                .get(namespace, name)
-                .map(|c| Arc::new(c.value.0.metadata.clone().into_response_partial::<Secret>()))
+            ctx.owned_contents.get(namespace, name).map(|c| Arc::new(SecretMeta::project(&c.value.0.metadata, true)))
         });
         let observed = match meta {
             // Not ours and named by no Partner, so not in the store, but known to exist.
             None if ctx.foreign_secrets.get(namespace, name).is_some() => Observed::Foreign,
             None => Observed::Missing,
-            Some(m) if meta_owned_by(&m.metadata, owner_uid) => Observed::Owned(m),
+            Some(m) if m.controlled_by(owner_uid) => Observed::Owned(m),
             Some(_) => Observed::Foreign,
         };
         Slot { namespace: namespace.to_string(), name: name.to_string(), owner_uid: owner_uid.to_string(), observed }
@@ -132,7 +316,7 @@ impl Slot {
 
     /// The resourceVersion the store shows.
     pub fn seen_version(&self) -> Option<&str> {
-        self.observed.meta().and_then(|m| m.metadata.resource_version.as_deref())
+        self.observed.meta().map(SecretMeta::resource_version)
     }
 
     /// The resourceVersion of the content the operator knows (wrote or read), when current.
@@ -175,8 +359,8 @@ impl Slot {
     fn known(&self, ctx: &Context) -> Option<(Arc<Secret>, bool)> {
         let meta = self.observed.meta()?;
         let cached = ctx.owned_contents.get(&self.namespace, &self.name)?;
-        let same_object = cached.uid.is_some() && cached.uid == meta.metadata.uid;
-        (same_object && still_current(cached.resource_version.as_deref(), meta.metadata.resource_version.as_deref()))
+        let same_object = cached.uid.as_deref() == Some(meta.uid());
+        (same_object && still_current(cached.resource_version.as_deref(), Some(meta.resource_version())))
             .then_some(cached.value)
     }
 
@@ -222,7 +406,7 @@ impl Slot {
         let Some(cached) = ctx.owned_contents.get(&self.namespace, &self.name) else { return };
         let stored = ctx.secrets.get(&ObjectRef::new(&self.name).within(&self.namespace));
         if let Some(m) = stored
-            && cached.shown_by(&m.metadata)
+            && cached.shown_by(&m)
         {
             ctx.owned_contents.evict(&self.namespace, &self.name);
         }
@@ -241,16 +425,16 @@ impl Slot {
                 // since they recorded it).
                 let unchanged = match self.known_content(ctx) {
                     Some(current) => desired.matches(&current) && self.sealed_at(ctx, &current).is_some(),
-                    None => desired.matches_meta(&meta.metadata),
+                    None => desired.matches_meta(meta),
                 };
                 if unchanged {
                     return Ok(WriteOutcome::Unchanged);
                 }
                 // Our own last write may be newer than what the store shows.
-                let seen = meta.metadata.resource_version.clone();
+                let seen = Some(meta.resource_version().to_string());
                 let rv = match ctx.owned_contents.get(&self.namespace, &self.name) {
                     Some(c)
-                        if c.uid == meta.metadata.uid
+                        if c.uid.as_deref() == Some(meta.uid())
                             && still_current(c.resource_version.as_deref(), seen.as_deref()) =>
                     {
                         c.resource_version
@@ -291,11 +475,6 @@ impl Slot {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// Whether the object with `meta` is controlled by the object with `owner_uid`.
-pub fn meta_owned_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
-    meta.owner_references.iter().flatten().any(|r| r.uid == owner_uid && r.controller == Some(true))
 }
 
 /// What the seal covers: every data key and value, and the operator's own annotations (those
@@ -398,16 +577,14 @@ impl DesiredSecret {
             && built.labels().iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
     }
 
-    /// Whether an object with `meta` already has this content hash and these annotations.
-    pub fn matches_meta(&self, meta: &ObjectMeta) -> bool {
+    /// Whether a stored Secret already has this content hash, these annotations and labels.
+    pub fn matches_meta(&self, meta: &SecretMeta) -> bool {
         let mut labels = self.labels.clone();
         labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
         let hash = content_hash(&self.data, &labels);
-        let annotations = meta.annotations.as_ref();
-        let get = |k: &str| annotations.and_then(|a| a.get(k));
-        get(CONTENT_HASH_ANNOTATION) == Some(&hash)
-            && self.annotations.iter().all(|(k, v)| get(k) == Some(v))
-            && meta.labels.as_ref().is_some_and(|l| labels.iter().all(|(k, v)| l.get(k) == Some(v)))
+        meta.annotation(CONTENT_HASH_ANNOTATION) == Some(hash.as_str())
+            && self.annotations.iter().all(|(k, v)| meta.annotation(k) == Some(v.as_str()))
+            && labels.iter().all(|(k, v)| meta.label(k) == Some(v.as_str()))
     }
 }
 
@@ -416,13 +593,10 @@ fn post_params() -> PostParams {
 }
 
 /// Deletes an owned Secret (by uid precondition, so a re-created one is left alone).
-pub async fn delete(api: &Api<Secret>, existing: &ObjectMeta) -> Result<()> {
-    let mut dp = DeleteParams::default();
-    if let Some(uid) = existing.uid.clone() {
-        dp = dp.preconditions(kube::api::Preconditions { uid: Some(uid), resource_version: None });
-    }
-    let name = existing.name.clone().unwrap_or_default();
-    match api.delete(&name, &dp).await {
+pub async fn delete(api: &Api<Secret>, existing: &SecretMeta) -> Result<()> {
+    let dp = DeleteParams::default()
+        .preconditions(kube::api::Preconditions { uid: Some(existing.uid().to_string()), resource_version: None });
+    match api.delete(existing.name(), &dp).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
         Err(e) => Err(e.into()),
@@ -442,6 +616,84 @@ pub fn read_text(secret: &Secret, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn desired() -> DesiredSecret {
+        DesiredSecret {
+            name: "rp-auth-key".into(),
+            namespace: "ns".into(),
+            owner: OwnerReference {
+                api_version: "pms.mosip.io/v1alpha1".into(),
+                kind: "Partner".into(),
+                name: "rp".into(),
+                uid: "u-rp".into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+            labels: BTreeMap::from([
+                (super::super::PARTNER_LABEL.to_string(), "rp".to_string()),
+                (super::super::SECRET_KIND_LABEL.to_string(), "api-key".to_string()),
+            ]),
+            annotations: BTreeMap::from([(super::super::ROTATED_FOR_ANNOTATION.to_string(), "t1".to_string())]),
+            data: BTreeMap::from([("apiKey".to_string(), text("k"))]),
+        }
+    }
+
+    fn stored(secret: &Secret) -> SecretMeta {
+        let mut meta = secret.metadata.clone();
+        meta.uid = Some("u-secret".into());
+        meta.resource_version = Some("42".into());
+        SecretMeta::project(&meta, true)
+    }
+
+    #[test]
+    fn the_store_projection_of_a_written_secret_matches_what_was_desired() {
+        let d = desired();
+        let mut written = d.build(None);
+        // What others add is not kept and does not matter; the seal is not kept either.
+        let labels = written.metadata.labels.get_or_insert_with(Default::default);
+        labels.insert("argocd.argoproj.io/instance".into(), "x".into());
+        let annotations = written.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(SEAL_ANNOTATION.into(), "seal".into());
+        annotations.insert("kubectl.kubernetes.io/restartedAt".into(), "now".into());
+        let m = stored(&written);
+        assert!(d.matches_meta(&m));
+        assert_eq!(m.annotation(SEAL_ANNOTATION), None);
+        assert_eq!(m.label("argocd.argoproj.io/instance"), None);
+        assert_eq!(m.annotation(super::super::ROTATED_FOR_ANNOTATION), Some("t1"));
+        assert_eq!((m.name(), m.namespace(), m.uid(), m.resource_version()), ("rp-auth-key", "ns", "u-secret", "42"));
+        assert!(m.controlled_by("u-rp") && !m.controlled_by("u-other"));
+        let c = m.controller().map(|c| (c.kind, &*c.name));
+        assert_eq!(c, Some((Some(OwnKind::Partner), "rp")));
+        // Every key the operator writes is kept without an allocation of its own.
+        assert!(m.labels.iter().chain(m.annotations.iter()).all(|(k, _)| matches!(k, Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_changed_hash_label_or_annotation_does_not_match() {
+        let d = desired();
+        let edit = |f: &dyn Fn(&mut ObjectMeta)| {
+            let mut s = d.build(None);
+            f(&mut s.metadata);
+            d.matches_meta(&stored(&s))
+        };
+        assert!(edit(&|_| {}));
+        assert!(!edit(&|m| {
+            m.annotations.as_mut().map(|a| a.insert(CONTENT_HASH_ANNOTATION.into(), "0".into()));
+        }));
+        assert!(!edit(&|m| {
+            m.labels.as_mut().map(|l| l.remove(super::super::PARTNER_LABEL));
+        }));
+        assert!(!edit(&|m| {
+            m.annotations.as_mut().map(|a| a.insert(super::super::ROTATED_FOR_ANNOTATION.into(), "t2".into()));
+        }));
+        // A certificate Secret keeps no tags at all, and an owner of another group is no kind of ours.
+        let mut s = d.build(None);
+        s.metadata.owner_references =
+            Some(vec![OwnerReference { api_version: "example.com/v1".into(), ..d.owner.clone() }]);
+        let m = SecretMeta::project(&s.metadata, false);
+        assert!(!d.matches_meta(&m));
+        assert_eq!(m.controller().map(|c| c.kind), Some(None));
+    }
 
     #[test]
     fn hash_changes_with_data_and_labels() {

@@ -10,7 +10,7 @@
 //! are ever deleted. An existing Secret (e.g. the empty placeholder eSignet's installer makes) is
 //! updated in place, one key only.
 
-use crate::api::Export;
+use crate::api::{Export, Tagged};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -181,15 +181,15 @@ pub async fn remove_export(client: kube::Client, source_uid: &str, export: &Expo
 
 /// Whether a Secret is a copy the operator created for the source object `source_uid` (the only
 /// copies it ever deletes): the source-uid label and the created annotation.
-pub fn created_copy_of(meta: &ObjectMeta, source_uid: &str) -> bool {
-    meta.labels.as_ref().and_then(|l| l.get(EXPORT_SOURCE_UID_LABEL)).map(String::as_str) == Some(source_uid)
-        && meta.annotations.as_ref().and_then(|a| a.get(EXPORT_CREATED_ANNOTATION)).map(String::as_str) == Some("true")
+pub fn created_copy_of(meta: &impl Tagged, source_uid: &str) -> bool {
+    meta.label(EXPORT_SOURCE_UID_LABEL) == Some(source_uid)
+        && meta.annotation(EXPORT_CREATED_ANNOTATION) == Some("true")
 }
 
 /// The object a copy says it comes from (`kind`, `namespace`, `name`), from its annotation. Only
 /// a hint of whom to reconcile when the copy changes: the reconcile decides from its own spec.
-pub fn export_source_of(meta: &ObjectMeta) -> Option<(&str, &str, &str)> {
-    let v = meta.annotations.as_ref()?.get(EXPORT_SOURCE_ANNOTATION)?;
+pub fn export_source_of(meta: &impl Tagged) -> Option<(&str, &str, &str)> {
+    let v = meta.annotation(EXPORT_SOURCE_ANNOTATION)?;
     let mut parts = v.splitn(3, '/');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(k), Some(ns), Some(name)) if !k.is_empty() && !ns.is_empty() && !name.is_empty() => Some((k, ns, name)),
