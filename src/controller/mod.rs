@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod finalizer;
+pub mod lean;
 pub mod license;
 pub mod mosip;
 pub mod mosip_delete;

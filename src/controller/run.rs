@@ -13,6 +13,7 @@ use super::cache::{self, PartnerIndex};
 use super::context::{Context, NamespaceMeta, OperatorConfig, Stores, Synced};
 use super::error::Error;
 use super::events::Recorder;
+use super::lean::{self, Lean};
 use super::secrets::{OwnKind, SecretMeta};
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy, Tagged};
@@ -20,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::pms::exports::{EXPORT_SOURCE_UID_LABEL, export_source_of};
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt, future::BoxFuture};
+use futures::{FutureExt, StreamExt, TryStreamExt, future::BoxFuture};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PartialObjectMeta};
@@ -416,7 +417,7 @@ impl Sources {
         let pt = triggers.clone();
         let partners = drive(
             self.partners,
-            scope.watch::<Partner>(client, wc.clone()).modify(cache::strip::<Partner>),
+            scope.watch::<Lean<Partner>>(client, wc.clone()).map_ok(lean::unwrap),
             (ctx.clone(), Synced::PARTNERS),
             stop.clone(),
             move |ev| {
@@ -434,7 +435,7 @@ impl Sources {
         );
         let licenses = drive(
             self.licenses,
-            scope.watch::<MispLicense>(client, wc.clone()).modify(cache::strip::<MispLicense>),
+            scope.watch::<Lean<MispLicense>>(client, wc.clone()).map_ok(lean::unwrap),
             (ctx.clone(), Synced::LICENSES),
             stop.clone(),
             |_| {},
