@@ -564,7 +564,7 @@ impl Sources {
         })
         .flatten();
         let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
-            sctx.owners.observe(ev, || sctx.secrets.state());
+            sctx.owners.observe(ev, &sctx.secrets);
             match ev {
                 watcher::Event::Delete(s) => {
                     let (ns, name) = (s.namespace(), s.name());

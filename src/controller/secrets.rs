@@ -214,6 +214,12 @@ impl kube::runtime::reflector::Lookup for SecretMeta {
     fn uid(&self) -> Option<Cow<'_, str>> {
         Some(Cow::Borrowed(&self.uid))
     }
+
+    /// The store's key: name and namespace only. The default also copies resourceVersion and uid
+    /// into the key (ignored by its comparisons): two more allocations per stored Secret.
+    fn to_object_ref(&self, _: ()) -> ObjectRef<Self> {
+        self.object_ref()
+    }
 }
 
 /// What was found under an emitted Secret's name, from the metadata store.
