@@ -92,11 +92,12 @@ enum Refs {
 }
 
 impl Refs {
-    fn iter(&self) -> Box<dyn Iterator<Item = &PartnerRef> + '_> {
-        match self {
-            Refs::One(r) => Box::new(std::iter::once(r)),
-            Refs::Many(set) => Box::new(set.iter()),
-        }
+    fn iter(&self) -> impl Iterator<Item = &PartnerRef> {
+        let (one, many) = match self {
+            Refs::One(r) => (Some(r), None),
+            Refs::Many(set) => (None, Some(set.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
     }
 }
 
@@ -109,45 +110,38 @@ struct IndexInner {
 }
 
 fn add(map: &mut HashMap<Box<str>, Refs>, k: &str, r: &PartnerRef) {
-    match map.get_mut(k) {
-        None => {
-            map.insert(k.into(), Refs::One(r.clone()));
+    let Some(entry) = map.get_mut(k) else {
+        map.insert(k.into(), Refs::One(r.clone()));
+        return;
+    };
+    match entry {
+        Refs::One(one) if one == r => {}
+        Refs::One(one) => {
+            let both = HashSet::from([one.clone(), r.clone()]);
+            *entry = Refs::Many(Box::new(both));
         }
-        Some(Refs::One(one)) if one == r => {}
-        Some(entry @ Refs::One(_)) => {
-            let Refs::One(one) = std::mem::replace(entry, Refs::Many(Box::default())) else { return };
-            if let Refs::Many(set) = entry {
-                set.insert(one);
-                set.insert(r.clone());
-            }
-        }
-        Some(Refs::Many(set)) => {
+        Refs::Many(set) => {
             set.insert(r.clone());
         }
     }
 }
 
+/// Removes `r` under `k`; a set left with one Partner becomes `One` again (a `Many` always holds
+/// two or more), so entries compare equal whatever order they were built in.
 fn del(map: &mut HashMap<Box<str>, Refs>, k: &str, r: &ObjectRef<Partner>) {
     let Some(entry) = map.get_mut(k) else { return };
-    let empty = match entry {
-        Refs::One(one) => one.as_ref() == r,
+    match entry {
+        Refs::One(one) if one.as_ref() == r => {
+            map.remove(k);
+        }
+        Refs::One(_) => {}
         Refs::Many(set) => {
             set.remove(r);
-            if set.len() == 1
-                && let Some(last) = set.iter().next().cloned()
-            {
+            if let (1, Some(last)) = (set.len(), set.iter().next().cloned()) {
                 *entry = Refs::One(last);
             }
-            set_is_empty(entry)
         }
-    };
-    if empty {
-        map.remove(k);
     }
-}
-
-fn set_is_empty(refs: &Refs) -> bool {
-    matches!(refs, Refs::Many(set) if set.is_empty())
 }
 
 impl IndexInner {

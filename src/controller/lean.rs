@@ -142,12 +142,8 @@ fn annotations<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String
 struct Wire<S, T> {
     metadata: Meta,
     spec: S,
-    #[serde(default = "none")]
+    #[serde(default)]
     status: Option<T>,
-}
-
-fn none<T>() -> Option<T> {
-    None
 }
 
 impl<'de, K: Parts> Deserialize<'de> for Lean<K> {

@@ -190,9 +190,9 @@ fn needed_secrets(
         |m: &ObjectMeta| m.label(MANAGED_BY_LABEL) == Some(MANAGED_BY) || m.label(EXPORT_SOURCE_UID_LABEL).is_some();
     let project = move |s: &PartialObjectMeta<Secret>| {
         let m = &s.metadata;
-        let needed =
-            tagged(m) || index.is_certificate_secret(m.namespace.as_deref().unwrap_or_default(), &s.name_any());
-        needed.then(|| SecretMeta::project(m, tagged(m)))
+        let tagged = tagged(m);
+        let needed = tagged || index.is_certificate_secret(m.namespace.as_deref().unwrap_or_default(), &s.name_any());
+        needed.then(|| SecretMeta::project(m, tagged))
     };
     // A deleted copy keeps the labels that name its source (its source writes it again).
     let removal = move |s: &PartialObjectMeta<Secret>| SecretMeta::project(&s.metadata, tagged(&s.metadata));
