@@ -325,11 +325,16 @@ teardown() {
   stop_proc "$DIR" containerd
   # 3. Processes that outlived containerd: container processes and shims.
   kill_cgroup_procs
-  local pid
-  for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $ND/containerd.sock" 2>/dev/null); do
+  local pid shims="containerd-shim-runc-v2 .*-address $ND/containerd.sock"
+  for pid in $(pgrep -f "$shims" 2>/dev/null); do
     kill -KILL "$pid" 2>/dev/null || true
   done
-  sleep 0.2
+  # A killed process is gone only once the kernel has torn it down: wait for that (bounded; the
+  # leftover check still reports a shim that outlives it), not a fixed 0.2 s.
+  for ((i = 0; i < 50; i++)); do
+    pgrep -f "$shims" >/dev/null 2>&1 || break
+    sleep 0.1
+  done
   # 4. Mounts under our folders, the sandboxes' network namespaces and the host paths we made.
   local created=() p
   for p in "${HOST_PATHS[@]}"; do
