@@ -3,7 +3,7 @@
 //! Per-object gauges are computed at scrape time from the reflector stores, in the manner of
 //! cert-manager's certificate collector: an object that is gone has no series.
 
-use crate::api::{self, CACertificate, MispLicense, Partner, READY};
+use crate::api::{self, CACertificate, MispLicense, READY};
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::State;
@@ -11,6 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::future::{BoxFuture, Shared};
+use kube::Resource;
 use kube::runtime::reflector::Store;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -21,14 +22,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct ServerState {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
-    pub partners: Store<Partner>,
+    pub partners: Store<crate::controller::packed::PackedPartner>,
     pub licenses: Store<MispLicense>,
     pub cacerts: Store<CACertificate>,
 }
 
-fn ts(s: &Option<String>) -> Option<i64> {
-    s.as_deref().and_then(|v| v.parse::<jiff::Timestamp>().ok()).map(|t| t.as_second())
-}
+use api::epoch_seconds as ts;
 
 /// One gauge family of per-object series, written straight into text: a scrape at 10,000
 /// partners renders ~40,000 series, and building them as prometheus-client families first
@@ -105,29 +104,21 @@ pub fn render(state: &ServerState) -> Result<String, std::fmt::Error> {
         0,
     );
 
-    let no_status = Default::default();
     for p in partners {
-        let ns = p.metadata.namespace.as_deref().unwrap_or_default();
-        let name = p.metadata.name.as_deref().unwrap_or_default();
-        // Borrowed, not cloned: a scrape at 10,000 partners must not copy every status.
-        let status: &crate::api::PartnerStatus = p.status.as_ref().unwrap_or(&no_status);
-        let is_ready = api::is_true(&status.conditions, READY);
-        ready.add(&[("kind", "Partner"), ("namespace", ns), ("name", name)], is_ready as i64);
-        if let Some(c) = &status.certificate {
-            if let Some(t) = ts(&c.not_after) {
-                cert_not_after.add(&[("namespace", ns), ("partner", name)], t);
-            }
-            if let Some(t) = ts(&c.signed_not_after) {
-                signed_not_after.add(&[("namespace", ns), ("partner", name)], t);
-            }
+        let ns = p.meta().namespace.as_deref().unwrap_or_default();
+        let name = p.meta().name.as_deref().unwrap_or_default();
+        // What the store keeps in the clear of each packed Partner: nothing is unpacked here.
+        let g = &p.gauges;
+        ready.add(&[("kind", "Partner"), ("namespace", ns), ("name", name)], g.ready as i64);
+        if let Some(t) = g.certificate_not_after {
+            cert_not_after.add(&[("namespace", ns), ("partner", name)], t);
         }
-        for req in &status.policies {
-            for key in &req.api_keys {
-                if let Some(t) = ts(&key.valid_until) {
-                    let labels = [("namespace", ns), ("partner", name), ("policy", &req.name), ("label", &key.label)];
-                    key_valid_until.add(&labels, t);
-                }
-            }
+        if let Some(t) = g.signed_not_after {
+            signed_not_after.add(&[("namespace", ns), ("partner", name)], t);
+        }
+        for key in &g.key_valid_until {
+            let labels = [("namespace", ns), ("partner", name), ("policy", &key.policy), ("label", &key.label)];
+            key_valid_until.add(&labels, key.valid_until);
         }
     }
     let no_status = Default::default();

@@ -94,6 +94,11 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     find(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
+/// An RFC 3339 status timestamp as seconds since the epoch (None when absent or unreadable).
+pub fn epoch_seconds(rfc3339: &Option<String>) -> Option<i64> {
+    rfc3339.as_deref().and_then(|v| v.parse::<jiff::Timestamp>().ok()).map(|t| t.as_second())
+}
+
 /// The first `max` bytes of `s`, cut back to a character boundary (API server size limits
 /// count bytes).
 pub fn truncate_at_char(s: &str, max: usize) -> &str {

@@ -6,6 +6,7 @@
 //! are maintained from the same event stream; derived data (the trust store) is compiled once
 //! per change and shared as an immutable snapshot (`Arc`).
 
+use super::packed::PackedPartner;
 use super::secrets::SecretMeta;
 use crate::api::{CACertificate, Partner, PartnerDomain, PartnerPolicy};
 use crate::trust::{self, CaInput, CaVerdict};
@@ -50,6 +51,12 @@ struct Keys {
     partner_id: Option<Box<str>>,
 }
 
+/// A stored Partner unpacked; a Partner that cannot be (a bug) is left out of the index and
+/// its own reconcile reports the error.
+fn unpacked(p: &PackedPartner) -> Option<Partner> {
+    p.unpack().map_err(|e| tracing::error!(error = %e, "Partner index")).ok()
+}
+
 /// The key of a certificate Secret in the index.
 fn secret_key(namespace: &str, name: &str) -> Box<str> {
     format!("{namespace}/{name}").into()
@@ -73,7 +80,7 @@ impl Keys {
 
 /// A Partner's name and namespace, shared by every index entry of that Partner (one allocation
 /// per Partner, not one per entry; no resourceVersion or uid: they go stale and are not compared).
-type PartnerRef = Arc<ObjectRef<Partner>>;
+type PartnerRef = Arc<ObjectRef<PackedPartner>>;
 
 fn partner_ref(p: &Partner) -> PartnerRef {
     let mut r = ObjectRef::new(p.metadata.name.as_deref().unwrap_or_default());
@@ -128,7 +135,7 @@ fn add(map: &mut HashMap<Box<str>, Refs>, k: &str, r: &PartnerRef) {
 
 /// Removes `r` under `k`; a set left with one Partner becomes `One` again (a `Many` always holds
 /// two or more), so entries compare equal whatever order they were built in.
-fn del(map: &mut HashMap<Box<str>, Refs>, k: &str, r: &ObjectRef<Partner>) {
+fn del(map: &mut HashMap<Box<str>, Refs>, k: &str, r: &ObjectRef<PackedPartner>) {
     let Some(entry) = map.get_mut(k) else { return };
     match entry {
         Refs::One(one) if one.as_ref() == r => {
@@ -158,7 +165,7 @@ impl IndexInner {
         self.keys.insert(r.clone(), k);
     }
 
-    fn remove(&mut self, r: &ObjectRef<Partner>) -> Option<Keys> {
+    fn remove(&mut self, r: &ObjectRef<PackedPartner>) -> Option<Keys> {
         let k = self.keys.remove(r)?;
         for p in &k.policies {
             del(&mut self.by_policy, p, r);
@@ -179,7 +186,7 @@ impl IndexInner {
 pub struct PartnerIndex {
     inner: RwLock<IndexInner>,
     policy_triggers: Option<UnboundedSender<ObjectRef<PartnerPolicy>>>,
-    claim_triggers: Option<UnboundedSender<ObjectRef<Partner>>>,
+    claim_triggers: Option<UnboundedSender<ObjectRef<PackedPartner>>>,
 }
 
 impl Default for PartnerIndex {
@@ -191,7 +198,7 @@ impl Default for PartnerIndex {
 impl PartnerIndex {
     pub fn new(
         policy_triggers: Option<UnboundedSender<ObjectRef<PartnerPolicy>>>,
-        claim_triggers: Option<UnboundedSender<ObjectRef<Partner>>>,
+        claim_triggers: Option<UnboundedSender<ObjectRef<PackedPartner>>>,
     ) -> Self {
         Self { inner: RwLock::new(IndexInner::default()), policy_triggers, claim_triggers }
     }
@@ -205,11 +212,15 @@ impl PartnerIndex {
     }
 
     /// Follows the Partner watch (after the store has applied the event).
-    pub fn observe(&self, event: &watcher::Event<Partner>, store: &Store<Partner>) {
+    pub fn observe(&self, event: &watcher::Event<PackedPartner>, store: &Store<PackedPartner>) {
         match event {
-            watcher::Event::Apply(p) => self.upsert(p),
+            watcher::Event::Apply(p) => {
+                if let Some(p) = unpacked(p) {
+                    self.upsert(&p)
+                }
+            }
             watcher::Event::Delete(p) => self.delete(p),
-            watcher::Event::InitDone => self.rebuild(store.state().iter().map(|p| p.as_ref())),
+            watcher::Event::InitDone => self.rebuild(store.state().iter().filter_map(|p| unpacked(p))),
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
         }
     }
@@ -229,16 +240,16 @@ impl PartnerIndex {
         self.notify(&r, old.as_ref(), Some(&new));
     }
 
-    fn delete(&self, p: &Partner) {
-        let r = partner_ref(p);
+    fn delete(&self, p: &PackedPartner) {
+        let r = Arc::new(ObjectRef::from_obj(p));
         let old = self.write().remove(&r);
         self.notify(&r, old.as_ref(), None);
     }
 
-    fn rebuild<'a>(&self, partners: impl Iterator<Item = &'a Partner>) {
+    fn rebuild(&self, partners: impl Iterator<Item = Partner>) {
         let mut fresh = IndexInner::default();
         for p in partners {
-            fresh.insert(&partner_ref(p), Keys::of(p));
+            fresh.insert(&partner_ref(&p), Keys::of(&p));
         }
         let old = std::mem::replace(&mut *self.write(), fresh);
         // Whatever changed while the watch was down.
@@ -263,7 +274,7 @@ impl PartnerIndex {
         }
     }
 
-    fn notify(&self, r: &ObjectRef<Partner>, old: Option<&Keys>, new: Option<&Keys>) {
+    fn notify(&self, r: &ObjectRef<PackedPartner>, old: Option<&Keys>, new: Option<&Keys>) {
         let empty = Keys::default();
         let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
         if let Some(tx) = &self.policy_triggers {
@@ -301,12 +312,12 @@ impl PartnerIndex {
     }
 
     /// Partners requesting `policy`.
-    pub fn requesting(&self, policy: &str) -> Vec<ObjectRef<Partner>> {
+    pub fn requesting(&self, policy: &str) -> Vec<ObjectRef<PackedPartner>> {
         self.read().by_policy.get(policy).into_iter().flat_map(Refs::iter).map(|r| r.as_ref().clone()).collect()
     }
 
     /// Partners naming `namespace/name` as their certificate Secret.
-    pub fn naming_secret(&self, namespace: &str, name: &str) -> Vec<ObjectRef<Partner>> {
+    pub fn naming_secret(&self, namespace: &str, name: &str) -> Vec<ObjectRef<PackedPartner>> {
         let inner = self.read();
         inner
             .by_cert
@@ -323,7 +334,7 @@ impl PartnerIndex {
     }
 
     /// Partners claiming `partner_id`.
-    pub fn claiming(&self, partner_id: &str) -> Vec<ObjectRef<Partner>> {
+    pub fn claiming(&self, partner_id: &str) -> Vec<ObjectRef<PackedPartner>> {
         self.read().by_id.get(partner_id).into_iter().flat_map(Refs::iter).map(|r| r.as_ref().clone()).collect()
     }
 }
@@ -650,7 +661,7 @@ mod tests {
 
     #[test]
     fn index_entries_hold_one_partner_inline_and_a_set_only_for_more() {
-        let r = |n: &str| Arc::new(ObjectRef::<Partner>::new(n).within("a"));
+        let r = |n: &str| Arc::new(ObjectRef::<PackedPartner>::new(n).within("a"));
         let (a, b) = (r("a"), r("b"));
         let mut map = HashMap::new();
         add(&mut map, "k", &a);
@@ -805,7 +816,7 @@ mod tests {
         }
         assert!(claims.contains(&"a".to_string()));
         // Deleting a releases p1 and tells b.
-        idx.delete(&a);
+        idx.delete(&PackedPartner::pack(&a).unwrap());
         assert!(idx.policy_users("p1").is_empty());
         let mut policies = Vec::new();
         while let Ok(r) = prx.try_recv() {

@@ -3,10 +3,11 @@
 use super::backend::{KeySource, Standalone};
 use super::cache::{Backoff, ContentCache, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
 use super::events::Recorder;
+use super::packed::PackedPartner;
 use super::partner::{CertContents, CertVerdicts};
 use super::scope::Scope;
 use super::secrets::SecretMeta;
-use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy};
+use crate::api::{CACertificate, MispLicense, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
 use kube::runtime::reflector::Store;
@@ -137,7 +138,7 @@ pub struct Context {
     /// One reflector store per kind, shared by every controller.
     pub cacerts: Store<CACertificate>,
     pub policies: Store<PartnerPolicy>,
-    pub partners: Store<Partner>,
+    pub partners: Store<PackedPartner>,
     pub licenses: Store<MispLicense>,
     /// Metadata of the Secrets the operator needs: its own, the certificate Secrets that
     /// Partners name, and the consumer copies of `spec.exports` (label
@@ -283,7 +284,7 @@ impl Synced {
 pub struct Stores {
     pub cacerts: Store<CACertificate>,
     pub policies: Store<PartnerPolicy>,
-    pub partners: Store<Partner>,
+    pub partners: Store<PackedPartner>,
     pub licenses: Store<MispLicense>,
     pub secrets: Store<SecretMeta>,
     pub namespaces: Store<NamespaceMeta>,

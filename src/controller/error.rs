@@ -23,12 +23,15 @@ pub enum Error {
     /// The reconcile panicked (a bug); the object is retried with back-off.
     #[error("reconcile panicked: {0}")]
     Panicked(String),
+    /// An object the operator's own store packed could not be unpacked (a bug).
+    #[error("the cached object could not be read: {0}")]
+    Cache(String),
 }
 
 impl Error {
     /// Every value [`Error::metric_label`] can return.
     pub const METRIC_LABELS: &'static [&'static str] =
-        &["kube", "serialization", "key_generation", "signing", "missing_object_key", "panic"];
+        &["kube", "serialization", "key_generation", "signing", "missing_object_key", "panic", "cache"];
 
     /// A short label for metrics.
     pub fn metric_label(&self) -> &'static str {
@@ -39,6 +42,7 @@ impl Error {
             Error::Signing(_) => "signing",
             Error::MissingObjectKey(_) => "missing_object_key",
             Error::Panicked(_) => "panic",
+            Error::Cache(_) => "cache",
         }
     }
 }

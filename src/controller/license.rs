@@ -85,14 +85,15 @@ pub async fn reconcile(license: Arc<MispLicense>, ctx: Arc<Context>) -> Result<A
     let spec = &license.spec;
 
     // Gather.
-    let partner = ctx.partners.get(&ObjectRef::new(&spec.partner_name).within(&namespace));
+    let partner =
+        ctx.partners.get(&ObjectRef::new(&spec.partner_name).within(&namespace)).map(|p| p.unpack()).transpose()?;
     let secret_name = mosip::license_secret_name(&name);
     let slot = Slot::observe(&ctx, &namespace, &secret_name, &uid);
     let checked = check_secret(&ctx, &slot, &previous, &labels(&license)).await?;
     let known = checked.known.clone();
 
     // Plan.
-    let blocker = check(&ctx, &license, partner.as_deref());
+    let blocker = check(&ctx, &license, partner.as_ref());
     // Capped at --max-license-validity and longer than the renewal window (#10 findings 3, 8).
     let validity = match spec.validity.as_deref().map(mosip::parse_validity).transpose() {
         Ok(requested) => mosip::tenancy::license_validity(

@@ -17,6 +17,7 @@ pub mod lean;
 pub mod license;
 pub mod mosip;
 pub mod mosip_delete;
+pub mod packed;
 pub mod partner;
 pub mod policy;
 pub mod run;

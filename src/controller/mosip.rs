@@ -566,11 +566,15 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
     let now = super::now();
     let previous = license.status.clone().unwrap_or_default();
     let key = super::cache::object_key("MispLicense", license);
-    let partner = ctx.partners.get(&ObjectRef::new(&license.spec.partner_name).within(&namespace));
+    let partner = ctx
+        .partners
+        .get(&ObjectRef::new(&license.spec.partner_name).within(&namespace))
+        .map(|p| p.unpack())
+        .transpose()?;
     let secret_name = mosip::license_secret_name(&name);
 
     // The MISP partner must be in PMS with its certificate (PMS issues licences to approved MISPs).
-    let waiting = match partner.as_deref() {
+    let waiting = match partner.as_ref() {
         None => Some(format!("Partner {:?} does not exist (yet) in this namespace", license.spec.partner_name)),
         Some(p) if p.spec.partner_type != PartnerType::MispPartner => {
             Some(format!("Partner {:?} is not a MISP_Partner", license.spec.partner_name))
@@ -604,11 +608,11 @@ pub async fn reconcile_license(ctx: &Context, license: &MispLicense) -> Result<A
         partner_id: partner.as_ref().map(|p| p.partner_id()).unwrap_or_default(),
     };
     let (mut denied, mut failed) = (Vec::new(), Vec::new());
-    let active = license.spec.is_active() && partner.as_deref().is_some_and(|p| p.spec.is_active());
+    let active = license.spec.is_active() && partner.as_ref().is_some_and(|p| p.spec.is_active());
     // The licence gate of standalone mode, the same function (an approved request of this MISP
     // for the policy, ...): nothing is requested from PMS without it. Deactivation is not gated.
-    let gate = if active && waiting.is_none() { super::license::check(ctx, license, partner.as_deref()) } else { None };
-    let conditions = match (waiting, partner.as_deref()) {
+    let gate = if active && waiting.is_none() { super::license::check(ctx, license, partner.as_ref()) } else { None };
+    let conditions = match (waiting, partner.as_ref()) {
         (None, Some(_)) if let Some(blocker) = gate => {
             requeue = super::cacert::requeue_after(None, now);
             let mut problem = blocker.problem;

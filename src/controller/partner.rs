@@ -17,6 +17,7 @@ use super::apikeys::{self, KeyTarget};
 use super::cache::{Content, ContentCache};
 use super::error::{Error, Result};
 use super::events::{self, Note};
+use super::packed::PackedPartner;
 use super::secrets::{self, Slot};
 use super::status::{self, Problem};
 use super::{Context, cacert, signing};
@@ -32,10 +33,10 @@ use crate::mosip::tenancy::{self, ClaimVerdict, ClaimView};
 use crate::mosip::{self, PartnerTypeExt, PolicyView};
 use crate::trust::{self, PartnerCertInput, ValidatedCertificate};
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,9 +114,10 @@ pub struct VerdictKey {
 /// Certificate verdicts by Partner namespace/name.
 pub type CertVerdicts = ContentCache<Arc<(VerdictKey, CertVerdict)>>;
 
-#[tracing::instrument(skip_all, fields(kind = "Partner", namespace = partner.metadata.namespace.as_deref().unwrap_or(""), name = partner.metadata.name.as_deref().unwrap_or("")))]
-pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Action> {
+#[tracing::instrument(skip_all, fields(kind = "Partner", namespace = stored.meta().namespace.as_deref().unwrap_or(""), name = stored.meta().name.as_deref().unwrap_or("")))]
+pub async fn reconcile(stored: Arc<PackedPartner>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer("Partner");
+    let partner = stored.unpack()?;
     if partner.metadata.deletion_timestamp.is_some() {
         // Owned Secrets go with the Partner through the garbage collector; in mosip mode the
         // partner is first deactivated in PMS (finalizer, issue #12).
@@ -127,7 +129,7 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     if ctx.pms.is_some() {
         // mosip mode: PMS signs the certificate and mints the keys (issue #12); deleting the
         // Partner deactivates it in PMS first.
-        super::mosip_delete::hold(&ctx, partner.as_ref()).await?;
+        super::mosip_delete::hold(&ctx, &partner).await?;
         return super::mosip::reconcile_partner(&ctx, &partner, &gathered, planned, now).await;
     }
     apply(&ctx, &partner, &gathered, planned, now).await
@@ -250,7 +252,7 @@ fn partner_id_claim(ctx: &Context, partner: &Partner, registered: Option<&str>) 
         .partner_index
         .claiming(&me.requested)
         .iter()
-        .filter_map(|r| ctx.partners.get(r))
+        .filter_map(|r| ctx.partners.get(r)?.unpack().ok())
         .map(|p| view(&p))
         .collect();
     mosip::tenancy::partner_id_claim(&me, &others)

@@ -56,7 +56,7 @@ pub async fn reconcile(policy: Arc<PartnerPolicy>, ctx: Arc<Context>) -> Result<
         .requesting(&name)
         .iter()
         .filter_map(|r| ctx.partners.get(r))
-        .filter(|p| mosip::tenancy::counts_as_policy_user(p.spec.partner_type, policy.spec.policy_type))
+        .filter(|p| mosip::tenancy::counts_as_policy_user(p.partner_type, policy.spec.policy_type))
         .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
         .collect();
     used_by.sort();

@@ -14,6 +14,7 @@ use super::context::{Context, NamespaceMeta, OperatorConfig, Stores, Synced};
 use super::error::Error;
 use super::events::Recorder;
 use super::lean::{self, Lean};
+use super::packed::{PackedPartner, Versioned};
 use super::secrets::{OwnKind, SecretMeta};
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy, Tagged};
@@ -215,10 +216,11 @@ fn needed_secrets(
 /// Triggers every Partner and MispLicense with an export into `namespace`. Runs only when a
 /// namespace's opt-in changes (rare), so scanning the stores is fine.
 fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
-    for p in ctx.partners.state() {
+    for packed in ctx.partners.state() {
+        let Ok(p) = packed.unpack() else { continue };
         let exports = p.spec.policies.iter().flat_map(|r| r.api_keys.iter()).flat_map(|k| k.exports.iter());
         if exports.into_iter().any(|e| e.namespace == namespace) {
-            triggers.partner(ObjectRef::from_obj(p.as_ref()));
+            triggers.partner(ObjectRef::from_obj(packed.as_ref()));
         }
     }
     for l in ctx.licenses.state() {
@@ -233,13 +235,13 @@ fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
 /// the operator reconcile other objects by annotating a Secret.
 fn copy_source<K>(meta: &SecretMeta, kind: &str, store: &Store<K>) -> Option<ObjectRef<K>>
 where
-    K: Resource<DynamicType = ()> + Clone + 'static,
+    K: Resource<DynamicType = ()> + Versioned + Clone + 'static,
 {
     let (k, ns, name) = export_source_of(meta)?;
     let uid = meta.label(EXPORT_SOURCE_UID_LABEL)?;
     let r = ObjectRef::new(name).within(ns);
     let obj = store.get(&r).filter(|_| k == kind)?;
-    (obj.meta().uid.as_deref() == Some(uid)).then_some(r)
+    (obj.stored_uid() == Some(uid)).then_some(r)
 }
 
 /// The operator's object controlling a stored Secret, when it is of `kind`.
@@ -284,7 +286,7 @@ fn guarded<K, F, Fut>(
     reconcile: F,
 ) -> impl FnMut(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, Error>>
 where
-    K: Resource + Send + Sync + 'static,
+    K: Resource + Versioned + Send + Sync + 'static,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,
 {
@@ -295,7 +297,7 @@ where
             ctx.synced.wait_for(needs(obj.as_ref(), &ctx)).await;
             // The store has not caught up with this operator's own status write yet: the echo
             // triggers the next reconcile (the requeue only covers a lost echo).
-            if super::status::store_lags_own_write(&key, obj.meta().uid.as_deref(), obj.meta().resource_version.as_deref()) {
+            if super::status::store_lags_own_write(&key, obj.stored_uid(), obj.stored_version()) {
                 tracing::trace!(object = %key, "waiting for the echo of the last status write");
                 return Ok(Action::requeue(std::time::Duration::from_secs(1)));
             }
@@ -335,8 +337,8 @@ fn every_store<K>(_: &K, _: &Context) -> u8 {
 /// listing triggers every Partner owning or naming a Secret again. A Partner with a status
 /// waits: its recorded keys are checked against the Secret store. In mosip mode every Partner
 /// waits — a key PMS has issued must never be asked for twice.
-fn partner_needs(partner: &Partner, ctx: &Context) -> u8 {
-    if partner.status.is_none() && ctx.pms.is_none() { Synced::ALL & !Synced::SECRETS } else { Synced::ALL }
+fn partner_needs(partner: &PackedPartner, ctx: &Context) -> u8 {
+    if !partner.has_status && ctx.pms.is_none() { Synced::ALL & !Synced::SECRETS } else { Synced::ALL }
 }
 
 fn log_result<K: Resource, E: std::fmt::Display>(
@@ -360,7 +362,7 @@ type Stop = futures::future::Shared<BoxFuture<'static, ()>>;
 struct Sources {
     cacerts: Shared<CACertificate>,
     policies: Shared<PartnerPolicy>,
-    partners: Shared<Partner>,
+    partners: Shared<PackedPartner>,
     licenses: Shared<MispLicense>,
     secrets: Shared<SecretMeta>,
     namespaces: Shared<NamespaceMeta>,
@@ -417,7 +419,7 @@ impl Sources {
         let pt = triggers.clone();
         let partners = drive(
             self.partners,
-            scope.watch::<Lean<Partner>>(client, wc.clone()).map_ok(lean::unwrap),
+            scope.watch::<PackedPartner>(client, wc.clone()),
             (ctx.clone(), Synced::PARTNERS),
             stop.clone(),
             move |ev| {
@@ -456,7 +458,7 @@ impl Sources {
                         ct.cacert(ObjectRef::from_obj(other.as_ref()));
                     }
                     for p in cctx.partners.state().iter() {
-                        if crate::mosip::PartnerTypeExt::domain(p.spec.partner_type) == ca.spec.domain {
+                        if crate::mosip::PartnerTypeExt::domain(p.partner_type) == ca.spec.domain {
                             ct.partner(ObjectRef::from_obj(p.as_ref()));
                         }
                     }
@@ -614,7 +616,7 @@ impl Sources {
 /// changes and deletions.
 #[derive(Clone)]
 struct Triggers {
-    partners: UnboundedSender<ObjectRef<Partner>>,
+    partners: UnboundedSender<ObjectRef<PackedPartner>>,
     policies: UnboundedSender<ObjectRef<PartnerPolicy>>,
     cacerts: UnboundedSender<ObjectRef<CACertificate>>,
     licenses: UnboundedSender<ObjectRef<MispLicense>>,
@@ -622,7 +624,7 @@ struct Triggers {
 
 /// The receiving ends of [`Triggers`].
 struct TriggerStreams {
-    partners: UnboundedReceiver<ObjectRef<Partner>>,
+    partners: UnboundedReceiver<ObjectRef<PackedPartner>>,
     policies: UnboundedReceiver<ObjectRef<PartnerPolicy>>,
     cacerts: UnboundedReceiver<ObjectRef<CACertificate>>,
     licenses: UnboundedReceiver<ObjectRef<MispLicense>>,
@@ -639,7 +641,7 @@ impl Triggers {
             TriggerStreams { partners: prx, policies: polrx, cacerts: crx, licenses: lrx },
         )
     }
-    fn partner(&self, r: ObjectRef<Partner>) {
+    fn partner(&self, r: ObjectRef<PackedPartner>) {
         let _ = self.partners.unbounded_send(r);
     }
     fn cacert(&self, r: ObjectRef<CACertificate>) {
@@ -700,7 +702,7 @@ fn policy_controller(
 fn partner_controller(
     src: &mut Sources,
     ctx: Arc<Context>,
-    claims_changed: UnboundedReceiver<ObjectRef<Partner>>,
+    claims_changed: UnboundedReceiver<ObjectRef<PackedPartner>>,
     cc: ControllerConfig,
     stop: Stop,
 ) -> anyhow::Result<BoxFuture<'static, ()>> {
@@ -720,7 +722,7 @@ fn partner_controller(
             by_domain
                 .state()
                 .iter()
-                .filter(|p| crate::mosip::PartnerTypeExt::domain(p.spec.partner_type) == ca.spec.domain)
+                .filter(|p| crate::mosip::PartnerTypeExt::domain(p.partner_type) == ca.spec.domain)
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
         })
@@ -748,7 +750,7 @@ fn license_controller(
     let by_copy = ctx.licenses.clone();
     Ok(Controller::for_shared_stream(src.licenses.subscribe(), ctx.licenses.clone())
         .reconcile_on(deleted)
-        .watches_shared_stream(src.partners.subscribe(), move |p: Arc<Partner>| {
+        .watches_shared_stream(src.partners.subscribe(), move |p: Arc<PackedPartner>| {
             let ns = p.namespace();
             let name = p.name_any();
             by_partner
@@ -938,14 +940,15 @@ mod tests {
     fn a_copy_triggers_only_the_source_whose_uid_it_carries() {
         use crate::pms::exports::EXPORT_SOURCE_ANNOTATION;
         use std::collections::BTreeMap;
-        let (store, mut writer) = reflector::store::<Partner>();
+        let (store, mut writer) = reflector::store::<PackedPartner>();
         let mut p: Partner = serde_json::from_value(serde_json::json!({
             "apiVersion": "pms.mosip.io/v1alpha1", "kind": "Partner",
             "metadata": {"name": "rp", "namespace": "a", "uid": "uid-rp"},
             "spec": {"partnerType": "Auth_Partner", "organizationName": "O"}
         }))
         .unwrap();
-        writer.apply_watcher_event(&watcher::Event::Apply(p.clone()));
+        let pack = |p: &Partner| PackedPartner::pack(p).unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(pack(&p)));
         let meta = |source: &str, uid: &str| {
             let meta = ObjectMeta {
                 labels: Some(BTreeMap::from([(EXPORT_SOURCE_UID_LABEL.to_string(), uid.to_string())])),
@@ -954,13 +957,16 @@ mod tests {
             };
             SecretMeta::project(&meta, true)
         };
-        assert_eq!(copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store), Some(ObjectRef::from_obj(&p)));
+        assert_eq!(
+            copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store),
+            Some(ObjectRef::new("rp").within("a"))
+        );
         // Another uid (a hostile annotation), another kind, another object: no trigger.
         assert_eq!(copy_source(&meta("Partner/a/rp", "uid-other"), "Partner", &store), None);
         assert_eq!(copy_source(&meta("MispLicense/a/rp", "uid-rp"), "Partner", &store), None);
         assert_eq!(copy_source(&meta("Partner/b/rp", "uid-rp"), "Partner", &store), None);
         p.metadata.uid = Some("uid-new".into());
-        writer.apply_watcher_event(&watcher::Event::Apply(p));
+        writer.apply_watcher_event(&watcher::Event::Apply(pack(&p)));
         assert_eq!(copy_source(&meta("Partner/a/rp", "uid-rp"), "Partner", &store), None, "re-created source");
         let ns = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
             labels: Some(BTreeMap::from([(crate::api::ACCEPT_EXPORTS_LABEL.to_string(), "a".to_string())])),
