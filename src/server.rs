@@ -4,6 +4,7 @@
 //! cert-manager's certificate collector: an object that is gone has no series.
 
 use crate::api::{self, CACertificate, MispLicense, READY};
+use crate::controller::packed::PackedPartner;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::State;
@@ -22,147 +23,209 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct ServerState {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
-    pub partners: Store<crate::controller::packed::PackedPartner>,
+    pub partners: Store<PackedPartner>,
     pub licenses: Store<MispLicense>,
     pub cacerts: Store<CACertificate>,
 }
 
 use api::epoch_seconds as ts;
 
-/// One gauge family of per-object series, written straight into text: a scrape at 10,000
-/// partners renders ~40,000 series, and building them as prometheus-client families first
-/// allocated a label vector per series and held every series twice.
-struct Series {
-    name: &'static str,
-    help: &'static str,
-    lines: String,
-}
+/// How much text a scrape holds at once: at 10,000 partners the exposition is ~5 MB, which
+/// rendered whole (and into per-family buffers first) made every scrape a memory peak.
+const CHUNK: usize = 64 * 1024;
 
-impl Series {
-    /// A family expecting about `series` series (sized once: growing a multi-megabyte buffer
-    /// copies it again and again).
-    fn new(name: &'static str, help: &'static str, series: usize) -> Self {
-        Self { name, help, lines: String::with_capacity(series * (name.len() + 96)) }
-    }
-
-    fn add(&mut self, labels: &[(&str, &str)], value: i64) {
-        let out = &mut self.lines;
-        out.push_str(self.name);
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(k);
-            out.push_str("=\"");
-            for c in v.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
-        out.push_str("} ");
-        // Into the buffer, not through a String per value.
-        let _ = std::fmt::Write::write_fmt(out, format_args!("{value}\n"));
-    }
-
-    fn write_to(&self, out: &mut String) {
-        out.push_str(&format!("# HELP {} {}.\n# TYPE {} gauge\n", self.name, self.help, self.name));
-        out.push_str(&self.lines);
-    }
-}
-
-/// Renders all metrics in the OpenMetrics text format: the operator's own counters and
-/// histograms, then the per-object gauges read from the stores.
-pub fn render(state: &ServerState) -> Result<String, std::fmt::Error> {
-    let mut registry = Registry::default();
-    state.metrics.register(&mut registry);
-    let partners = state.partners.state();
-    let n = partners.len();
-    let mut ready = Series::new("mosip_partner_ready", "1 when the object's Ready condition is True", n);
-    let mut cert_not_after = Series::new(
-        "mosip_partner_certificate_not_after_timestamp_seconds",
-        "End of validity of the partner's certificate",
-        n,
-    );
-    let mut signed_not_after = Series::new(
+/// The per-object gauge families, in the order they are written: name, help.
+const FAMILIES: [(&str, &str); 6] = [
+    ("mosip_partner_ready", "1 when the object's Ready condition is True"),
+    ("mosip_partner_certificate_not_after_timestamp_seconds", "End of validity of the partner's certificate"),
+    (
         "mosip_partner_signed_certificate_not_after_timestamp_seconds",
         "End of validity of the MOSIP re-signed partner certificate",
-        n,
-    );
-    let mut key_valid_until =
-        Series::new("mosip_partner_api_key_valid_until_timestamp_seconds", "End of validity of an issued API key", n);
-    let mut license_valid_until =
-        Series::new("mosip_partner_license_valid_until_timestamp_seconds", "End of validity of a MISP licence key", 0);
-    let mut ca_not_after = Series::new(
-        "mosip_partner_ca_certificate_not_after_timestamp_seconds",
-        "End of validity of a trusted CA certificate",
-        0,
-    );
+    ),
+    ("mosip_partner_api_key_valid_until_timestamp_seconds", "End of validity of an issued API key"),
+    ("mosip_partner_license_valid_until_timestamp_seconds", "End of validity of a MISP licence key"),
+    ("mosip_partner_ca_certificate_not_after_timestamp_seconds", "End of validity of a trusted CA certificate"),
+];
+const READY_FAMILY: usize = 0;
+const CERT_NOT_AFTER: usize = 1;
+const SIGNED_NOT_AFTER: usize = 2;
+const KEY_VALID_UNTIL: usize = 3;
+const LICENSE_VALID_UNTIL: usize = 4;
+const CA_NOT_AFTER: usize = 5;
 
-    for p in partners {
-        let ns = p.meta().namespace.as_deref().unwrap_or_default();
-        let name = p.meta().name.as_deref().unwrap_or_default();
-        // What the store keeps in the clear of each packed Partner: nothing is unpacked here.
-        let g = &p.gauges;
-        ready.add(&[("kind", "Partner"), ("namespace", ns), ("name", name)], g.ready as i64);
-        if let Some(t) = g.certificate_not_after {
-            cert_not_after.add(&[("namespace", ns), ("partner", name)], t);
+fn header(out: &mut String, (name, help): (&str, &str)) {
+    let _ = std::fmt::Write::write_fmt(out, format_args!("# HELP {name} {help}.\n# TYPE {name} gauge\n"));
+}
+
+/// One series, label values escaped as OpenMetrics says (prometheus-client 0.24 writes them raw:
+/// an API key label from a spec could otherwise break the exposition).
+fn series(out: &mut String, name: &str, labels: &[(&str, &str)], value: i64) {
+    out.push_str(name);
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        if let Some(t) = g.signed_not_after {
-            signed_not_after.add(&[("namespace", ns), ("partner", name)], t);
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
         }
-        for key in &g.key_valid_until {
-            let labels = [("namespace", ns), ("partner", name), ("policy", &key.policy), ("label", &key.label)];
-            key_valid_until.add(&labels, key.valid_until);
+        out.push('"');
+    }
+    out.push_str("} ");
+    let _ = std::fmt::Write::write_fmt(out, format_args!("{value}\n"));
+}
+
+/// The objects of one scrape, taken from the stores once.
+struct Snapshot {
+    partners: Vec<Arc<PackedPartner>>,
+    licenses: Vec<Arc<MispLicense>>,
+    cacerts: Vec<Arc<CACertificate>>,
+}
+
+impl Snapshot {
+    fn len(&self) -> usize {
+        self.partners.len() + self.licenses.len() + self.cacerts.len()
+    }
+
+    /// Writes the series object `i` (Partners, then MispLicenses, then CACertificates) has in
+    /// `family`; most objects have one or none.
+    fn write(&self, family: usize, i: usize, out: &mut String) {
+        let name = FAMILIES[family].0;
+        if let Some(p) = self.partners.get(i) {
+            let ns = p.meta().namespace.as_deref().unwrap_or_default();
+            let partner = p.meta().name.as_deref().unwrap_or_default();
+            // What the store keeps in the clear of each packed Partner: nothing is unpacked here.
+            let g = &p.gauges;
+            match family {
+                READY_FAMILY => {
+                    series(out, name, &[("kind", "Partner"), ("namespace", ns), ("name", partner)], g.ready as i64)
+                }
+                CERT_NOT_AFTER => {
+                    if let Some(t) = g.certificate_not_after {
+                        series(out, name, &[("namespace", ns), ("partner", partner)], t);
+                    }
+                }
+                SIGNED_NOT_AFTER => {
+                    if let Some(t) = g.signed_not_after {
+                        series(out, name, &[("namespace", ns), ("partner", partner)], t);
+                    }
+                }
+                KEY_VALID_UNTIL => {
+                    for key in &g.key_valid_until {
+                        let labels =
+                            [("namespace", ns), ("partner", partner), ("policy", &key.policy), ("label", &key.label)];
+                        series(out, name, &labels, key.valid_until);
+                    }
+                }
+                _ => {}
+            }
+        } else if let Some(l) = self.licenses.get(i - self.partners.len()) {
+            let ns = l.metadata.namespace.as_deref().unwrap_or_default();
+            let license = l.metadata.name.as_deref().unwrap_or_default();
+            let status = l.status.as_ref();
+            match family {
+                READY_FAMILY => {
+                    let ready = status.is_some_and(|s| api::is_true(&s.conditions, READY));
+                    series(out, name, &[("kind", "MispLicense"), ("namespace", ns), ("name", license)], ready as i64);
+                }
+                LICENSE_VALID_UNTIL => {
+                    if let Some(t) = status.and_then(|s| ts(&s.valid_until)) {
+                        series(
+                            out,
+                            name,
+                            &[("namespace", ns), ("name", license), ("partner", &l.spec.partner_name)],
+                            t,
+                        );
+                    }
+                }
+                _ => {}
+            }
+        } else if let Some(ca) = self.cacerts.get(i - self.partners.len() - self.licenses.len()) {
+            let ca_name = ca.metadata.name.as_deref().unwrap_or_default();
+            let status = ca.status.as_ref();
+            match family {
+                READY_FAMILY => {
+                    let ready = status.is_some_and(|s| api::is_true(&s.conditions, READY));
+                    series(out, name, &[("kind", "CACertificate"), ("namespace", ""), ("name", ca_name)], ready as i64);
+                }
+                CA_NOT_AFTER => {
+                    if let Some(t) = status.and_then(|s| ts(&s.not_after)) {
+                        series(out, name, &[("name", ca_name), ("domain", ca.spec.domain.as_str())], t);
+                    }
+                }
+                _ => {}
+            }
         }
     }
-    let no_status = Default::default();
-    for l in state.licenses.state() {
-        let ns = l.metadata.namespace.as_deref().unwrap_or_default();
-        let name = l.metadata.name.as_deref().unwrap_or_default();
-        let status: &crate::api::MispLicenseStatus = l.status.as_ref().unwrap_or(&no_status);
-        ready.add(
-            &[("kind", "MispLicense"), ("namespace", ns), ("name", name)],
-            api::is_true(&status.conditions, READY) as i64,
-        );
-        if let Some(t) = ts(&status.valid_until) {
-            license_valid_until.add(&[("namespace", ns), ("name", name), ("partner", &l.spec.partner_name)], t);
+}
+
+/// The exposition in pieces of about [`CHUNK`] bytes, each rendered when the response asks for
+/// it: the operator's own counters and histograms, the per-object gauges read from the stores,
+/// then the end marker.
+struct Exposition {
+    snapshot: Snapshot,
+    head: Option<String>,
+    family: usize,
+    object: usize,
+    ended: bool,
+}
+
+impl Iterator for Exposition {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if self.ended {
+            return None;
         }
-    }
-    let no_status = Default::default();
-    for ca in state.cacerts.state() {
-        let name = ca.metadata.name.as_deref().unwrap_or_default();
-        let status: &crate::api::CACertificateStatus = ca.status.as_ref().unwrap_or(&no_status);
-        ready.add(
-            &[("kind", "CACertificate"), ("namespace", ""), ("name", name)],
-            api::is_true(&status.conditions, READY) as i64,
-        );
-        if let Some(t) = ts(&status.not_after) {
-            ca_not_after.add(&[("name", name), ("domain", ca.spec.domain.as_str())], t);
+        let mut out = self.head.take().unwrap_or_default();
+        out.reserve(CHUNK + 1024);
+        while self.family < FAMILIES.len() {
+            if self.object == 0 {
+                header(&mut out, FAMILIES[self.family]);
+            }
+            while self.object < self.snapshot.len() {
+                self.snapshot.write(self.family, self.object, &mut out);
+                self.object += 1;
+                if out.len() >= CHUNK {
+                    return Some(out);
+                }
+            }
+            self.family += 1;
+            self.object = 0;
         }
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
+        self.ended = true;
+        Some(out)
     }
-    let families = [ready, cert_not_after, signed_not_after, key_valid_until, license_valid_until, ca_not_after];
-    let mut out = String::with_capacity(families.iter().map(|f| f.lines.len() + 256).sum::<usize>() + 16 * 1024);
-    prometheus_client::encoding::text::encode_registry(&mut out, &registry)?;
-    for f in &families {
-        f.write_to(&mut out);
-    }
-    prometheus_client::encoding::text::encode_eof(&mut out)?;
-    Ok(out)
+}
+
+/// Starts a scrape: the registry's text now, the per-object gauges as the response is sent.
+fn exposition(state: &ServerState) -> Result<Exposition, std::fmt::Error> {
+    let mut registry = Registry::default();
+    state.metrics.register(&mut registry);
+    let mut head = String::new();
+    prometheus_client::encoding::text::encode_registry(&mut head, &registry)?;
+    let snapshot =
+        Snapshot { partners: state.partners.state(), licenses: state.licenses.state(), cacerts: state.cacerts.state() };
+    Ok(Exposition { snapshot, head: Some(head), family: 0, object: 0, ended: false })
 }
 
 async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
-    // Tens of thousands of series at 10,000 partners: rendered off the reconcilers' threads.
-    match tokio::task::spawn_blocking(move || render(&state)).await {
-        Ok(Ok(body)) => {
+    match exposition(&state) {
+        Ok(chunks) => {
+            let body = axum::body::Body::from_stream(futures::stream::iter(
+                chunks.map(|c| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(c))),
+            ));
             (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
         }
-        Ok(Err(_)) | Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -210,10 +273,11 @@ mod tests {
     #[test]
     fn series_are_written_as_prometheus_client_writes_them() {
         let values = [("ns", "plain", 1), ("ns", "b.c-d", 0), ("other", "é-unicode", 1)];
-        let mut ours = Series::new("mosip_partner_ready", "1 when the object's Ready condition is True", 3);
+        let mut mine = String::new();
+        header(&mut mine, FAMILIES[READY_FAMILY]);
         let family: Family<Vec<(String, String)>, Gauge> = Family::default();
         for (ns, name, v) in values {
-            ours.add(&[("kind", "Partner"), ("namespace", ns), ("name", name)], v);
+            series(&mut mine, FAMILIES[READY_FAMILY].0, &[("kind", "Partner"), ("namespace", ns), ("name", name)], v);
             let labels = vec![
                 ("kind".to_string(), "Partner".to_string()),
                 ("namespace".to_string(), ns.to_string()),
@@ -222,11 +286,9 @@ mod tests {
             family.get_or_create(&labels).set(v);
         }
         let mut registry = Registry::default();
-        registry.register("mosip_partner_ready", "1 when the object's Ready condition is True", family);
+        registry.register(FAMILIES[READY_FAMILY].0, FAMILIES[READY_FAMILY].1, family);
         let mut theirs = String::new();
         prometheus_client::encoding::text::encode_registry(&mut theirs, &registry).unwrap();
-        let mut mine = String::new();
-        ours.write_to(&mut mine);
         let sorted = |s: &str| {
             let mut l: Vec<String> = s.lines().map(str::to_string).collect();
             l.sort();
@@ -239,9 +301,54 @@ mod tests {
     /// API key label from a spec cannot break the exposition.
     #[test]
     fn label_values_are_escaped() {
-        let mut s = Series::new("m", "h", 1);
-        s.add(&[("label", "a\"b\\c\nd")], 7);
-        assert_eq!(s.lines, "m{label=\"a\\\"b\\\\c\\nd\"} 7\n");
-        assert_eq!(s.lines.lines().count(), 1);
+        let mut s = String::new();
+        series(&mut s, "m", &[("label", "a\"b\\c\nd")], 7);
+        assert_eq!(s, "m{label=\"a\\\"b\\\\c\\nd\"} 7\n");
+        assert_eq!(s.lines().count(), 1);
+    }
+
+    /// A scrape of many partners is sent in bounded pieces, each family whole and in order.
+    #[test]
+    fn a_large_scrape_is_rendered_in_bounded_pieces() {
+        use kube::runtime::{reflector, watcher};
+        let (partners, mut writer) = reflector::store::<PackedPartner>();
+        let n = 3000;
+        for i in 0..n {
+            let p: crate::api::Partner = serde_json::from_value(serde_json::json!({
+                "apiVersion": "pms.mosip.io/v1alpha1", "kind": "Partner",
+                "metadata": {"name": format!("partner-{i}"), "namespace": "bench"},
+                "spec": {"partnerType": "Auth_Partner", "organizationName": "O"},
+                "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Onboarded", "message": "",
+                    "lastTransitionTime": "2026-12-01T00:00:00Z"}],
+                    "certificate": {"notAfter": "2027-12-01T00:00:00Z"},
+                    "policies": [{"name": "auth", "apiKeys": [{"label": "k", "validUntil": "2027-03-01T00:00:00Z"}]}]}
+            }))
+            .unwrap();
+            writer.apply_watcher_event(&watcher::Event::Apply(PackedPartner::pack(&p).unwrap()));
+        }
+        let state = ServerState {
+            metrics: Arc::new(Metrics::default()),
+            ready: Arc::new(AtomicBool::new(true)),
+            partners,
+            licenses: reflector::store::<MispLicense>().0,
+            cacerts: reflector::store::<CACertificate>().0,
+        };
+        let chunks: Vec<String> = exposition(&state).unwrap().collect();
+        assert!(chunks.len() > 5, "{} pieces", chunks.len());
+        // The first piece carries the registry's text; every later one stays near the bound.
+        assert!(chunks.iter().skip(1).all(|c| c.len() < CHUNK + 512));
+        let text = chunks.concat();
+        let count = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(count("mosip_partner_ready{kind=\"Partner\""), n);
+        assert_eq!(count("mosip_partner_certificate_not_after_timestamp_seconds{"), n);
+        assert_eq!(count("mosip_partner_api_key_valid_until_timestamp_seconds{"), n);
+        assert_eq!(count("mosip_partner_signed_certificate_not_after_timestamp_seconds{"), 0);
+        assert_eq!(count("# TYPE mosip_partner_"), FAMILIES.len());
+        assert!(text.ends_with("# EOF\n"));
+        // Each family's series follow its own header.
+        let ready_header = text.find("# TYPE mosip_partner_ready gauge").unwrap();
+        let key_header = text.find("# TYPE mosip_partner_api_key_valid_until_timestamp_seconds gauge").unwrap();
+        let first_key = text.find("mosip_partner_api_key_valid_until_timestamp_seconds{").unwrap();
+        assert!(ready_header < key_header && key_header < first_key);
     }
 }
