@@ -112,11 +112,11 @@ impl Gauges {
 /// A Partner as the store keeps it; [`PackedPartner::unpack`] gives the Partner back.
 #[derive(Clone)]
 pub struct PackedPartner {
-    /// Name and namespace only: store keys, triggers and the scheduler copy this metadata's
-    /// name and namespace (and would copy a uid and resourceVersion too).
+    /// Name, namespace and resourceVersion only (the watcher resumes from the last
+    /// resourceVersion it saw). Store keys, triggers and the scheduler copy this metadata's
+    /// identity, so the uid is kept apart.
     meta: ObjectMeta,
     uid: Option<Box<str>>,
-    resource_version: Option<Box<str>>,
     /// spec.partnerType (immutable).
     pub partner_type: PartnerType,
     /// Whether the Partner has a status at all (what a reconcile waits for depends on it).
@@ -138,10 +138,10 @@ impl PackedPartner {
             meta: ObjectMeta {
                 name: p.metadata.name.clone(),
                 namespace: p.metadata.namespace.clone(),
+                resource_version: p.metadata.resource_version.clone(),
                 ..ObjectMeta::default()
             },
             uid: p.metadata.uid.as_deref().map(Box::from),
-            resource_version: p.metadata.resource_version.as_deref().map(Box::from),
             partner_type: p.spec.partner_type,
             has_status: p.status.is_some(),
             gauges: Gauges::of(p),
@@ -175,7 +175,7 @@ impl std::fmt::Debug for PackedPartner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PackedPartner")
             .field("key", &self.key())
-            .field("resource_version", &self.resource_version)
+            .field("resource_version", &self.meta.resource_version)
             .field("packed_bytes", &self.packed.len())
             .finish()
     }
@@ -230,7 +230,7 @@ impl Versioned for PackedPartner {
     }
 
     fn stored_version(&self) -> Option<&str> {
-        self.resource_version.as_deref()
+        self.meta.resource_version.as_deref()
     }
 }
 
@@ -282,8 +282,10 @@ mod tests {
         assert_eq!(serde_json::to_value(packed.unpack().unwrap()).unwrap(), serde_json::to_value(&partner).unwrap());
         assert_eq!(packed.meta().name.as_deref(), Some("rp-17"));
         assert_eq!(packed.meta().namespace.as_deref(), Some("bench"));
-        // Neither the store key nor a trigger copies the uid or resourceVersion.
-        assert!(packed.meta().uid.is_none() && packed.meta().resource_version.is_none());
+        // The watcher resumes from the resourceVersion of what it saw last; the uid, which
+        // store keys and triggers would copy, is kept apart.
+        assert_eq!(packed.meta().resource_version.as_deref(), Some("123456"));
+        assert!(packed.meta().uid.is_none());
         assert_eq!(packed.stored_uid(), Some("0b5c8c38-8f3e-4d0e-9d7a-2f5f8f1c9e11"));
         assert_eq!(packed.stored_version(), Some("123456"));
         assert_eq!(packed.partner_type, PartnerType::AuthPartner);

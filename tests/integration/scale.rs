@@ -172,6 +172,11 @@ async fn many_partners_converge_with_bounded_api_reads() {
     assert!(reconciles >= n as f64, "{report}");
     // One LIST per watch and per CRD probe at start; none per reconcile.
     assert!(lists <= 20.0, "LISTs grew with the partners: {report}");
+    // The Partner watch follows every change without starting over (a relist triggers every
+    // Partner again): the start's probe and the watch's one listing.
+    let partner_lists = d.get(&("LIST".to_string(), "partners".to_string())).copied().unwrap_or(0.0);
+    assert!(partner_lists <= 2.0, "the Partner watch was restarted: {report}");
+    assert!(!env.operator_log().contains("watch failed"), "a watch failed: {report}");
     // Each certificate Secret is read once; nothing else is read per reconcile.
     assert!(secret_gets <= n as f64 + 5.0, "Secret GETs grew beyond one per certificate: {report}");
     assert!(gets <= n as f64 + 10.0, "GETs per reconcile: {report}");
