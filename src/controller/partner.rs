@@ -99,20 +99,91 @@ fn intern(text: String) -> Arc<str> {
 pub type CertContents = ContentCache<Arc<CertData>>;
 
 /// What a certificate verdict depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerdictKey {
-    secret_uid: Option<String>,
-    secret_version: Option<String>,
+#[derive(Clone, Copy)]
+struct VerdictKey<'a> {
+    secret_uid: Option<&'a str>,
+    secret_version: Option<&'a str>,
     trust: u64,
-    organization: String,
+    organization: &'a str,
     domain: PartnerDomain,
     min_validity: i64,
-    cert_key: String,
-    chain_key: String,
+    cert_key: &'a str,
+    chain_key: &'a str,
+}
+
+impl VerdictKey<'_> {
+    /// SHA-256 over the fields, each length-prefixed: what the cache compares (a keyed hash an
+    /// editor could collide would let a verdict outlive the inputs it was made for).
+    fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut text = |s: Option<&str>| {
+            let s = s.map(str::as_bytes);
+            h.update([s.is_some() as u8]);
+            h.update((s.map_or(0, <[u8]>::len) as u64).to_be_bytes());
+            h.update(s.unwrap_or_default());
+        };
+        text(self.secret_uid);
+        text(self.secret_version);
+        text(Some(self.organization));
+        text(Some(self.domain.as_str()));
+        text(Some(self.cert_key));
+        text(Some(self.chain_key));
+        h.update(self.trust.to_be_bytes());
+        h.update(self.min_validity.to_be_bytes());
+        h.finalize().into()
+    }
+}
+
+/// A cached certificate verdict. A valid certificate's verdict keeps only when to look again:
+/// what the certificate says of itself (summary, subject, key) is read again from the cached
+/// Secret content when the verdict is used — held per Partner it was ~1.7 KiB each.
+#[derive(Debug)]
+pub struct CachedVerdict {
+    key: [u8; 32],
+    outcome: CachedOutcome,
+}
+
+#[derive(Debug)]
+enum CachedOutcome {
+    Valid { next_check: jiff::Timestamp },
+    Invalid(Box<CertVerdict>),
+}
+
+impl CachedVerdict {
+    fn of(key: [u8; 32], verdict: &CertVerdict) -> Self {
+        let outcome = match (&verdict.validated, verdict.next_check) {
+            (Some(_), Some(next_check)) => CachedOutcome::Valid { next_check },
+            _ => CachedOutcome::Invalid(Box::new(verdict.clone())),
+        };
+        CachedVerdict { key, outcome }
+    }
+
+    /// The verdict again, when it was made for `key` and still holds at `now`; None when it
+    /// must be made anew.
+    fn verdict(
+        &self,
+        key: &[u8; 32],
+        domain: PartnerDomain,
+        certificate_pem: &str,
+        now: jiff::Timestamp,
+    ) -> Option<CertVerdict> {
+        if &self.key != key {
+            return None;
+        }
+        match &self.outcome {
+            CachedOutcome::Valid { next_check } if now <= *next_check => {
+                let validated = trust::ValidatedCertificate::reread(certificate_pem, *next_check).ok()?;
+                Some(trusted(domain, validated))
+            }
+            CachedOutcome::Valid { .. } => None,
+            CachedOutcome::Invalid(v) => v.next_check.is_none_or(|t| now <= t).then(|| v.as_ref().clone()),
+        }
+    }
 }
 
 /// Certificate verdicts by Partner namespace/name.
-pub type CertVerdicts = ContentCache<Arc<(VerdictKey, CertVerdict)>>;
+pub type CertVerdicts = ContentCache<Arc<CachedVerdict>>;
 
 #[tracing::instrument(skip_all, fields(kind = "Partner", namespace = stored.meta().namespace.as_deref().unwrap_or(""), name = stored.meta().name.as_deref().unwrap_or("")))]
 pub async fn reconcile(stored: Arc<PackedPartner>, ctx: Arc<Context>) -> Result<Action> {
@@ -385,21 +456,23 @@ async fn certificate_verdict(
     };
     let snapshot = ctx.trust.get(&ctx.cacerts, now);
     let key = VerdictKey {
-        secret_uid: data.uid.clone(),
-        secret_version: data.resource_version.clone(),
+        secret_uid: data.uid.as_deref(),
+        secret_version: data.resource_version.as_deref(),
         trust: snapshot.id,
-        organization: partner.spec.organization_name.clone(),
+        organization: &partner.spec.organization_name,
         domain,
         min_validity: ctx.config.min_certificate_validity.as_secs(),
-        cert_key: data.value.cert_key.clone(),
-        chain_key: data.value.chain_key.clone(),
-    };
+        cert_key: &data.value.cert_key,
+        chain_key: &data.value.chain_key,
+    }
+    .digest();
     let name = partner.name_any();
-    if let Some(cached) = ctx.cert_verdicts.get(namespace, &name)
-        && cached.value.0 == key
-        && cached.value.1.next_check.is_none_or(|t| now <= t)
+    if let Some(verdict) = ctx
+        .cert_verdicts
+        .get(namespace, &name)
+        .and_then(|cached| cached.value.verdict(&key, domain, &certificate_pem, now))
     {
-        return Ok(cached.value.1.clone());
+        return Ok(verdict);
     }
     let (roots, intermediates) = snapshot.trusted(domain);
     let input = OwnedCertInput {
@@ -443,7 +516,7 @@ async fn certificate_verdict(
     ctx.cert_verdicts.put(
         namespace,
         &name,
-        Content { uid: None, resource_version: None, value: Arc::new((key, verdict.clone())) },
+        Content { uid: None, resource_version: None, value: Arc::new(CachedVerdict::of(key, &verdict)) },
     );
     Ok(verdict)
 }
@@ -472,40 +545,18 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
         now: i.now,
         min_validity: i.min_validity,
     };
-    let summary = trust::parse_pem_certificates(&i.certificate_pem)
-        .ok()
-        .and_then(|ders| ders.first().and_then(|d| trust::summarize(d).ok()));
-    let status = summary.as_ref().map(|s| PartnerCertificateStatus {
-        subject: Some(s.subject.clone()),
-        issuer: Some(s.issuer.clone()),
-        serial_number: Some(s.serial_number.clone()),
-        not_before: Some(s.not_before.to_string()),
-        not_after: Some(s.not_after.to_string()),
-        fingerprint_sha256: Some(s.fingerprint_sha256.clone()),
-        domain: Some(i.domain.to_string()),
-        signed_secret_name: None,
-        signed_not_after: None,
-        signed_secret_resource_version: None,
-    });
     match trust::validate_partner_certificate(&input) {
-        Ok(mut validated) => CertVerdict {
-            condition: DesiredCondition::new(
-                CERTIFICATE_VALID,
-                true,
-                "Trusted",
-                format!("certificate chains to a trusted {} root and satisfies MOSIP's rules", i.domain),
-            ),
-            next_check: Some(validated.next_check),
-            validated: Some(Arc::new({
-                // The CA path (copies of the domain's CA certificates) is for `verify`; no
-                // reconciler reads it, and cached per partner it would cost kilobytes each.
-                validated.path_der = Vec::new();
-                validated
-            })),
-            status,
-            stalled: false,
-        },
+        Ok(mut validated) => {
+            // The CA path (copies of the domain's CA certificates) is for `verify`; no reconciler
+            // reads it.
+            validated.path_der = Vec::new();
+            trusted(i.domain, validated)
+        }
         Err(e) => {
+            // What can be read of the certificate is shown even when it is not valid.
+            let summary = trust::parse_pem_certificates(&i.certificate_pem)
+                .ok()
+                .and_then(|ders| ders.first().and_then(|d| trust::summarize(d).ok()));
             // With no trusted root in the domain yet, the trust store may still be arriving
             // (GitOps order): waiting. A chain that fails against existing roots needs a person.
             let stalled = !(e.reason() == crate::trust::reason::UNTRUSTED_CHAIN && i.roots.is_empty());
@@ -514,11 +565,43 @@ fn evaluate_certificate(i: &OwnedCertInput) -> CertVerdict {
             CertVerdict {
                 condition: DesiredCondition::new(CERTIFICATE_VALID, false, e.reason(), e.to_string()),
                 validated: None,
-                status,
+                status: summary.as_ref().map(|s| certificate_status(s, i.domain)),
                 stalled,
                 next_check: next,
             }
         }
+    }
+}
+
+/// The verdict on a certificate that passed validation.
+fn trusted(domain: PartnerDomain, validated: ValidatedCertificate) -> CertVerdict {
+    CertVerdict {
+        condition: DesiredCondition::new(
+            CERTIFICATE_VALID,
+            true,
+            "Trusted",
+            format!("certificate chains to a trusted {domain} root and satisfies MOSIP's rules"),
+        ),
+        next_check: Some(validated.next_check),
+        status: Some(certificate_status(&validated.summary, domain)),
+        validated: Some(Arc::new(validated)),
+        stalled: false,
+    }
+}
+
+/// What status shows of a certificate.
+fn certificate_status(s: &trust::CertSummary, domain: PartnerDomain) -> PartnerCertificateStatus {
+    PartnerCertificateStatus {
+        subject: Some(s.subject.clone()),
+        issuer: Some(s.issuer.clone()),
+        serial_number: Some(s.serial_number.clone()),
+        not_before: Some(s.not_before.to_string()),
+        not_after: Some(s.not_after.to_string()),
+        fingerprint_sha256: Some(s.fingerprint_sha256.clone()),
+        domain: Some(domain.to_string()),
+        signed_secret_name: None,
+        signed_not_after: None,
+        signed_secret_resource_version: None,
     }
 }
 
@@ -1130,6 +1213,77 @@ pub(super) fn owned_projection(previous: &PartnerStatus) -> PartnerStatus {
 mod tests {
     use super::*;
     use crate::api::true_condition as cond;
+
+    #[test]
+    fn a_cached_verdict_is_the_verdict_made_fresh() {
+        use crate::trust::tests::fixtures::{Spec, days, secs, t0};
+        let root = Spec::root("Root A").self_signed();
+        let leaf = Spec::leaf("partner.example", "Acme").signed_by(&root);
+        let input = OwnedCertInput {
+            domain: PartnerDomain::Auth,
+            certificate_pem: leaf.pem.clone(),
+            chain_pem: None,
+            roots: Arc::new(vec![root.der.clone()]),
+            intermediates: Arc::new(Vec::new()),
+            organization: "Acme".into(),
+            now: t0(),
+            min_validity: days(335),
+        };
+        let fresh = evaluate_certificate(&input);
+        assert!(fresh.validated.is_some());
+        let key = [1u8; 32];
+        let cached = CachedVerdict::of(key, &fresh);
+        assert!(
+            matches!(cached.outcome, CachedOutcome::Valid { .. }),
+            "a valid verdict keeps no copy of the certificate"
+        );
+        let again = cached.verdict(&key, PartnerDomain::Auth, &leaf.pem, t0()).expect("reused");
+        assert_eq!(again.condition, fresh.condition);
+        assert_eq!(again.status, fresh.status);
+        assert_eq!(again.validated, fresh.validated);
+        assert_eq!((again.next_check, again.stalled), (fresh.next_check, fresh.stalled));
+        // Another key, or past the time the verdict may change by itself: made anew.
+        assert!(cached.verdict(&[2u8; 32], PartnerDomain::Auth, &leaf.pem, t0()).is_none());
+        let next = fresh.next_check.expect("next check");
+        assert!(cached.verdict(&key, PartnerDomain::Auth, &leaf.pem, next).is_some());
+        assert!(cached.verdict(&key, PartnerDomain::Auth, &leaf.pem, next + secs(1)).is_none());
+        // A verdict against the certificate is kept whole.
+        let invalid = evaluate_certificate(&OwnedCertInput { organization: "Other".into(), ..input });
+        assert_eq!(invalid.condition.reason, "OrganizationMismatch");
+        let cached = CachedVerdict::of(key, &invalid);
+        let again = cached.verdict(&key, PartnerDomain::Auth, &leaf.pem, t0()).expect("reused");
+        assert_eq!((again.condition, again.status), (invalid.condition, invalid.status));
+    }
+
+    #[test]
+    fn every_input_of_a_verdict_is_in_its_key() {
+        let base = VerdictKey {
+            secret_uid: Some("u"),
+            secret_version: Some("7"),
+            trust: 3,
+            organization: "Acme",
+            domain: PartnerDomain::Auth,
+            min_validity: 10,
+            cert_key: "tls.crt",
+            chain_key: "ca.crt",
+        };
+        let d = base.digest();
+        let variants = [
+            VerdictKey { secret_uid: None, ..base },
+            VerdictKey { secret_version: Some("8"), ..base },
+            VerdictKey { trust: 4, ..base },
+            VerdictKey { organization: "Acme2", ..base },
+            VerdictKey { domain: PartnerDomain::Device, ..base },
+            VerdictKey { min_validity: 11, ..base },
+            VerdictKey { cert_key: "ca.crt", chain_key: "tls.crt", ..base },
+            // Field boundaries count: "u" + "7" is not "u7" + "".
+            VerdictKey { secret_uid: Some("u7"), secret_version: Some(""), ..base },
+        ];
+        for v in variants {
+            assert_ne!(v.digest(), d);
+        }
+        assert_eq!(VerdictKey { ..base }.digest(), d);
+    }
 
     #[test]
     fn deactivation_wins_over_problems() {

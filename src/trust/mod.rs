@@ -14,7 +14,7 @@ mod path;
 mod profile;
 mod resign;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use ca::{CaInput, CaVerdict, ca_inputs_from_bundle, evaluate_cas, trusted_sets};
 pub use cert::{CertSummary, SubjectParts, parse_pem_certificates, summarize};

@@ -61,6 +61,22 @@ pub struct ValidatedCertificate {
     pub next_check: Timestamp,
 }
 
+impl ValidatedCertificate {
+    /// What `certificate_pem` (the same text [`validate_partner_certificate`] accepted) says of
+    /// itself, without validating it again: for a verdict that was cached without these facts.
+    /// `path_der` is empty; `next_check` is the one that validation returned.
+    pub fn reread(certificate_pem: &str, next_check: Timestamp) -> Result<Self, CertError> {
+        let leaf_der = parse_pem_certificates(certificate_pem)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CertError::malformed("no certificate was found"))?;
+        let leaf = ParsedCert::parse(&leaf_der)?;
+        let (summary, spki_der, subject, not_after) =
+            (leaf.summary(), leaf.spki_der().to_vec(), leaf.subject_parts(), leaf.not_after);
+        Ok(ValidatedCertificate { summary, leaf_der, spki_der, subject, not_after, path_der: Vec::new(), next_check })
+    }
+}
+
 /// Validates a partner certificate for `input.domain`.
 ///
 /// Checks, in the order a failure is reported (the most useful reason first):

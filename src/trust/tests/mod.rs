@@ -3,7 +3,7 @@
 mod ca;
 mod ca_leaf;
 mod craft;
-mod fixtures;
+pub(crate) mod fixtures;
 mod partner;
 mod path;
 mod pem;

@@ -369,3 +369,14 @@ fn messages_never_leak_key_material() {
     assert_no_secrets(&err.to_string());
     assert_no_secrets(&Check::new(&leaf, &[&root]).err().to_string());
 }
+
+#[test]
+fn a_reread_gives_the_facts_validation_gave_without_the_path() {
+    let root = Spec::root("Root A").self_signed();
+    let leaf = Spec::leaf("partner.example", "Acme").signed_by(&root);
+    let valid = Check::new(&leaf, &[&root]).run().expect("valid");
+    let again = crate::trust::ValidatedCertificate::reread(&leaf.pem, valid.next_check).expect("reread");
+    assert_eq!(again.path_der, Vec::<Vec<u8>>::new());
+    assert_eq!(crate::trust::ValidatedCertificate { path_der: valid.path_der.clone(), ..again }, valid);
+    assert!(crate::trust::ValidatedCertificate::reread("not a certificate", valid.next_check).is_err());
+}
