@@ -112,8 +112,9 @@ struct VerdictKey<'a> {
 }
 
 impl VerdictKey<'_> {
-    /// SHA-256 over the fields, each length-prefixed: what the cache compares (a keyed hash an
-    /// editor could collide would let a verdict outlive the inputs it was made for).
+    /// SHA-256 over the fields, each length-prefixed: what the cache compares. (A fast hash,
+    /// which an editor choosing an organisation name could collide, would let a verdict outlive
+    /// the inputs it was made for.)
     fn digest(&self) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
