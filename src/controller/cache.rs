@@ -51,12 +51,6 @@ struct Keys {
     partner_id: Option<Box<str>>,
 }
 
-/// A stored Partner unpacked; a Partner that cannot be (a bug) is left out of the index and
-/// its own reconcile reports the error.
-fn unpacked(p: &PackedPartner) -> Option<Partner> {
-    p.unpack().map_err(|e| tracing::error!(error = %e, "Partner index")).ok()
-}
-
 /// The key of a certificate Secret in the index.
 fn secret_key(namespace: &str, name: &str) -> Box<str> {
     format!("{namespace}/{name}").into()
@@ -215,12 +209,12 @@ impl PartnerIndex {
     pub fn observe(&self, event: &watcher::Event<PackedPartner>, store: &Store<PackedPartner>) {
         match event {
             watcher::Event::Apply(p) => {
-                if let Some(p) = unpacked(p) {
+                if let Some(p) = p.unpack_or_skip() {
                     self.upsert(&p)
                 }
             }
             watcher::Event::Delete(p) => self.delete(p),
-            watcher::Event::InitDone => self.rebuild(store.state().iter().filter_map(|p| unpacked(p))),
+            watcher::Event::InitDone => self.rebuild(store.state().iter().filter_map(|p| p.unpack_or_skip())),
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
         }
     }

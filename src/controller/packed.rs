@@ -157,6 +157,12 @@ impl PackedPartner {
         Ok(serde_json::from_slice(&json)?)
     }
 
+    /// The Partner for a scan over many (an index, a trigger): one that cannot be unpacked (a
+    /// bug) is logged and left out; its own reconcile fails with the error.
+    pub fn unpack_or_skip(&self) -> Option<Partner> {
+        self.unpack().map_err(|e| tracing::error!(partner = %self.key(), error = %e, "stored Partner skipped")).ok()
+    }
+
     /// Bytes held for the packed part (for tests and sizing).
     pub fn packed_len(&self) -> usize {
         self.packed.len()

@@ -249,7 +249,7 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
     let name = partner.name_any();
     // The registered id is the partner's for good; the spec only asks (#10 finding 2).
     let registered = partner.status.as_ref().and_then(|s| s.registered_partner_id.clone());
-    let claim = partner_id_claim(ctx, partner, registered.as_deref());
+    let claim = partner_id_claim(ctx, partner, registered.as_deref())?;
     let partner_id = registered.unwrap_or_else(|| partner.partner_id());
     let cert = certificate_verdict(ctx, partner, &namespace, now).await?;
     let signed = Slot::observe(ctx, &namespace, &mosip::signed_certificate_secret_name(&name), &uid);
@@ -308,8 +308,9 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
 }
 
 /// Who holds the partnerId `partner` asks for: the rule is [`mosip::tenancy::partner_id_claim`];
-/// the candidates are the Partners the index says claim the same id.
-fn partner_id_claim(ctx: &Context, partner: &Partner, registered: Option<&str>) -> ClaimVerdict {
+/// the candidates are the Partners the index says claim the same id. A candidate the store
+/// cannot unpack fails the reconcile: leaving it out could hand its claim to this Partner.
+fn partner_id_claim(ctx: &Context, partner: &Partner, registered: Option<&str>) -> Result<ClaimVerdict> {
     let view = |p: &Partner| ClaimView {
         key: format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
         uid: p.uid().unwrap_or_default(),
@@ -320,14 +321,14 @@ fn partner_id_claim(ctx: &Context, partner: &Partner, registered: Option<&str>) 
     };
     let mut me = view(partner);
     me.registered = registered.map(String::from);
-    let others: Vec<ClaimView> = ctx
+    let others = ctx
         .partner_index
         .claiming(&me.requested)
         .iter()
-        .filter_map(|r| ctx.partners.get(r)?.unpack().ok())
-        .map(|p| view(&p))
-        .collect();
-    mosip::tenancy::partner_id_claim(&me, &others)
+        .filter_map(|r| ctx.partners.get(r))
+        .map(|p| Ok(view(&p.unpack()?)))
+        .collect::<Result<Vec<ClaimView>>>()?;
+    Ok(mosip::tenancy::partner_id_claim(&me, &others))
 }
 
 /// Orders claimants: creation time, then namespace/name, so every reconcile agrees.

@@ -217,7 +217,7 @@ fn needed_secrets(
 /// namespace's opt-in changes (rare), so scanning the stores is fine.
 fn exporters_into(ctx: &Context, namespace: &str, triggers: &Triggers) {
     for packed in ctx.partners.state() {
-        let Ok(p) = packed.unpack() else { continue };
+        let Some(p) = packed.unpack_or_skip() else { continue };
         let exports = p.spec.policies.iter().flat_map(|r| r.api_keys.iter()).flat_map(|k| k.exports.iter());
         if exports.into_iter().any(|e| e.namespace == namespace) {
             triggers.partner(ObjectRef::from_obj(packed.as_ref()));

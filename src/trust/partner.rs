@@ -71,9 +71,20 @@ impl ValidatedCertificate {
             .next()
             .ok_or_else(|| CertError::malformed("no certificate was found"))?;
         let leaf = ParsedCert::parse(&leaf_der)?;
-        let (summary, spki_der, subject, not_after) =
-            (leaf.summary(), leaf.spki_der().to_vec(), leaf.subject_parts(), leaf.not_after);
-        Ok(ValidatedCertificate { summary, leaf_der, spki_der, subject, not_after, path_der: Vec::new(), next_check })
+        Ok(Self::of(&leaf, leaf.subject_parts(), Vec::new(), next_check))
+    }
+
+    /// What a validated `leaf` says of itself, with the path and the next check validation found.
+    fn of(leaf: &ParsedCert<'_>, subject: SubjectParts, path_der: Vec<Vec<u8>>, next_check: Timestamp) -> Self {
+        ValidatedCertificate {
+            summary: leaf.summary(),
+            leaf_der: leaf.der.to_vec(),
+            spki_der: leaf.spki_der().to_vec(),
+            subject,
+            not_after: leaf.not_after,
+            path_der,
+            next_check,
+        }
     }
 }
 
@@ -149,8 +160,7 @@ pub fn validate_partner_certificate(input: &PartnerCertInput<'_>) -> Result<Vali
         return Err(CertError::OrganizationMismatch { expected: expected.to_string(), found: subject.o.clone() });
     }
 
-    let (summary, spki_der, not_after) = (leaf.summary(), leaf.spki_der().to_vec(), leaf.not_after);
-    Ok(ValidatedCertificate { summary, leaf_der, spki_der, subject, not_after, path_der, next_check })
+    Ok(ValidatedCertificate::of(&leaf, subject, path_der, next_check))
 }
 
 /// Drops partner-supplied certificates that repeat an earlier one's subject and key (the same
