@@ -383,8 +383,6 @@ teardown() {
     rm -rf "$ND"
   fi
   [[ $(cat "$HOST_STATE/node.owner" 2>/dev/null) == "$DIR" ]] && rm -f "$HOST_STATE/node.owner"
-  rm -f "$HOST_STATE/node.lock"
-  rmdir "$HOST_STATE" 2>/dev/null || true
   log "node in $ND removed in $((SECONDS - start)) s"
 }
 
@@ -392,6 +390,11 @@ cmd_down() {
   [[ -d $ND ]] || return 0
   node_lock down
   teardown
+  # Only `down` removes the lock and our state directory: `up` also tears down (a node another
+  # control plane left behind, a half-started one of its own) and then goes on under the lock,
+  # writing node.owner into that directory.
+  rm -f "$HOST_STATE/node.lock"
+  rmdir "$HOST_STATE" 2>/dev/null || true
 }
 
 cmd_import() {
