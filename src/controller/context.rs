@@ -1,12 +1,12 @@
 //! Shared state of the controllers.
 
 use super::backend::{KeySource, Standalone};
-use super::cache::{Backoff, ContentCache, OwnedContents, OwnerIndex, PartnerIndex, TrustCache};
+use super::cache::{Backoff, ContentCache, OwnedContents, PartnerIndex, TrustCache};
 use super::events::Recorder;
 use super::packed::PackedPartner;
 use super::partner::{CertContents, CertVerdicts};
 use super::scope::Scope;
-use super::secrets::SecretMeta;
+use super::secret_store::SecretStore;
 use crate::api::{CACertificate, MispLicense, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
@@ -142,13 +142,12 @@ pub struct Context {
     pub licenses: Store<MispLicense>,
     /// Metadata of the Secrets the operator needs: its own, the certificate Secrets that
     /// Partners name, and the consumer copies of `spec.exports` (label
-    /// `pms.mosip.io/export-source-uid`).
-    pub secrets: Store<SecretMeta>,
+    /// `pms.mosip.io/export-source-uid`); also by controller owner.
+    pub secrets: SecretStore,
     /// Metadata of every Namespace: the labels automatic approval is scoped by, and in `mosip`
     /// mode whether an export target opted in.
     pub namespaces: Store<NamespaceMeta>,
     pub partner_index: Arc<PartnerIndex>,
-    pub owners: Arc<OwnerIndex>,
     /// The trust store, compiled once per change of the CACertificate set.
     pub trust: TrustCache,
     /// Certificate Secret contents by resourceVersion, and verdicts on them.
@@ -202,7 +201,6 @@ impl Context {
             secrets: stores.secrets,
             namespaces: stores.namespaces,
             partner_index,
-            owners: Arc::new(OwnerIndex::default()),
             trust: TrustCache::default(),
             cert_contents: CertContents::default(),
             cert_verdicts: CertVerdicts::default(),
@@ -286,7 +284,7 @@ pub struct Stores {
     pub policies: Store<PartnerPolicy>,
     pub partners: Store<PackedPartner>,
     pub licenses: Store<MispLicense>,
-    pub secrets: Store<SecretMeta>,
+    pub secrets: SecretStore,
     pub namespaces: Store<NamespaceMeta>,
 }
 

@@ -22,6 +22,7 @@ pub mod partner;
 pub mod policy;
 pub mod run;
 pub mod scope;
+pub mod secret_store;
 pub mod secrets;
 pub mod signing;
 pub mod status;

@@ -87,7 +87,7 @@ async fn export_all(
             denied.push(e.to_string());
             continue;
         }
-        let seen = ctx.secrets.get(&ObjectRef::new(&export.secret_name).within(&export.namespace));
+        let seen = ctx.secrets.get(&export.namespace, &export.secret_name);
         let known = ctx.exported.get(&export.namespace, &export.secret_name);
         let current = copy_is_current(
             seen.as_ref().map(|m| (Some(m.uid()), Some(m.resource_version()))),
@@ -120,7 +120,7 @@ async fn unexport_all(ctx: &Context, uid: &str, exports: &[Export]) {
     for export in exports {
         let (ns, name) = (export.namespace.as_str(), export.secret_name.as_str());
         let watched = ctx.config.scope.contains(ns) || ctx.config.export_namespaces.iter().any(|n| n == ns);
-        let seen = ctx.secrets.get(&ObjectRef::new(name).within(ns));
+        let seen = ctx.secrets.get(ns, name);
         let ours = seen.as_ref().is_some_and(|m| created_copy_of(m.as_ref(), uid));
         let written = ctx.exported.get(ns, name).is_some();
         let removed = ctx.unexported.get(ns, name).is_some();

@@ -281,11 +281,10 @@ async fn gather(ctx: &Context, partner: &Partner, now: jiff::Timestamp) -> Resul
         requests.push(GatheredRequest { policy, keys });
     }
     let unwanted = ctx
-        .owners
+        .secrets
         .owned_by(&uid)
         .into_iter()
-        .filter(|(ns, n)| *ns == namespace && !wanted.contains(n))
-        .filter_map(|(ns, n)| ctx.secrets.get(&ObjectRef::new(&n).within(&ns)))
+        .filter(|m| m.namespace() == namespace && !wanted.iter().any(|w| w == m.name()))
         .filter(|m| m.label(super::SECRET_KIND_LABEL) == Some(apikeys::KIND))
         .collect();
     // Automatic approval is scoped by namespace labels (#10 finding 6); `{}` needs none, so
@@ -348,7 +347,7 @@ async fn cert_data(
     let name = &cref.secret_name;
     let cert_key = cref.effective_certificate_key();
     let chain_key = cref.effective_chain_key();
-    let meta = ctx.secrets.get(&ObjectRef::new(name).within(namespace));
+    let meta = ctx.secrets.get(namespace, name);
     if let Some(c) = ctx.cert_contents.get(namespace, name)
         && c.value.cert_key == cert_key
         && c.value.chain_key == chain_key

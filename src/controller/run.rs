@@ -15,6 +15,7 @@ use super::error::Error;
 use super::events::Recorder;
 use super::lean::{self, Lean};
 use super::packed::{PackedPartner, Versioned};
+use super::secret_store::SecretStore;
 use super::secrets::{OwnKind, SecretMeta};
 use super::{MANAGED_BY, MANAGED_BY_LABEL, cacert, license, partner, policy, signing};
 use crate::api::{CACertificate, MispLicense, Partner, PartnerPolicy, Tagged};
@@ -87,45 +88,91 @@ pub async fn check_crds(client: &Client, scope: &super::scope::Scope) -> anyhow:
     cacerts.and(policies).and(partners).and(licenses)
 }
 
+/// Where a kind's watch events are kept: kube's reflector store, or the Secret store.
+trait Keep<K>: Send + 'static {
+    /// What reconcilers read.
+    type Reader: Clone;
+    fn reader(&self) -> Self::Reader;
+    fn apply(&mut self, event: &watcher::Event<K>);
+    /// The stored entry of an object just applied.
+    fn stored(&self, obj: &K) -> Option<Arc<K>>;
+    fn all(&self) -> Vec<Arc<K>>;
+}
+
+impl<K> Keep<K> for Writer<K>
+where
+    K: reflector::Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    type Reader = Store<K>;
+
+    fn reader(&self) -> Store<K> {
+        self.as_reader()
+    }
+
+    fn apply(&mut self, event: &watcher::Event<K>) {
+        self.apply_watcher_event(event);
+    }
+
+    fn stored(&self, obj: &K) -> Option<Arc<K>> {
+        self.as_reader().get(&obj.to_object_ref(()))
+    }
+
+    fn all(&self) -> Vec<Arc<K>> {
+        self.as_reader().state()
+    }
+}
+
+impl Keep<SecretMeta> for SecretStore {
+    type Reader = SecretStore;
+
+    fn reader(&self) -> SecretStore {
+        self.clone()
+    }
+
+    fn apply(&mut self, event: &watcher::Event<SecretMeta>) {
+        SecretStore::apply(self, event);
+    }
+
+    fn stored(&self, obj: &SecretMeta) -> Option<Arc<SecretMeta>> {
+        self.get(obj.namespace(), obj.name())
+    }
+
+    fn all(&self) -> Vec<Arc<SecretMeta>> {
+        SecretStore::all(self)
+    }
+}
+
 /// The reflector of one kind: one watch feeding one store that every controller and reconciler
 /// reads, and a fan-out of what the store just applied to each controller that subscribed
 /// (kube-runtime's shared-stream idea, with plain channels: a subscriber that is momentarily
-/// behind never loses a reference and never stalls the watch).
-struct Shared<K>
-where
-    K: reflector::Lookup + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
-{
-    store: Store<K>,
-    writer: Writer<K>,
-    subscribers: Vec<UnboundedSender<ObjectRef<K>>>,
+/// behind never loses an object and never stalls the watch). A subscriber receives the store's
+/// own entry (a pointer), not a reference to look up.
+struct Shared<K, W = Writer<K>> {
+    keep: W,
+    subscribers: Vec<UnboundedSender<Arc<K>>>,
 }
 
-impl<K> Shared<K>
-where
-    K: reflector::Lookup + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
-{
+impl<K, W: Keep<K> + Default> Shared<K, W> {
     fn new() -> Self {
-        let (store, writer) = reflector::store();
-        Self { store, writer, subscribers: Vec::new() }
+        Self { keep: W::default(), subscribers: Vec::new() }
     }
 
     /// A stream of the objects the store applies from now on (and all of them after each
     /// listing), as the store holds them.
-    fn subscribe(&mut self) -> BoxStream<'static, Arc<K>> {
+    fn subscribe(&mut self) -> BoxStream<'static, Arc<K>>
+    where
+        K: Send + Sync + 'static,
+    {
         let (tx, rx) = futures::channel::mpsc::unbounded();
         self.subscribers.push(tx);
-        let store = self.store.clone();
-        rx.filter_map(move |r| futures::future::ready(store.get(&r))).boxed()
+        rx.boxed()
     }
 }
 
-/// Drives one kind's watch into its shared store: strips what no reconciler reads, then calls
-/// `observe` with each event once the store has applied it (indexes follow the store), then
-/// tells the subscribers.
-fn drive<K, S>(
-    shared: Shared<K>,
+/// Drives one kind's watch into its shared store, then calls `observe` with each event once the
+/// store has applied it (indexes follow the store), then tells the subscribers.
+fn drive<K, W, S>(
+    shared: Shared<K, W>,
     watch: S,
     synced: (Arc<Context>, u8),
     stop: impl Future<Output = ()> + Send + 'static,
@@ -133,30 +180,37 @@ fn drive<K, S>(
 ) -> BoxFuture<'static, ()>
 where
     K: reflector::Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+    W: Keep<K>,
     S: futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
 {
     let kind = std::any::type_name::<K>();
-    let Shared { store, writer, subscribers } = shared;
-    let notify = move |r: ObjectRef<K>| {
+    let Shared { mut keep, subscribers } = shared;
+    let notify = move |o: Arc<K>| {
         for s in &subscribers {
-            let _ = s.unbounded_send(r.clone());
+            let _ = s.unbounded_send(o.clone());
         }
     };
-    reflector::reflector(writer, watch.default_backoff())
+    watch
+        .default_backoff()
         .take_until(stop)
         .for_each(move |ev| {
             match ev {
                 Ok(ev) => {
+                    keep.apply(&ev);
                     observe(&ev);
                     match &ev {
-                        watcher::Event::Apply(o) => notify(ObjectRef::from_obj(o)),
+                        watcher::Event::Apply(o) => {
+                            if let Some(stored) = keep.stored(o) {
+                                notify(stored);
+                            }
+                        }
                         watcher::Event::Delete(o) => {
                             super::status::forget_own_write(&cache::object_key(&K::kind(&()), o))
                         }
                         watcher::Event::InitDone => {
                             synced.0.synced.mark(synced.1);
-                            for o in store.state() {
-                                notify(ObjectRef::from_obj(o.as_ref()));
+                            for o in keep.all() {
+                                notify(o);
                             }
                         }
                         _ => {}
@@ -364,7 +418,7 @@ struct Sources {
     policies: Shared<PartnerPolicy>,
     partners: Shared<PackedPartner>,
     licenses: Shared<MispLicense>,
-    secrets: Shared<SecretMeta>,
+    secrets: Shared<SecretMeta, SecretStore>,
     namespaces: Shared<NamespaceMeta>,
 }
 
@@ -382,12 +436,12 @@ impl Sources {
 
     fn stores(&self) -> Stores {
         Stores {
-            cacerts: self.cacerts.store.clone(),
-            policies: self.policies.store.clone(),
-            partners: self.partners.store.clone(),
-            licenses: self.licenses.store.clone(),
-            secrets: self.secrets.store.clone(),
-            namespaces: self.namespaces.store.clone(),
+            cacerts: self.cacerts.keep.reader(),
+            policies: self.policies.keep.reader(),
+            partners: self.partners.keep.reader(),
+            licenses: self.licenses.keep.reader(),
+            secrets: self.secrets.keep.reader(),
+            namespaces: self.namespaces.keep.reader(),
         }
     }
 
@@ -566,7 +620,6 @@ impl Sources {
         })
         .flatten();
         let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
-            sctx.owners.observe(ev, &sctx.secrets);
             match ev {
                 watcher::Event::Delete(s) => {
                     let (ns, name) = (s.namespace(), s.name());
@@ -597,9 +650,7 @@ impl Sources {
                 // Partner reconciled before the first listing ended has read it already; clearing
                 // it would read it twice). Consumer copies are read again.
                 watcher::Event::InitDone => {
-                    sctx.cert_contents.retain(|ns, name, c| {
-                        sctx.secrets.get(&ObjectRef::new(name).within(ns)).is_some_and(|m| c.shown_by(&m))
-                    });
+                    sctx.cert_contents.retain(|ns, name, c| sctx.secrets.get(ns, name).is_some_and(|m| c.shown_by(&m)));
                     sctx.exported.clear();
                 }
                 _ => {}

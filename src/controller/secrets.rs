@@ -284,7 +284,7 @@ pub struct Slot {
 impl Slot {
     /// Looks `namespace/name` up in the metadata store.
     pub fn observe(ctx: &Context, namespace: &str, name: &str, owner_uid: &str) -> Slot {
-        let meta = ctx.secrets.get(&ObjectRef::new(name).within(namespace)).or_else(|| {
+        let meta = ctx.secrets.get(namespace, name).or_else(|| {
             // Created by this process a moment ago; the watch has not delivered it yet.
             ctx.owned_contents.get(namespace, name).map(|c| Arc::new(SecretMeta::project(&c.value.0.metadata, true)))
         });
@@ -410,7 +410,7 @@ impl Slot {
     /// needs, as after a restart. Keeps memory flat in the number of Secrets written.
     pub fn settled(&self, ctx: &Context) {
         let Some(cached) = ctx.owned_contents.get(&self.namespace, &self.name) else { return };
-        let stored = ctx.secrets.get(&ObjectRef::new(&self.name).within(&self.namespace));
+        let stored = ctx.secrets.get(&self.namespace, &self.name);
         if let Some(m) = stored
             && cached.shown_by(&m)
         {
