@@ -74,7 +74,7 @@ impl Keys {
 
 /// A Partner's name and namespace, shared by every index entry of that Partner (one allocation
 /// per Partner, not one per entry; no resourceVersion or uid: they go stale and are not compared).
-type PartnerRef = Arc<ObjectRef<PackedPartner>>;
+use super::recheck::PartnerRef;
 
 fn partner_ref(p: &Partner) -> PartnerRef {
     let mut r = ObjectRef::new(p.metadata.name.as_deref().unwrap_or_default());
@@ -217,6 +217,11 @@ impl PartnerIndex {
             watcher::Event::InitDone => self.rebuild(store.state().iter().filter_map(|p| p.unpack_or_skip())),
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
         }
+    }
+
+    /// The index's own shared reference to a Partner it holds.
+    pub fn shared_ref(&self, r: &ObjectRef<PackedPartner>) -> Option<PartnerRef> {
+        self.read().keys.get_key_value(r).map(|(k, _)| k.clone())
     }
 
     fn upsert(&self, p: &Partner) {

@@ -5,12 +5,13 @@ use super::cache::{Backoff, ContentCache, OwnedContents, PartnerIndex, TrustCach
 use super::events::Recorder;
 use super::packed::PackedPartner;
 use super::partner::{CertContents, CertVerdicts};
+use super::recheck::Rechecks;
 use super::scope::Scope;
 use super::secret_store::SecretStore;
 use crate::api::{CACertificate, MispLicense, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
 
 /// Operator settings; every one has a command-line flag (see `mosip-partner-operator run --help`).
@@ -148,6 +149,8 @@ pub struct Context {
     /// mode whether an export target opted in.
     pub namespaces: Store<NamespaceMeta>,
     pub partner_index: Arc<PartnerIndex>,
+    /// When each Partner is looked at again without a change.
+    pub rechecks: Rechecks,
     /// The trust store, compiled once per change of the CACertificate set.
     pub trust: TrustCache,
     /// Certificate Secret contents by resourceVersion, and verdicts on them.
@@ -201,6 +204,7 @@ impl Context {
             secrets: stores.secrets,
             namespaces: stores.namespaces,
             partner_index,
+            rechecks: Rechecks::default(),
             trust: TrustCache::default(),
             cert_contents: CertContents::default(),
             cert_verdicts: CertVerdicts::default(),
@@ -214,6 +218,20 @@ impl Context {
             metrics,
             pms: None,
         }
+    }
+
+    /// Looks at `partner` again `after` from now (its next check, see [`super::recheck`]), and
+    /// tells kube-runtime to wait for a change meanwhile.
+    pub fn recheck(
+        &self,
+        partner: &crate::api::Partner,
+        after: std::time::Duration,
+    ) -> kube::runtime::controller::Action {
+        let r = ObjectRef::<PackedPartner>::new(partner.metadata.name.as_deref().unwrap_or_default())
+            .within(partner.metadata.namespace.as_deref().unwrap_or_default());
+        let shared = self.partner_index.shared_ref(&r).unwrap_or_else(|| Arc::new(r));
+        self.rechecks.schedule(shared, after);
+        kube::runtime::controller::Action::await_change()
     }
 }
 

@@ -20,6 +20,7 @@ pub mod mosip_delete;
 pub mod packed;
 pub mod partner;
 pub mod policy;
+pub mod recheck;
 pub mod run;
 pub mod scope;
 pub mod secret_store;

@@ -429,7 +429,7 @@ pub async fn reconcile_partner(
             events::on_transition(ctx, partner, api::find(&previous.conditions, type_), new, "SyncPms").await;
         }
     }
-    Ok(Action::requeue(requeue))
+    Ok(ctx.recheck(partner, requeue))
 }
 
 /// The condition message of a failed sync: PMS's reason and message (never a credential: the

@@ -1154,7 +1154,7 @@ async fn apply(ctx: &Context, partner: &Partner, g: &Gathered, mut plan: Plan, n
     }
     events::publish_all(ctx, partner, &notes).await;
     let next = plan.next_check.into_iter().min();
-    Ok(Action::requeue(cacert::requeue_after(next, now)))
+    Ok(ctx.recheck(partner, cacert::requeue_after(next, now)))
 }
 
 /// Removes status entries of requests that left the spec, approver decisions included: the

@@ -479,6 +479,7 @@ impl Sources {
             move |ev| {
                 pctx.partner_index.observe(ev, &pctx.partners);
                 if let watcher::Event::Delete(p) = ev {
+                    pctx.rechecks.forget(&ObjectRef::from_obj(p));
                     // Its licences lose their partner.
                     let ns = p.namespace();
                     let name = p.name_any();
@@ -619,6 +620,15 @@ impl Sources {
             secret_watch
         })
         .flatten();
+        let rechecks = {
+            let (ctx, triggers, stop) = (ctx.clone(), st.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    _ = ctx.rechecks.run(|r| triggers.partner(r)) => {}
+                    _ = stop => {}
+                }
+            }
+        };
         let secrets = drive(self.secrets, secret_watch, (ctx.clone(), Synced::SECRETS), stop, move |ev| {
             match ev {
                 watcher::Event::Delete(s) => {
@@ -657,7 +667,7 @@ impl Sources {
             }
         });
         async move {
-            futures::join!(partners, licenses, cacerts, policies, secrets, namespaces);
+            futures::join!(partners, licenses, cacerts, policies, secrets, namespaces, rechecks);
         }
         .boxed()
     }
