@@ -219,9 +219,10 @@ impl PartnerIndex {
         }
     }
 
-    /// The index's own shared reference to a Partner it holds.
-    pub fn shared_ref(&self, r: &ObjectRef<PackedPartner>) -> Option<PartnerRef> {
-        self.read().keys.get_key_value(r).map(|(k, _)| k.clone())
+    /// The index's own shared reference to `p` (a new one if the index does not hold it).
+    pub fn shared_ref(&self, p: &Partner) -> PartnerRef {
+        let r = partner_ref(p);
+        self.read().keys.get_key_value(&r).map_or(r, |(k, _)| k.clone())
     }
 
     fn upsert(&self, p: &Partner) {

@@ -11,7 +11,7 @@ use super::secret_store::SecretStore;
 use crate::api::{CACertificate, MispLicense, PartnerPolicy};
 use crate::trust::SigningCa;
 use kube::Client;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use std::sync::Arc;
 
 /// Operator settings; every one has a command-line flag (see `mosip-partner-operator run --help`).
@@ -227,10 +227,7 @@ impl Context {
         partner: &crate::api::Partner,
         after: std::time::Duration,
     ) -> kube::runtime::controller::Action {
-        let r = ObjectRef::<PackedPartner>::new(partner.metadata.name.as_deref().unwrap_or_default())
-            .within(partner.metadata.namespace.as_deref().unwrap_or_default());
-        let shared = self.partner_index.shared_ref(&r).unwrap_or_else(|| Arc::new(r));
-        self.rechecks.schedule(shared, after);
+        self.rechecks.schedule(self.partner_index.shared_ref(partner), after);
         kube::runtime::controller::Action::await_change()
     }
 }
