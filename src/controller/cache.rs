@@ -454,13 +454,23 @@ impl<T> Content<T> {
 /// Contents of Secrets keyed by namespace/name; entries are believed while the metadata store
 /// shows the same resourceVersion (or an older one: the store lags behind a write).
 pub struct ContentCache<T> {
-    entries: Mutex<HashMap<(String, String), Content<T>>>,
+    /// Keyed by `namespace/name`: one allocation per entry. Unambiguous, as a namespace (it
+    /// comes from an object's metadata) never contains a `/`.
+    entries: Mutex<HashMap<Box<str>, Content<T>>>,
 }
 
 impl<T> Default for ContentCache<T> {
     fn default() -> Self {
         Self { entries: Mutex::new(HashMap::new()) }
     }
+}
+
+fn content_key(namespace: &str, name: &str) -> String {
+    let mut key = String::with_capacity(namespace.len() + 1 + name.len());
+    key.push_str(namespace);
+    key.push('/');
+    key.push_str(name);
+    key
 }
 
 /// Whether content read at `cached` still describes an object the store shows at `seen`.
@@ -476,15 +486,15 @@ pub fn still_current(cached: Option<&str>, seen: Option<&str>) -> bool {
 
 impl<T: Clone> ContentCache<T> {
     pub fn get(&self, namespace: &str, name: &str) -> Option<Content<T>> {
-        lock(&self.entries).get(&(namespace.to_string(), name.to_string())).cloned()
+        lock(&self.entries).get(content_key(namespace, name).as_str()).cloned()
     }
 
     pub fn put(&self, namespace: &str, name: &str, content: Content<T>) {
-        lock(&self.entries).insert((namespace.to_string(), name.to_string()), content);
+        lock(&self.entries).insert(content_key(namespace, name).into_boxed_str(), content);
     }
 
     pub fn evict(&self, namespace: &str, name: &str) {
-        lock(&self.entries).remove(&(namespace.to_string(), name.to_string()));
+        lock(&self.entries).remove(content_key(namespace, name).as_str());
     }
 
     pub fn clear(&self) {
@@ -493,7 +503,10 @@ impl<T: Clone> ContentCache<T> {
 
     /// Keeps the entries `keep` accepts (given namespace, name and entry), drops the others.
     pub fn retain(&self, mut keep: impl FnMut(&str, &str, &Content<T>) -> bool) {
-        lock(&self.entries).retain(|(ns, name), c| keep(ns, name, c));
+        lock(&self.entries).retain(|key, c| {
+            let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+            keep(namespace, name, c)
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -572,6 +585,30 @@ mod tests {
         assert!(!c.shown_by(&meta(Some("u2"), Some("7"))));
         let missing = Content { uid: None, resource_version: None, value: () };
         assert!(!missing.shown_by(&meta(None, None)));
+    }
+
+    #[test]
+    fn the_content_cache_keeps_namespace_and_name_apart() {
+        let cache = ContentCache::default();
+        let put =
+            |ns: &str, name: &str, v: u8| cache.put(ns, name, Content { uid: None, resource_version: None, value: v });
+        put("a", "x", 1);
+        put("b", "x", 2);
+        put("a", "y", 3);
+        assert_eq!(cache.get("a", "x").map(|c| c.value), Some(1));
+        assert_eq!(cache.get("b", "x").map(|c| c.value), Some(2));
+        assert!(cache.get("a", "z").is_none());
+        let mut seen = Vec::new();
+        cache.retain(|ns, name, c| {
+            seen.push((ns.to_string(), name.to_string()));
+            c.value != 2
+        });
+        seen.sort();
+        let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        assert_eq!(seen, pairs(&[("a", "x"), ("a", "y"), ("b", "x")]));
+        assert!(cache.get("b", "x").is_none());
+        cache.evict("a", "x");
+        assert_eq!((cache.len(), cache.get("a", "y").map(|c| c.value)), (1, Some(3)));
     }
 
     #[test]

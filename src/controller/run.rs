@@ -303,7 +303,7 @@ fn controller_of<K>(meta: &SecretMeta, kind: OwnKind) -> Option<ObjectRef<K>>
 where
     K: Resource<DynamicType = ()>,
 {
-    meta.controller().filter(|c| c.kind == Some(kind)).map(|c| ObjectRef::new(&c.name).within(meta.namespace()))
+    meta.controller().filter(|c| c.kind == Some(kind)).map(|c| ObjectRef::new(c.name).within(meta.namespace()))
 }
 
 /// Test hook: how long to hold the Secret listing back (`MOSIP_OPERATOR_TEST_SECRET_LIST_DELAY_MS`,
@@ -779,17 +779,24 @@ fn partner_controller(
             refs.extend(copy_source(&s, "Partner", &by_copy));
             futures::stream::iter(refs)
         }))
-        .watches_shared_stream(src.cacerts.subscribe(), move |ca: Arc<CACertificate>| {
-            by_domain
+        // A CA or a policy triggers thousands of Partners at once (every one at start-up):
+        // `reconcile_on` queues each as a bare name and namespace, where `watches` would
+        // queue each with a boxed copy of the CA's or policy's reference as the reason — ~5 MiB
+        // more at 10,000 Partners, held until the backlog drains.
+        .reconcile_on(src.cacerts.subscribe().flat_map(move |ca: Arc<CACertificate>| {
+            let refs: Vec<_> = by_domain
                 .state()
                 .iter()
                 .filter(|p| crate::mosip::PartnerTypeExt::domain(p.partner_type) == ca.spec.domain)
-                .map(|p| ObjectRef::from_obj(p.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .watches_shared_stream(src.policies.subscribe(), move |pol: Arc<PartnerPolicy>| {
-            by_policy.requesting(&pol.name_any())
-        })
+                .map(|p| ObjectRef::new(&p.name_any()).within(&p.namespace().unwrap_or_default()))
+                .collect();
+            futures::stream::iter(refs)
+        }))
+        .reconcile_on(
+            src.policies
+                .subscribe()
+                .flat_map(move |pol: Arc<PartnerPolicy>| futures::stream::iter(by_policy.requesting(&pol.name_any()))),
+        )
         .reconcile_on(claims_changed)
         .with_config(cc)
         .graceful_shutdown_on(stop)

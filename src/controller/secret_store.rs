@@ -60,16 +60,16 @@ impl Inner {
 
     fn index(&mut self, meta: &Arc<SecretMeta>) {
         if let Some(owner) = meta.controller() {
-            self.by_owner.entry(owner.uid.clone()).or_default().push(meta.clone());
+            self.by_owner.entry(owner.uid.into()).or_default().push(meta.clone());
         }
     }
 
     fn unindex(&mut self, meta: &Arc<SecretMeta>) {
         let Some(owner) = meta.controller() else { return };
-        if let Some(owned) = self.by_owner.get_mut(&owner.uid) {
+        if let Some(owned) = self.by_owner.get_mut(owner.uid) {
             owned.retain(|m| !Arc::ptr_eq(m, meta));
             if owned.is_empty() {
-                self.by_owner.remove(&owner.uid);
+                self.by_owner.remove(owner.uid);
             }
         }
     }

@@ -32,24 +32,46 @@ use std::sync::Arc;
 /// and — of the operator's own Secrets and consumer copies — the operator's labels and
 /// annotations (the managed-by label and those under `pms.mosip.io/`, the seal excepted), which
 /// is all that plans and triggers read. A compact projection of the metadata watch's objects:
-/// at 10,000 partners the store holds ~30,000 Secrets, and an `ObjectMeta` with two label and
-/// annotation maps cost ~2.5 KiB each where this costs a few hundred bytes.
+/// at 10,000 partners the store holds ~30,000 Secrets. An `ObjectMeta` with its two maps cost
+/// ~2.5 KiB each, a struct of boxed strings ~470 bytes in ~12 allocations; this keeps every
+/// text in one allocation and the tags in a second (none for a certificate Secret).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretMeta {
-    name: Box<str>,
-    namespace: Box<str>,
-    uid: Box<str>,
-    resource_version: Box<str>,
-    controller: Option<ControllerRef>,
-    labels: Box<[Tag]>,
-    annotations: Box<[Tag]>,
+    /// name, namespace, uid, resourceVersion, the controller's uid and name, then each kept
+    /// tag's key (when it is not one of [`KNOWN_KEYS`]) and value, one after another.
+    text: Box<str>,
+    /// Where each of the six fixed fields ends in `text`.
+    ends: [u32; FIXED_FIELDS],
+    controller: Controller,
+    tags: Box<[TagAt]>,
 }
 
+const FIXED_FIELDS: usize = 6;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Controller {
+    None,
+    Other,
+    Own(OwnKind),
+}
+
+/// A kept label or annotation: its key is `KNOWN_KEYS[known]`, or the text from the previous
+/// entry's end to `split` when `known` is [`UNKNOWN_KEY`]; its value runs from `split` to `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TagAt {
+    known: u8,
+    annotation: bool,
+    split: u32,
+    end: u32,
+}
+
+const UNKNOWN_KEY: u8 = u8::MAX;
+
 /// The controller owner of a stored Secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ControllerRef {
-    pub uid: Box<str>,
-    pub name: Box<str>,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControllerRef<'a> {
+    pub uid: &'a str,
+    pub name: &'a str,
     /// Its kind, when it is one of this operator's (group `pms.mosip.io`).
     pub kind: Option<OwnKind>,
 }
@@ -61,10 +83,7 @@ pub enum OwnKind {
     MispLicense,
 }
 
-/// A label or annotation: the operator's keys are static, another key is owned.
-type Tag = (Cow<'static, str>, Box<str>);
-
-/// The label and annotation keys the operator writes, shared by every stored Secret.
+/// The label and annotation keys the operator writes: kept as an index, not as text.
 const KNOWN_KEYS: &[&str] = &[
     MANAGED_BY_LABEL,
     super::PARTNER_LABEL,
@@ -90,93 +109,140 @@ fn kept_tag(key: &str) -> bool {
     (key == MANAGED_BY_LABEL || key.starts_with("pms.mosip.io/")) && key != SEAL_ANNOTATION
 }
 
-fn tags(map: Option<&BTreeMap<String, String>>) -> Box<[Tag]> {
-    map.into_iter()
-        .flatten()
-        .filter(|(k, _)| kept_tag(k))
-        .map(|(k, v)| {
-            let key = match KNOWN_KEYS.iter().find(|known| **known == k.as_str()) {
-                Some(known) => Cow::Borrowed(*known),
-                None => Cow::Owned(k.clone()),
-            };
-            (key, v.as_str().into())
-        })
-        .collect()
-}
-
-fn find<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
-    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+/// An offset into the text. Objects are at most a few MiB (the API server's limit), so it
+/// always fits; were it not to, the field would read as empty rather than wrong.
+fn offset(text: &str) -> u32 {
+    u32::try_from(text.len()).unwrap_or(u32::MAX)
 }
 
 impl SecretMeta {
     /// The projection of `meta`; `with_tags` keeps the operator's labels and annotations (for
     /// its own Secrets and consumer copies; a certificate Secret needs none).
     pub fn project(meta: &ObjectMeta, with_tags: bool) -> Self {
-        let text = |s: &Option<String>| Box::<str>::from(s.as_deref().unwrap_or_default());
-        let controller = meta.owner_references.iter().flatten().find(|o| o.controller == Some(true)).map(|o| {
-            let ours = o.api_version.starts_with("pms.mosip.io/");
-            ControllerRef {
-                uid: o.uid.as_str().into(),
-                name: o.name.as_str().into(),
-                kind: match o.kind.as_str() {
-                    "Partner" if ours => Some(OwnKind::Partner),
-                    "MispLicense" if ours => Some(OwnKind::MispLicense),
-                    _ => None,
-                },
-            }
-        });
-        let (labels, annotations) =
-            if with_tags { (tags(meta.labels.as_ref()), tags(meta.annotations.as_ref())) } else { Default::default() };
-        SecretMeta {
-            name: text(&meta.name),
-            namespace: text(&meta.namespace),
-            uid: text(&meta.uid),
-            resource_version: text(&meta.resource_version),
-            controller,
-            labels,
-            annotations,
+        let owner = meta.owner_references.iter().flatten().find(|o| o.controller == Some(true));
+        let controller = match owner {
+            None => Controller::None,
+            Some(o) if o.api_version.starts_with("pms.mosip.io/") => match o.kind.as_str() {
+                "Partner" => Controller::Own(OwnKind::Partner),
+                "MispLicense" => Controller::Own(OwnKind::MispLicense),
+                _ => Controller::Other,
+            },
+            Some(_) => Controller::Other,
+        };
+        fn text(s: &Option<String>) -> &str {
+            s.as_deref().unwrap_or_default()
         }
+        let fixed = [
+            text(&meta.name),
+            text(&meta.namespace),
+            text(&meta.uid),
+            text(&meta.resource_version),
+            owner.map_or("", |o| o.uid.as_str()),
+            owner.map_or("", |o| o.name.as_str()),
+        ];
+        let mut buf = String::with_capacity(fixed.iter().map(|f| f.len()).sum());
+        let ends = fixed.map(|field| {
+            buf.push_str(field);
+            offset(&buf)
+        });
+        let mut tags = Vec::new();
+        if with_tags {
+            fn kept(
+                map: Option<&BTreeMap<String, String>>,
+                annotation: bool,
+            ) -> impl Iterator<Item = (&String, &String, bool)> {
+                map.into_iter().flatten().filter(|(k, _)| kept_tag(k)).map(move |(k, v)| (k, v, annotation))
+            }
+            for (key, value, annotation) in
+                kept(meta.labels.as_ref(), false).chain(kept(meta.annotations.as_ref(), true))
+            {
+                let known = KNOWN_KEYS.iter().position(|k| k == key);
+                let known = match known.and_then(|i| u8::try_from(i).ok()) {
+                    Some(i) => i,
+                    None => {
+                        buf.push_str(key);
+                        UNKNOWN_KEY
+                    }
+                };
+                let split = offset(&buf);
+                buf.push_str(value);
+                tags.push(TagAt { known, annotation, split, end: offset(&buf) });
+            }
+        }
+        SecretMeta { text: buf.into_boxed_str(), ends, controller, tags: tags.into_boxed_slice() }
+    }
+
+    fn slice(&self, start: u32, end: u32) -> &str {
+        self.text.get(start as usize..end as usize).unwrap_or_default()
+    }
+
+    fn field(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.slice(start, self.ends[i])
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.field(0)
     }
 
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        self.field(1)
     }
 
     pub fn uid(&self) -> &str {
-        &self.uid
+        self.field(2)
     }
 
     pub fn resource_version(&self) -> &str {
-        &self.resource_version
+        self.field(3)
     }
 
     /// Its controller owner.
-    pub fn controller(&self) -> Option<&ControllerRef> {
-        self.controller.as_ref()
+    pub fn controller(&self) -> Option<ControllerRef<'_>> {
+        let kind = match self.controller {
+            Controller::None => return None,
+            Controller::Other => None,
+            Controller::Own(kind) => Some(kind),
+        };
+        Some(ControllerRef { uid: self.field(4), name: self.field(5), kind })
     }
 
     /// Whether the object with `owner_uid` controls it.
     pub fn controlled_by(&self, owner_uid: &str) -> bool {
-        self.controller.as_ref().is_some_and(|c| &*c.uid == owner_uid)
+        self.controller().is_some_and(|c| c.uid == owner_uid)
     }
 
     /// The store's reference to it.
     pub fn object_ref(&self) -> ObjectRef<SecretMeta> {
-        ObjectRef::new(&self.name).within(&self.namespace)
+        ObjectRef::new(self.name()).within(self.namespace())
+    }
+
+    /// The kept labels (`annotation` false) or annotations, as key and value.
+    fn tags(&self, annotation: bool) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = self.ends[FIXED_FIELDS - 1];
+        self.tags.iter().filter_map(move |t| {
+            let key = match KNOWN_KEYS.get(usize::from(t.known)) {
+                Some(known) => known,
+                None => self.slice(start, t.split),
+            };
+            let value = self.slice(t.split, t.end);
+            start = t.end;
+            (t.annotation == annotation).then_some((key, value))
+        })
+    }
+
+    fn tag(&self, annotation: bool, key: &str) -> Option<&str> {
+        self.tags(annotation).find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 
 impl crate::api::Tagged for SecretMeta {
     fn label(&self, key: &str) -> Option<&str> {
-        find(&self.labels, key)
+        self.tag(false, key)
     }
 
     fn annotation(&self, key: &str) -> Option<&str> {
-        find(&self.annotations, key)
+        self.tag(true, key)
     }
 }
 
@@ -200,19 +266,19 @@ impl kube::runtime::reflector::Lookup for SecretMeta {
     }
 
     fn name(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.name))
+        Some(Cow::Borrowed(SecretMeta::name(self)))
     }
 
     fn namespace(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.namespace))
+        Some(Cow::Borrowed(SecretMeta::namespace(self)))
     }
 
     fn resource_version(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.resource_version))
+        Some(Cow::Borrowed(SecretMeta::resource_version(self)))
     }
 
     fn uid(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.uid))
+        Some(Cow::Borrowed(SecretMeta::uid(self)))
     }
 
     /// The store's key: name and namespace only. The default also copies resourceVersion and uid
@@ -668,10 +734,44 @@ mod tests {
         assert_eq!(m.annotation(super::super::ROTATED_FOR_ANNOTATION), Some("t1"));
         assert_eq!((m.name(), m.namespace(), m.uid(), m.resource_version()), ("rp-auth-key", "ns", "u-secret", "42"));
         assert!(m.controlled_by("u-rp") && !m.controlled_by("u-other"));
-        let c = m.controller().map(|c| (c.kind, &*c.name));
-        assert_eq!(c, Some((Some(OwnKind::Partner), "rp")));
-        // Every key the operator writes is kept without an allocation of its own.
-        assert!(m.labels.iter().chain(m.annotations.iter()).all(|(k, _)| matches!(k, Cow::Borrowed(_))));
+        let c = m.controller().map(|c| (c.kind, c.name, c.uid));
+        assert_eq!(c, Some((Some(OwnKind::Partner), "rp", "u-rp")));
+        // Every key the operator writes is kept as an index, not as text.
+        assert!(m.tags.iter().all(|t| t.known != UNKNOWN_KEY));
+    }
+
+    #[test]
+    fn every_kept_tag_reads_back_in_its_own_map_whatever_its_key() {
+        let map = |pairs: &[(&str, &str)]| Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let meta = ObjectMeta {
+            name: Some("n".into()),
+            namespace: Some("ns".into()),
+            labels: map(&[
+                (MANAGED_BY_LABEL, MANAGED_BY),
+                ("pms.mosip.io/editor-label", "é-unicode"),
+                ("app", "not kept"),
+                (super::super::PARTNER_LABEL, ""),
+            ]),
+            annotations: map(&[
+                (super::super::PARTNER_LABEL, "as an annotation"),
+                ("pms.mosip.io/other", "x"),
+                (SEAL_ANNOTATION, "not kept"),
+            ]),
+            ..Default::default()
+        };
+        let m = SecretMeta::project(&meta, true);
+        assert_eq!(m.label(MANAGED_BY_LABEL), Some(MANAGED_BY));
+        assert_eq!(m.label("pms.mosip.io/editor-label"), Some("é-unicode"));
+        assert_eq!(m.label(super::super::PARTNER_LABEL), Some(""));
+        assert_eq!(m.annotation(super::super::PARTNER_LABEL), Some("as an annotation"));
+        assert_eq!(m.annotation("pms.mosip.io/other"), Some("x"));
+        assert_eq!((m.label("app"), m.annotation(SEAL_ANNOTATION), m.label("pms.mosip.io/other")), (None, None, None));
+        assert_eq!((m.name(), m.namespace(), m.uid(), m.resource_version()), ("n", "ns", "", ""));
+        assert_eq!(m.controller(), None);
+        // Without tags nothing but the fixed fields is kept.
+        let bare = SecretMeta::project(&meta, false);
+        assert!(bare.tags.is_empty() && bare.label(MANAGED_BY_LABEL).is_none());
+        assert_eq!(&*bare.text, "nns");
     }
 
     #[test]
