@@ -69,7 +69,7 @@ pub struct CertData {
     pub exists: bool,
     pub cert_key: String,
     pub chain_key: String,
-    pub certificate: Option<String>,
+    pub certificate: Option<trust::PemText>,
     /// Shared between the Secrets that carry the same chain (see [`intern`]).
     pub chain: Option<Arc<str>>,
 }
@@ -383,7 +383,7 @@ async fn cert_data(
             exists: secret.is_some(),
             cert_key: cert_key.to_string(),
             chain_key: chain_key.to_string(),
-            certificate: secret.as_ref().and_then(|s| read(s, cert_key)),
+            certificate: secret.as_ref().and_then(|s| read(s, cert_key)).map(trust::PemText::new),
             chain: secret.as_ref().and_then(|s| read(s, chain_key)).map(intern),
         }),
     };
@@ -444,7 +444,7 @@ async fn certificate_verdict(
             false,
         ));
     }
-    let Some(certificate_pem) = data.value.certificate.clone() else {
+    let Some(certificate_pem) = data.value.certificate.as_ref().map(trust::PemText::text) else {
         return Ok(not_valid(
             "KeyNotFound",
             format!(

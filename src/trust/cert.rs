@@ -112,6 +112,55 @@ pub fn parse_pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertError> {
     Ok(ders)
 }
 
+/// Certificate PEM text held compactly and given back exactly.
+///
+/// Held as the DER of its certificates (a quarter smaller than base64, without the armour) when
+/// the text is exactly their canonical encoding — `CERTIFICATE` blocks, base64 in 64-column
+/// lines, LF line ends, nothing between the blocks, as OpenSSL, Go and cert-manager write it —
+/// and as the text otherwise. The operator caches every partner certificate it validated, so
+/// at 10,000 partners this is ~3.5 MiB less.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PemText {
+    Canonical(Box<[Box<[u8]>]>),
+    Verbatim(Box<str>),
+}
+
+impl PemText {
+    pub fn new(text: String) -> Self {
+        match parse_pem_certificates(&text) {
+            Ok(ders) if encode_pem_certificates(&ders) == text => {
+                PemText::Canonical(ders.into_iter().map(Vec::into_boxed_slice).collect())
+            }
+            _ => PemText::Verbatim(text.into_boxed_str()),
+        }
+    }
+
+    /// The text it was made from.
+    pub fn text(&self) -> String {
+        match self {
+            PemText::Canonical(ders) => encode_pem_certificates(ders),
+            PemText::Verbatim(text) => text.to_string(),
+        }
+    }
+}
+
+/// The canonical PEM encoding of DER certificates (see [`PemText`]).
+pub fn encode_pem_certificates<D: AsRef<[u8]>>(ders: &[D]) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for der in ders {
+        let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        // base64 is ASCII, so every 64-byte chunk is a whole line of text.
+        for line in body.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
 /// PEM-encodes one DER certificate with LF line endings.
 pub(crate) fn der_to_pem(der: &[u8]) -> String {
     pem::encode_config(

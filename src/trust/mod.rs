@@ -17,7 +17,7 @@ mod resign;
 pub(crate) mod tests;
 
 pub use ca::{CaInput, CaVerdict, ca_inputs_from_bundle, evaluate_cas, trusted_sets};
-pub use cert::{CertSummary, SubjectParts, parse_pem_certificates, summarize};
+pub use cert::{CertSummary, PemText, SubjectParts, encode_pem_certificates, parse_pem_certificates, summarize};
 pub use error::{CertError, reason};
 pub use partner::{
     DEFAULT_MIN_VALIDITY, MAX_SUPPLIED_CERTIFICATES, PartnerCertInput, ValidatedCertificate,

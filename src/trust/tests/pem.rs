@@ -1,7 +1,7 @@
 //! parse_pem_certificates and DN rendering.
 
 use super::fixtures::*;
-use crate::trust::{parse_pem_certificates, reason, summarize};
+use crate::trust::{PemText, encode_pem_certificates, parse_pem_certificates, reason, summarize};
 use rcgen::DnType;
 
 #[test]
@@ -55,4 +55,31 @@ fn distinguished_names_render_rfc4514_style() {
     assert_eq!(summary.subject, r"CN=\ #lead\;trail\ ,O=Acme\, Inc. \+ Co,C=IN");
     let hash = Spec::leaf("x", "y").dn(vec![(DnType::CommonName, "#1")]).signed_by(&root);
     assert_eq!(summarize(&hash.der).expect("summary").subject, r"CN=\#1");
+}
+
+#[test]
+fn pem_text_is_held_as_der_only_when_it_gives_back_the_same_text() {
+    let a = Spec::root("Root A").self_signed();
+    let b = Spec::root("Root B").self_signed();
+    // rcgen, OpenSSL, Go and cert-manager write the canonical form.
+    let both = format!("{}{}", a.pem, b.pem);
+    assert_eq!(encode_pem_certificates(&[&a.der, &b.der]), both);
+    let held = PemText::new(both.clone());
+    assert!(matches!(&held, PemText::Canonical(ders) if ders.len() == 2));
+    assert_eq!(held.text(), both);
+    // Anything else is kept as it was written, byte for byte: CRLF, a missing last newline,
+    // text between blocks, a blank line, garbage.
+    let others = [
+        both.replace('\n', "\r\n"),
+        both.trim_end().to_string(),
+        format!("subject=CN = Root A\n{both}"),
+        format!("{}\n{}", a.pem, b.pem),
+        "not a certificate".to_string(),
+        String::new(),
+    ];
+    for text in others {
+        let held = PemText::new(text.clone());
+        assert!(matches!(held, PemText::Verbatim(_)), "{text:?}");
+        assert_eq!(held.text(), text);
+    }
 }
