@@ -13,8 +13,8 @@ use crate::common::{TestEnv, eventually};
 use crate::fixtures::*;
 use crate::scale::{api_requests, delta, operator_metric, trust_later};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use mosip_partner_operator::api::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -138,6 +138,118 @@ async fn baseline(env: &TestEnv, count: usize) -> f64 {
     secs
 }
 
+/// Copies of what the operator wrote, to replay as fresh objects: a converged Partner, one
+/// emitted Secret of each kind, one Event.
+struct Templates {
+    partner: Partner,
+    secrets: Vec<Secret>,
+    event: Event,
+}
+
+impl Templates {
+    async fn take(env: &TestEnv) -> Templates {
+        let papi: Api<Partner> = env.api();
+        let partner = papi.get("rp-0").await.expect("a converged Partner");
+        let sapi: Api<Secret> = env.api();
+        let mut secrets = Vec::new();
+        for kind in ["signed-certificate", "api-key"] {
+            let lp = ListParams::default().labels(&format!("pms.mosip.io/secret-kind={kind}")).limit(1);
+            secrets.extend(sapi.list(&lp).await.expect("list").items);
+        }
+        assert_eq!(secrets.len(), 2, "one emitted Secret of each kind");
+        let eapi: Api<Event> = env.api();
+        let lp = ListParams::default().limit(1);
+        let event = eapi.list(&lp).await.expect("events").items.into_iter().next().expect("an Event");
+        Templates { partner, secrets, event }
+    }
+}
+
+/// The operator's writes replayed by `CLIENTS` concurrent bare clients on fresh objects of the
+/// same kinds and sizes, with the operator stopped: each `POST secrets` creates a copy of one
+/// of its Secrets (the kinds in turn, without the ownerReference), each `APPLY partners` applies
+/// a converged Partner's status to a Partner created beforehand (not timed), each `POST events`
+/// creates a copy of one of its Events; any other write is a ConfigMap create. Returns the
+/// seconds it took: the API server's floor for this mix of writes on this machine.
+async fn same_kinds_baseline(env: &TestEnv, writes: &BTreeMap<(String, String), f64>, t: &Templates) -> f64 {
+    let ns = format!("{}-same-kinds", env.ns);
+    let nsapi: Api<Namespace> = Api::all(env.client.clone());
+    let mut n = Namespace::default();
+    n.metadata.name = Some(ns.clone());
+    nsapi.create(&PostParams::default(), &n).await.expect("namespace");
+    let count = |verb: &str, resource: &str| {
+        writes.get(&(verb.to_string(), resource.to_string())).copied().unwrap_or(0.0) as usize
+    };
+    let (secrets, statuses, events) = (count("POST", "secrets"), count("APPLY", "partners"), count("POST", "events"));
+    let others = (total(writes, WRITE_VERBS) as usize).saturating_sub(secrets + statuses + events);
+    let papi: Api<Partner> = Api::namespaced(env.client.clone(), &ns);
+    futures::stream::iter(0..statuses)
+        .for_each_concurrent(CLIENTS, |i| {
+            let papi = papi.clone();
+            async move {
+                let mut p = Partner::new(&format!("rp-{i}"), t.partner.spec.clone());
+                p.spec.partner_id = Some(format!("same-kinds-{i}"));
+                papi.create(&PostParams::default(), &p).await.expect("create Partner");
+            }
+        })
+        .await;
+    let status = serde_json::json!({
+        "apiVersion": "pms.mosip.io/v1alpha1",
+        "kind": "Partner",
+        "status": t.partner.status,
+    });
+    let sapi: Api<Secret> = Api::namespaced(env.client.clone(), &ns);
+    let eapi: Api<Event> = Api::namespaced(env.client.clone(), &ns);
+    let capi: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns);
+    // The kinds interleaved, as the operator's reconciles interleave them.
+    let longest = secrets.max(statuses).max(events).max(others);
+    let work: Vec<(u8, usize)> = (0..longest)
+        .flat_map(|i| [(0, i), (1, i), (2, i), (3, i)])
+        .filter(|&(kind, i)| i < [secrets, statuses, events, others][kind as usize])
+        .collect();
+    let start = Instant::now();
+    futures::stream::iter(work)
+        .for_each_concurrent(CLIENTS, |(kind, i)| {
+            let (papi, sapi, eapi, capi, status, ns) =
+                (papi.clone(), sapi.clone(), eapi.clone(), capi.clone(), &status, &ns);
+            async move {
+                match kind {
+                    0 => {
+                        let mut s = t.secrets[i % t.secrets.len()].clone();
+                        s.metadata = kube::api::ObjectMeta {
+                            name: Some(format!("s-{i}")),
+                            labels: s.metadata.labels.take(),
+                            annotations: s.metadata.annotations.take(),
+                            ..Default::default()
+                        };
+                        sapi.create(&PostParams::default(), &s).await.expect("create Secret");
+                    }
+                    1 => {
+                        let pp = PatchParams::apply("mosip-partner-operator").force();
+                        papi.patch_status(&format!("rp-{i}"), &pp, &Patch::Apply(status)).await.expect("apply status");
+                    }
+                    2 => {
+                        let mut e = t.event.clone();
+                        e.metadata = kube::api::ObjectMeta { name: Some(format!("e-{i}")), ..Default::default() };
+                        e.involved_object.namespace = Some(ns.clone());
+                        e.involved_object.name = Some(format!("rp-{i}"));
+                        e.involved_object.uid = None;
+                        e.involved_object.resource_version = None;
+                        eapi.create(&PostParams::default(), &e).await.expect("create Event");
+                    }
+                    _ => {
+                        let mut cm = ConfigMap::default();
+                        cm.metadata.name = Some(format!("cm-{i}"));
+                        capi.create(&PostParams::default(), &cm).await.expect("create ConfigMap");
+                    }
+                }
+            }
+        })
+        .await;
+    let secs = start.elapsed().as_secs_f64();
+    let _ = env.kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+    secs
+}
+
 #[tokio::test]
 #[ignore = "benchmark: run with `make bench N=…`"]
 async fn bench_onboarding() {
@@ -245,6 +357,12 @@ async fn bench_onboarding() {
     let cpu_baseline_before = cpu_seconds(None);
     let baseline_secs = baseline(&env, writes as usize).await;
     let cpu_baseline = cpu_used(&cpu_baseline_before, &cpu_seconds(None));
+    // The same writes by kind and size: the floor for what the operator writes.
+    let templates = Templates::take(&env).await;
+    env.stop_operator();
+    let cpu_same_before = cpu_seconds(None);
+    let same_kinds_secs = same_kinds_baseline(&env, &d, &templates).await;
+    let cpu_same_kinds = cpu_used(&cpu_same_before, &cpu_seconds(None));
 
     let result = serde_json::json!({
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -262,6 +380,9 @@ async fn bench_onboarding() {
         "allReadyOverBaseline": all_ready / baseline_secs.max(0.001),
         "cpuSecondsToAllReady": cpu_convergence,
         "cpuSecondsDuringBaseline": cpu_baseline,
+        "sameKindsBaselineSeconds": same_kinds_secs,
+        "allReadyOverSameKindsBaseline": all_ready / same_kinds_secs.max(0.001),
+        "cpuSecondsDuringSameKindsBaseline": cpu_same_kinds,
         "writes": writes,
         "reads": reads,
         "requestsByVerbAndResource": by_verb_resource(&d),
