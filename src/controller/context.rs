@@ -4,7 +4,7 @@ use super::backend::{KeySource, Standalone};
 use super::cache::{Backoff, ContentCache, OwnedContents, PartnerIndex, TrustCache};
 use super::events::Recorder;
 use super::packed::PackedPartner;
-use super::partner::{CertContents, CertVerdicts};
+use super::partner::CertCache;
 use super::recheck::Rechecks;
 use super::scope::Scope;
 use super::secret_store::SecretStore;
@@ -153,9 +153,8 @@ pub struct Context {
     pub rechecks: Rechecks,
     /// The trust store, compiled once per change of the CACertificate set.
     pub trust: TrustCache,
-    /// Certificate Secret contents by resourceVersion, and verdicts on them.
-    pub cert_contents: CertContents,
-    pub cert_verdicts: CertVerdicts,
+    /// Each Partner's certificate Secret content by resourceVersion, and the verdict on it.
+    pub certificates: CertCache,
     /// Owned Secrets' contents the operator wrote or read, by resourceVersion.
     pub owned_contents: OwnedContents,
     /// What the operator knows is in each consumer copy (`spec.exports`), at a resourceVersion:
@@ -206,8 +205,7 @@ impl Context {
             partner_index,
             rechecks: Rechecks::default(),
             trust: TrustCache::default(),
-            cert_contents: CertContents::default(),
-            cert_verdicts: CertVerdicts::default(),
+            certificates: CertCache::default(),
             owned_contents: OwnedContents::default(),
             exported: ContentCache::default(),
             unexported: ContentCache::default(),

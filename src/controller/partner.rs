@@ -63,15 +63,25 @@ pub struct CertVerdict {
     pub next_check: Option<jiff::Timestamp>,
 }
 
-/// The values of a certificate Secret the operator needs, at one resourceVersion.
+/// The values of a certificate Secret the operator needs, at one resourceVersion, and the
+/// verdict last made on them.
 #[derive(Debug)]
 pub struct CertData {
+    /// The Secret they were read from (the Partner's `spec.certificate.secretName` then).
+    pub secret_name: Box<str>,
     pub exists: bool,
-    pub cert_key: String,
-    pub chain_key: String,
+    pub cert_key: Box<str>,
+    pub chain_key: Box<str>,
     pub certificate: Option<trust::PemText>,
     /// Shared between the Secrets that carry the same chain (see [`intern`]).
     pub chain: Option<Arc<str>>,
+    verdict: std::sync::Mutex<Option<CachedVerdict>>,
+}
+
+impl CertData {
+    fn verdict(&self) -> std::sync::MutexGuard<'_, Option<CachedVerdict>> {
+        self.verdict.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// One copy of each distinct chain text: the partners of one issuer all carry the same
@@ -95,8 +105,11 @@ fn intern(text: String) -> Arc<str> {
     shared
 }
 
-/// Certificate Secret contents by namespace/name.
-pub type CertContents = ContentCache<Arc<CertData>>;
+/// What the operator knows of each Partner's certificate, by the Partner's namespace/name:
+/// its Secret's content at the resourceVersion it was read at (the entry's uid and
+/// resourceVersion are the Secret's) and the verdict on it. One entry per Partner; a Secret that
+/// several Partners name is read once for each.
+pub type CertCache = ContentCache<Arc<CertData>>;
 
 /// What a certificate verdict depends on.
 #[derive(Clone, Copy)]
@@ -182,9 +195,6 @@ impl CachedVerdict {
         }
     }
 }
-
-/// Certificate verdicts by Partner namespace/name.
-pub type CertVerdicts = ContentCache<Arc<CachedVerdict>>;
 
 #[tracing::instrument(skip_all, fields(kind = "Partner", namespace = stored.meta().namespace.as_deref().unwrap_or(""), name = stored.meta().name.as_deref().unwrap_or("")))]
 pub async fn reconcile(stored: Arc<PackedPartner>, ctx: Arc<Context>) -> Result<Action> {
@@ -342,15 +352,17 @@ fn claim_key(p: &Partner) -> (i64, String) {
 async fn cert_data(
     ctx: &Context,
     namespace: &str,
+    partner: &str,
     cref: &api::CertificateRef,
 ) -> Result<std::result::Result<Content<Arc<CertData>>, CertVerdict>> {
     let name = &cref.secret_name;
     let cert_key = cref.effective_certificate_key();
     let chain_key = cref.effective_chain_key();
     let meta = ctx.secrets.get(namespace, name);
-    if let Some(c) = ctx.cert_contents.get(namespace, name)
-        && c.value.cert_key == cert_key
-        && c.value.chain_key == chain_key
+    if let Some(c) = ctx.certificates.get(namespace, partner)
+        && *c.value.secret_name == **name
+        && *c.value.cert_key == *cert_key
+        && *c.value.chain_key == *chain_key
     {
         match &meta {
             Some(m) if c.shown_by(m) => {
@@ -380,14 +392,16 @@ async fn cert_data(
         uid: secret.as_ref().and_then(|s| s.metadata.uid.clone()),
         resource_version: secret.as_ref().and_then(|s| s.metadata.resource_version.clone()),
         value: Arc::new(CertData {
+            secret_name: name.as_str().into(),
             exists: secret.is_some(),
-            cert_key: cert_key.to_string(),
-            chain_key: chain_key.to_string(),
+            cert_key: cert_key.into(),
+            chain_key: chain_key.into(),
             certificate: secret.as_ref().and_then(|s| read(s, cert_key)).map(trust::PemText::new),
             chain: secret.as_ref().and_then(|s| read(s, chain_key)).map(intern),
+            verdict: Default::default(),
         }),
     };
-    ctx.cert_contents.put(namespace, name, content.clone());
+    ctx.certificates.put(namespace, partner, content.clone());
     Ok(Ok(content))
 }
 
@@ -429,7 +443,8 @@ async fn certificate_verdict(
             true,
         ));
     };
-    let data = match cert_data(ctx, namespace, cref).await? {
+    let name = partner.name_any();
+    let data = match cert_data(ctx, namespace, &name, cref).await? {
         Ok(d) => d,
         Err(verdict) => return Ok(verdict),
     };
@@ -467,12 +482,8 @@ async fn certificate_verdict(
         chain_key: &data.value.chain_key,
     }
     .digest();
-    let name = partner.name_any();
-    if let Some(verdict) = ctx
-        .cert_verdicts
-        .get(namespace, &name)
-        .and_then(|cached| cached.value.verdict(&key, domain, &certificate_pem, now))
-    {
+    let cached = data.value.verdict().as_ref().and_then(|cached| cached.verdict(&key, domain, &certificate_pem, now));
+    if let Some(verdict) = cached {
         return Ok(verdict);
     }
     let (roots, intermediates) = snapshot.trusted(domain);
@@ -514,11 +525,7 @@ async fn certificate_verdict(
             });
         }
     };
-    ctx.cert_verdicts.put(
-        namespace,
-        &name,
-        Content { uid: None, resource_version: None, value: Arc::new(CachedVerdict::of(key, &verdict)) },
-    );
+    *data.value.verdict() = Some(CachedVerdict::of(key, &verdict));
     Ok(verdict)
 }
 

@@ -480,6 +480,7 @@ impl Sources {
                 pctx.partner_index.observe(ev, &pctx.partners);
                 if let watcher::Event::Delete(p) = ev {
                     pctx.rechecks.forget(&ObjectRef::from_obj(p));
+                    pctx.certificates.evict(&p.namespace().unwrap_or_default(), &p.name_any());
                     // Its licences lose their partner.
                     let ns = p.namespace();
                     let name = p.name_any();
@@ -633,7 +634,6 @@ impl Sources {
             match ev {
                 watcher::Event::Delete(s) => {
                     let (ns, name) = (s.namespace(), s.name());
-                    sctx.cert_contents.evict(ns, name);
                     sctx.owned_contents.evict(ns, name);
                     sctx.foreign_secrets.evict(ns, name);
                     sctx.exported.evict(ns, name);
@@ -646,6 +646,7 @@ impl Sources {
                     }
                     // Whoever names it or owns it looks again.
                     for p in sctx.partner_index.naming_secret(ns, name) {
+                        sctx.certificates.evict(ns, &p.name);
                         st.partner(p);
                     }
                     if let Some(r) = controller_of(s, OwnKind::Partner) {
@@ -660,7 +661,8 @@ impl Sources {
                 // Partner reconciled before the first listing ended has read it already; clearing
                 // it would read it twice). Consumer copies are read again.
                 watcher::Event::InitDone => {
-                    sctx.cert_contents.retain(|ns, name, c| sctx.secrets.get(ns, name).is_some_and(|m| c.shown_by(&m)));
+                    sctx.certificates
+                        .retain(|ns, _, c| sctx.secrets.get(ns, &c.value.secret_name).is_some_and(|m| c.shown_by(&m)));
                     sctx.exported.clear();
                 }
                 _ => {}
