@@ -430,6 +430,13 @@ cmd_leftovers() {
   while read -r m; do found+=("mount $m"); done < <(findmnt -rn -o TARGET | grep -E '^/run/netns/cni-|^/run/containerd/|/node/(kubelet|containerd)/' || true)
   local c
   for c in /sys/fs/cgroup/*/kubepods; do [[ -d $c ]] && found+=("cgroup $c"); done
+  # A kubelet or shim still exiting after a teardown on a loaded machine is not a leftover:
+  # give it a bounded 10 s to go (seen once: reported right after a teardown, gone moments later).
+  local i
+  for ((i = 0; i < 100; i++)); do
+    pgrep -x kubelet >/dev/null || pgrep -f 'containerd-shim-runc-v2' >/dev/null || break
+    sleep 0.1
+  done
   if pgrep -x kubelet >/dev/null || pgrep -f 'containerd-shim-runc-v2' >/dev/null; then
     found+=("kubelet or containerd-shim processes")
   fi
