@@ -433,11 +433,12 @@ cmd_leftovers() {
   # A kubelet or shim still exiting after a teardown on a loaded machine is not a leftover:
   # give it a bounded 10 s to go (seen once: reported right after a teardown, gone moments later).
   local i
+  node_procs() { pgrep -x kubelet >/dev/null || pgrep -f 'containerd-shim-runc-v2' >/dev/null; }
   for ((i = 0; i < 100; i++)); do
-    pgrep -x kubelet >/dev/null || pgrep -f 'containerd-shim-runc-v2' >/dev/null || break
+    node_procs || break
     sleep 0.1
   done
-  if pgrep -x kubelet >/dev/null || pgrep -f 'containerd-shim-runc-v2' >/dev/null; then
+  if node_procs; then
     found+=("kubelet or containerd-shim processes")
   fi
   if ((${#found[@]})); then

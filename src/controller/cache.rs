@@ -51,9 +51,19 @@ struct Keys {
     partner_id: Option<Box<str>>,
 }
 
+/// `namespace/name`: the key of a certificate Secret in the index and of a content cache entry.
+/// Unambiguous, as a namespace (it comes from an object's metadata) never contains a `/`.
+fn namespaced_key(namespace: &str, name: &str) -> String {
+    let mut key = String::with_capacity(namespace.len() + 1 + name.len());
+    key.push_str(namespace);
+    key.push('/');
+    key.push_str(name);
+    key
+}
+
 /// The key of a certificate Secret in the index.
 fn secret_key(namespace: &str, name: &str) -> Box<str> {
-    format!("{namespace}/{name}").into()
+    namespaced_key(namespace, name).into()
 }
 
 impl Keys {
@@ -454,8 +464,7 @@ impl<T> Content<T> {
 /// Contents of Secrets keyed by namespace/name; entries are believed while the metadata store
 /// shows the same resourceVersion (or an older one: the store lags behind a write).
 pub struct ContentCache<T> {
-    /// Keyed by `namespace/name`: one allocation per entry. Unambiguous, as a namespace (it
-    /// comes from an object's metadata) never contains a `/`.
+    /// Keyed by [`namespaced_key`]: one allocation per entry.
     entries: Mutex<HashMap<Box<str>, Content<T>>>,
 }
 
@@ -463,14 +472,6 @@ impl<T> Default for ContentCache<T> {
     fn default() -> Self {
         Self { entries: Mutex::new(HashMap::new()) }
     }
-}
-
-fn content_key(namespace: &str, name: &str) -> String {
-    let mut key = String::with_capacity(namespace.len() + 1 + name.len());
-    key.push_str(namespace);
-    key.push('/');
-    key.push_str(name);
-    key
 }
 
 /// Whether content read at `cached` still describes an object the store shows at `seen`.
@@ -486,15 +487,15 @@ pub fn still_current(cached: Option<&str>, seen: Option<&str>) -> bool {
 
 impl<T: Clone> ContentCache<T> {
     pub fn get(&self, namespace: &str, name: &str) -> Option<Content<T>> {
-        lock(&self.entries).get(content_key(namespace, name).as_str()).cloned()
+        lock(&self.entries).get(namespaced_key(namespace, name).as_str()).cloned()
     }
 
     pub fn put(&self, namespace: &str, name: &str, content: Content<T>) {
-        lock(&self.entries).insert(content_key(namespace, name).into_boxed_str(), content);
+        lock(&self.entries).insert(namespaced_key(namespace, name).into_boxed_str(), content);
     }
 
     pub fn evict(&self, namespace: &str, name: &str) {
-        lock(&self.entries).remove(content_key(namespace, name).as_str());
+        lock(&self.entries).remove(namespaced_key(namespace, name).as_str());
     }
 
     pub fn clear(&self) {

@@ -480,10 +480,10 @@ impl Sources {
                 pctx.partner_index.observe(ev, &pctx.partners);
                 if let watcher::Event::Delete(p) = ev {
                     pctx.rechecks.forget(&ObjectRef::from_obj(p));
-                    pctx.certificates.evict(&p.namespace().unwrap_or_default(), &p.name_any());
-                    // Its licences lose their partner.
                     let ns = p.namespace();
                     let name = p.name_any();
+                    pctx.certificates.evict(ns.as_deref().unwrap_or_default(), &name);
+                    // Its licences lose their partner.
                     for l in pctx.licenses.state().iter().filter(|l| l.namespace() == ns && l.spec.partner_name == name)
                     {
                         pt.license(ObjectRef::from_obj(l.as_ref()));

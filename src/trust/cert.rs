@@ -126,10 +126,16 @@ pub enum PemText {
 }
 
 impl PemText {
+    /// Whatever the blocks hold: the text is given back exactly either way (the comparison with
+    /// its re-encoding decides), so this needs no X.509 parse; validation does that.
     pub fn new(text: String) -> Self {
-        match parse_pem_certificates(&text) {
-            Ok(ders) if encode_pem_certificates(&ders) == text => {
-                PemText::Canonical(ders.into_iter().map(Vec::into_boxed_slice).collect())
+        match pem::parse_many(&text) {
+            Ok(blocks) if !blocks.is_empty() => {
+                let ders: Vec<Vec<u8>> = blocks.into_iter().map(pem::Pem::into_contents).collect();
+                if encode_pem_certificates(&ders) == text {
+                    return PemText::Canonical(ders.into_iter().map(Vec::into_boxed_slice).collect());
+                }
+                PemText::Verbatim(text.into_boxed_str())
             }
             _ => PemText::Verbatim(text.into_boxed_str()),
         }
@@ -146,19 +152,7 @@ impl PemText {
 
 /// The canonical PEM encoding of DER certificates (see [`PemText`]).
 pub fn encode_pem_certificates<D: AsRef<[u8]>>(ders: &[D]) -> String {
-    use base64::Engine;
-    let mut out = String::new();
-    for der in ders {
-        let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
-        // base64 is ASCII, so every 64-byte chunk is a whole line of text.
-        for line in body.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(line).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-    }
-    out
+    ders.iter().map(|der| der_to_pem(der.as_ref())).collect()
 }
 
 /// PEM-encodes one DER certificate with LF line endings.

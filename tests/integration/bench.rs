@@ -112,14 +112,20 @@ async fn keys(env: &TestEnv) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `count` creates of fresh ConfigMaps in a fresh namespace by `CLIENTS` concurrent clients;
-/// returns the seconds it took.
-async fn baseline(env: &TestEnv, count: usize) -> f64 {
-    let ns = format!("{}-baseline", env.ns);
+/// Creates the namespace `<test namespace>-<suffix>` for a baseline's fresh objects.
+async fn fresh_namespace(env: &TestEnv, suffix: &str) -> String {
+    let ns = format!("{}-{suffix}", env.ns);
     let nsapi: Api<Namespace> = Api::all(env.client.clone());
     let mut n = Namespace::default();
     n.metadata.name = Some(ns.clone());
     nsapi.create(&PostParams::default(), &n).await.expect("namespace");
+    ns
+}
+
+/// `count` creates of fresh ConfigMaps in a fresh namespace by `CLIENTS` concurrent clients;
+/// returns the seconds it took.
+async fn baseline(env: &TestEnv, count: usize) -> f64 {
+    let ns = fresh_namespace(env, "baseline").await;
     let api: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns);
     let start = Instant::now();
     futures::stream::iter(0..count)
@@ -171,11 +177,7 @@ impl Templates {
 /// creates a copy of one of its Events; any other write is a ConfigMap create. Returns the
 /// seconds it took: the API server's floor for this mix of writes on this machine.
 async fn same_kinds_baseline(env: &TestEnv, writes: &BTreeMap<(String, String), f64>, t: &Templates) -> f64 {
-    let ns = format!("{}-same-kinds", env.ns);
-    let nsapi: Api<Namespace> = Api::all(env.client.clone());
-    let mut n = Namespace::default();
-    n.metadata.name = Some(ns.clone());
-    nsapi.create(&PostParams::default(), &n).await.expect("namespace");
+    let ns = fresh_namespace(env, "same-kinds").await;
     let count = |verb: &str, resource: &str| {
         writes.get(&(verb.to_string(), resource.to_string())).copied().unwrap_or(0.0) as usize
     };
@@ -224,7 +226,7 @@ async fn same_kinds_baseline(env: &TestEnv, writes: &BTreeMap<(String, String), 
                         sapi.create(&PostParams::default(), &s).await.expect("create Secret");
                     }
                     1 => {
-                        let pp = PatchParams::apply("mosip-partner-operator").force();
+                        let pp = PatchParams::apply(mosip_partner_operator::controller::FIELD_MANAGER).force();
                         papi.patch_status(&format!("rp-{i}"), &pp, &Patch::Apply(status)).await.expect("apply status");
                     }
                     2 => {
