@@ -15,6 +15,7 @@ pub mod events;
 pub mod finalizer;
 pub mod lean;
 pub mod license;
+pub mod listwatch;
 pub mod mosip;
 pub mod mosip_delete;
 pub mod packed;

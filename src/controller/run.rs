@@ -458,7 +458,8 @@ impl Sources {
         // Partners (and MispLicenses, Namespaces) are listed from the API server's watch cache
         // (`resourceVersion=0`, what client-go's informers do): one response, served from memory
         // — 10,000 Partners in ~1.3 s where pages of 500 read from etcd took ~5 s — so the first
-        // Partner is reconciled within ~2 s of the start. Secrets, the most numerous kind (three
+        // Partner is reconciled within ~2 s of the start; the response is parsed while it arrives
+        // (`listwatch`), never held whole. Secrets, the most numerous kind (three
         // per partner once onboarded), are listed in consistent pages of 500: the watch cache
         // ignores a limit, and one response of 30,000 Secrets costs tens of MiB to hold and
         // parse. A fresh Partner does not wait for them (`partner_needs`).

@@ -46,7 +46,8 @@ impl Scope {
         }
     }
 
-    /// A watch of namespaced objects of kind `K` over the scope.
+    /// A watch of namespaced objects of kind `K` over the scope, each namespace listed in one
+    /// response parsed while it arrives ([`super::listwatch`]).
     pub fn watch<K>(
         &self,
         client: &Client,
@@ -58,7 +59,8 @@ impl Scope {
     {
         let apis = self.apis::<K>(client);
         let merged = apis.len() > 1;
-        let streams: Vec<_> = apis.into_iter().map(|api| watcher(api, config.clone()).boxed()).collect();
+        let streams: Vec<_> =
+            apis.into_iter().map(|api| super::listwatch::watch(api, config.clone()).boxed()).collect();
         merge(streams, merged)
     }
 
