@@ -7,6 +7,7 @@
 
 pub mod apikeys;
 pub mod backend;
+pub mod backlog;
 pub mod cacert;
 pub mod cache;
 pub mod context;

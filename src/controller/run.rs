@@ -9,6 +9,7 @@
 //! the store to those the operator needs. Indexes over the Partner store push the changes that
 //! other objects depend on (a policy's users, a partnerId's claimants), deletions included.
 
+use super::backlog::Backlog;
 use super::cache::{self, PartnerIndex};
 use super::context::{Context, NamespaceMeta, OperatorConfig, Stores, Synced};
 use super::error::Error;
@@ -412,6 +413,31 @@ where
 
 type Stop = futures::future::Shared<BoxFuture<'static, ()>>;
 
+/// Partners handed to the controller at a time ([`Backlog`]): enough queued behind each worker
+/// that none waits for the next hand-over, few enough that kube-runtime's scheduler stays small.
+fn backlog_limit(concurrency: u16) -> usize {
+    match concurrency {
+        // Unbounded concurrency.
+        0 => 1024,
+        c => usize::from(c) * 4,
+    }
+}
+
+/// The object a controller's result reports a reconcile of: run, failed, or not found.
+fn reconciled<K, E1, E2>(
+    res: &Result<(ObjectRef<K>, Action), kube::runtime::controller::Error<E1, E2>>,
+) -> Option<(Option<&str>, &str)>
+where
+    K: Resource,
+{
+    use kube::runtime::controller::Error as E;
+    match res {
+        Ok((r, _)) => Some((r.namespace.as_deref(), r.name.as_str())),
+        Err(E::ObjectNotFound(r) | E::ReconcilerFailed(_, r)) => Some((r.namespace.as_deref(), r.name.as_str())),
+        Err(_) => None,
+    }
+}
+
 /// The shared reflectors of every kind, and the subscriptions each controller takes.
 struct Sources {
     cacerts: Shared<CACertificate>,
@@ -768,43 +794,58 @@ fn partner_controller(
     ctx: Arc<Context>,
     claims_changed: UnboundedReceiver<ObjectRef<PackedPartner>>,
     cc: ControllerConfig,
+    backlog_limit: usize,
     stop: Stop,
 ) -> anyhow::Result<BoxFuture<'static, ()>> {
     let by_domain = ctx.partners.clone();
     let by_policy = ctx.partner_index.clone();
     let by_secret = ctx.partner_index.clone();
     let by_copy = ctx.partners.clone();
-    Ok(Controller::for_shared_stream(src.partners.subscribe(), ctx.partners.clone())
-        .reconcile_on(src.secrets.subscribe().flat_map(move |s: Arc<SecretMeta>| {
-            let mut refs = by_secret.naming_secret(s.namespace(), s.name());
-            refs.extend(controller_of(&s, OwnKind::Partner));
-            // A consumer copy changed by someone: its source repairs it.
-            refs.extend(copy_source(&s, "Partner", &by_copy));
-            futures::stream::iter(refs)
-        }))
-        // A CA or a policy triggers thousands of Partners at once (every one at start-up):
-        // `reconcile_on` queues each as a bare name and namespace, where `watches` would
-        // queue each with a boxed copy of the CA's or policy's reference as the reason — ~5 MiB
-        // more at 10,000 Partners, held until the backlog drains.
-        .reconcile_on(src.cacerts.subscribe().flat_map(move |ca: Arc<CACertificate>| {
-            let refs: Vec<_> = by_domain
-                .state()
-                .iter()
-                .filter(|p| crate::mosip::PartnerTypeExt::domain(p.partner_type) == ca.spec.domain)
-                .map(|p| ObjectRef::new(&p.name_any()).within(&p.namespace().unwrap_or_default()))
-                .collect();
-            futures::stream::iter(refs)
-        }))
-        .reconcile_on(
-            src.policies
-                .subscribe()
-                .flat_map(move |pol: Arc<PartnerPolicy>| futures::stream::iter(by_policy.requesting(&pol.name_any()))),
-        )
-        .reconcile_on(claims_changed)
+    let own = src.partners.subscribe().map(|p: Arc<PackedPartner>| ObjectRef::from_obj(p.as_ref()));
+    let secrets = src.secrets.subscribe().flat_map(move |s: Arc<SecretMeta>| {
+        let mut refs = by_secret.naming_secret(s.namespace(), s.name());
+        refs.extend(controller_of(&s, OwnKind::Partner));
+        // A consumer copy changed by someone: its source repairs it.
+        refs.extend(copy_source(&s, "Partner", &by_copy));
+        futures::stream::iter(refs)
+    });
+    // A CA or a policy triggers thousands of Partners at once (every one at start-up): each as
+    // a bare name and namespace, where `watches` would add a boxed copy of the CA's or policy's
+    // reference as the reason.
+    let cas = src.cacerts.subscribe().flat_map(move |ca: Arc<CACertificate>| {
+        let refs: Vec<_> = by_domain
+            .state()
+            .iter()
+            .filter(|p| crate::mosip::PartnerTypeExt::domain(p.partner_type) == ca.spec.domain)
+            .map(|p| ObjectRef::new(&p.name_any()).within(&p.namespace().unwrap_or_default()))
+            .collect();
+        futures::stream::iter(refs)
+    });
+    let policies = src
+        .policies
+        .subscribe()
+        .flat_map(move |pol: Arc<PartnerPolicy>| futures::stream::iter(by_policy.requesting(&pol.name_any())));
+    // Every trigger goes through the backlog, which hands the controller a few at a time.
+    let backlog = Backlog::new(backlog_limit);
+    let triggers = futures::stream::select_all([
+        own.boxed(),
+        secrets.boxed(),
+        cas.boxed(),
+        policies.boxed(),
+        claims_changed.boxed(),
+    ]);
+    let mut log = log_result("Partner");
+    Ok(Controller::for_shared_stream(futures::stream::empty(), ctx.partners.clone())
+        .reconcile_on(backlog.clone().gate(triggers))
         .with_config(cc)
         .graceful_shutdown_on(stop)
         .run(guarded("Partner", partner_needs, partner::reconcile), error_policy("Partner"), ctx)
-        .for_each(log_result("Partner"))
+        .for_each(move |res| {
+            if let Some((namespace, name)) = reconciled(&res) {
+                backlog.done(namespace, name);
+            }
+            log(res)
+        })
         .boxed())
 }
 
@@ -907,8 +948,14 @@ pub async fn run(
         trigger_streams;
     let ca_run = cacert_controller(&mut sources, ctx.clone(), ca_rx, controller_config.clone(), stop.clone())?;
     let policy_run = policy_controller(&mut sources, ctx.clone(), policy_rx, controller_config.clone(), stop.clone())?;
-    let partner_run =
-        partner_controller(&mut sources, ctx.clone(), partner_rx, controller_config.clone(), stop.clone())?;
+    let partner_run = partner_controller(
+        &mut sources,
+        ctx.clone(),
+        partner_rx,
+        controller_config.clone(),
+        backlog_limit(options.concurrency),
+        stop.clone(),
+    )?;
     let license_run = license_controller(&mut sources, ctx.clone(), license_rx, controller_config, stop.clone())?;
     let watches = sources.drive(&client, &config, ctx.clone(), triggers, stop.clone());
 
