@@ -7,6 +7,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::time::Instant;
@@ -30,6 +31,15 @@ pub struct Metrics {
     pub panics: Family<KindLabels, Counter>,
     /// Requests to MOSIP (backend `mosip`).
     pub pms: std::sync::Arc<PmsMetrics>,
+    /// The Partner controller's backlog (`controller::backlog`).
+    pub backlog: BacklogGauges,
+}
+
+/// Partners waiting in the backlog, and handed to the controller but not yet reconciled.
+#[derive(Clone, Debug, Default)]
+pub struct BacklogGauges {
+    pub waiting: Gauge,
+    pub handed: Gauge,
 }
 
 impl Default for Metrics {
@@ -42,6 +52,7 @@ impl Default for Metrics {
             }),
             panics: Family::default(),
             pms: Default::default(),
+            backlog: Default::default(),
         }
     }
 }
@@ -65,6 +76,16 @@ impl Metrics {
             "mosip_partner_reconcile_panics",
             "Reconciles that panicked and were contained (the object is retried with back-off), by kind",
             self.panics.clone(),
+        );
+        registry.register(
+            "mosip_partner_backlog_waiting",
+            "Partners waiting to be reconciled (a start or a CA change queues every one of a domain)",
+            self.backlog.waiting.clone(),
+        );
+        registry.register(
+            "mosip_partner_backlog_handed",
+            "Partners handed to the controller (at most 4 x --concurrency) and not yet reconciled",
+            self.backlog.handed.clone(),
         );
     }
 

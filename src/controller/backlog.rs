@@ -15,6 +15,7 @@
 //! kube-runtime's controller, which reports every run, a missing object and a failure alike) is
 //! given up after [`GIVE_UP`], so that no lost report can stall the others.
 
+use crate::metrics::BacklogGauges;
 use futures::{Stream, StreamExt};
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
@@ -40,6 +41,7 @@ pub struct Backlog {
     state: Mutex<State>,
     room: Notify,
     limit: usize,
+    gauges: BacklogGauges,
 }
 
 fn key(namespace: Option<&str>, name: &str) -> Arc<str> {
@@ -59,13 +61,19 @@ where
 }
 
 impl Backlog {
-    /// A backlog handing at most `limit` (at least 1) Partners to the controller at a time.
-    pub fn new(limit: usize) -> Arc<Self> {
-        Arc::new(Self { state: Mutex::new(State::default()), room: Notify::new(), limit: limit.max(1) })
+    /// A backlog handing at most `limit` (at least 1) Partners to the controller at a time,
+    /// reporting its lengths in `gauges`.
+    pub fn new(limit: usize, gauges: BacklogGauges) -> Arc<Self> {
+        Arc::new(Self { state: Mutex::new(State::default()), room: Notify::new(), limit: limit.max(1), gauges })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn report(&self, s: &State) {
+        self.gauges.waiting.set(i64::try_from(s.waiting.len()).unwrap_or(i64::MAX));
+        self.gauges.handed.set(i64::try_from(s.handed.len()).unwrap_or(i64::MAX));
     }
 
     /// A trigger arrived: whether to hand it over now (otherwise it waits, once).
@@ -78,13 +86,15 @@ impl Backlog {
         if s.queued.contains(&key) {
             return false;
         }
-        if s.waiting.is_empty() && self.has_room(&mut s, now) {
+        let now_handed = s.waiting.is_empty() && self.has_room(&mut s, now);
+        if now_handed {
             s.handed.insert(key, now);
-            return true;
+        } else {
+            s.queued.insert(key.clone());
+            s.waiting.push_back(key);
         }
-        s.queued.insert(key.clone());
-        s.waiting.push_back(key);
-        false
+        self.report(&s);
+        now_handed
     }
 
     /// The next waiting Partner, when there is room for it.
@@ -101,6 +111,7 @@ impl Backlog {
             s.queued.shrink_to_fit();
         }
         s.handed.insert(key.clone(), now);
+        self.report(&s);
         Some(key)
     }
 
@@ -113,8 +124,10 @@ impl Backlog {
 
     /// A reconcile of this Partner ended (successfully, with an error, or finding it gone).
     pub fn done(&self, namespace: Option<&str>, name: &str) {
-        let freed = self.lock().handed.remove(&key(namespace, name)).is_some();
-        if freed {
+        let mut s = self.lock();
+        if s.handed.remove(&key(namespace, name)).is_some() {
+            self.report(&s);
+            drop(s);
             self.room.notify_one();
         }
     }
@@ -171,7 +184,7 @@ mod tests {
 
     #[test]
     fn hands_over_up_to_the_limit_then_one_per_end() {
-        let b = Backlog::new(2);
+        let b = Backlog::new(2, Default::default());
         let t = Instant::now();
         assert!(b.offer(Some("ns"), "a", t));
         assert!(b.offer(Some("ns"), "b", t));
@@ -188,7 +201,7 @@ mod tests {
 
     #[test]
     fn waiting_partners_are_not_queued_twice_and_handed_ones_pass_through() {
-        let b = Backlog::new(1);
+        let b = Backlog::new(1, Default::default());
         let t = Instant::now();
         assert!(b.offer(Some("ns"), "a", t));
         assert!(!b.offer(Some("ns"), "b", t));
@@ -204,7 +217,7 @@ mod tests {
 
     #[test]
     fn arrival_order_is_kept_and_a_new_trigger_does_not_jump_the_queue() {
-        let b = Backlog::new(1);
+        let b = Backlog::new(1, Default::default());
         let t = Instant::now();
         assert!(b.offer(Some("ns"), "first", t));
         for n in ["x", "y", "z"] {
@@ -223,7 +236,7 @@ mod tests {
 
     #[test]
     fn an_end_never_reported_is_given_up() {
-        let b = Backlog::new(1);
+        let b = Backlog::new(1, Default::default());
         let t = Instant::now();
         assert!(b.offer(Some("ns"), "lost", t));
         assert!(!b.offer(Some("ns"), "next", t));
@@ -242,7 +255,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_meters_a_burst_by_reported_ends() {
-        let b = Backlog::new(3);
+        let gauges = BacklogGauges::default();
+        let b = Backlog::new(3, gauges.clone());
         let (tx, rx) = futures::channel::mpsc::unbounded();
         for i in 0..10 {
             tx.unbounded_send(r(&format!("p{i}"))).expect("send");
@@ -255,6 +269,7 @@ mod tests {
         }
         assert_eq!(handed, ["p0", "p1", "p2"]);
         assert!(tokio::time::timeout(quiet, gated.next()).await.is_err(), "handed over beyond the limit");
+        assert_eq!((gauges.waiting.get(), gauges.handed.get()), (7, 3));
         // A waiting Partner triggered again still waits; a handed-over one passes through.
         tx.unbounded_send(r("p5")).expect("send");
         assert!(tokio::time::timeout(quiet, gated.next()).await.is_err());
@@ -271,5 +286,6 @@ mod tests {
             b.done(Some("ns"), &format!("p{i}"));
         }
         assert!(gated.next().await.is_none(), "ends with its triggers");
+        assert_eq!((gauges.waiting.get(), gauges.handed.get()), (0, 0));
     }
 }

@@ -826,7 +826,7 @@ fn partner_controller(
         .subscribe()
         .flat_map(move |pol: Arc<PartnerPolicy>| futures::stream::iter(by_policy.requesting(&pol.name_any())));
     // Every trigger goes through the backlog, which hands the controller a few at a time.
-    let backlog = Backlog::new(backlog_limit);
+    let backlog = Backlog::new(backlog_limit, ctx.metrics.backlog.clone());
     let triggers = futures::stream::select_all([
         own.boxed(),
         secrets.boxed(),

@@ -138,10 +138,16 @@ async fn many_partners_converge_with_bounded_api_reads() {
     env.start_operator(&[]);
     // Convergence is read from the operator's own /metrics (its store), not from the API
     // server, so the test's polling adds no reads.
+    // The most Partners seen waiting in the operator's backlog (all of them are queued at once;
+    // the controller gets 4 x --concurrency at a time).
+    let most_waiting = std::sync::atomic::AtomicU64::new(0);
     eventually(Duration::from_secs(600), "all partners Ready", || {
         let env = &env;
+        let most_waiting = &most_waiting;
         async move {
             let m = env.metrics().await;
+            let waiting = operator_metric(&m, "mosip_partner_backlog_waiting ") as u64;
+            most_waiting.fetch_max(waiting, std::sync::atomic::Ordering::Relaxed);
             let ready = m
                 .lines()
                 .filter(|l| l.starts_with("mosip_partner_ready{kind=\"Partner\"") && l.ends_with(" 1"))
@@ -162,6 +168,7 @@ async fn many_partners_converge_with_bounded_api_reads() {
     let report = serde_json::json!({
         "partners": n,
         "partnerReconciles": reconciles,
+        "mostWaitingInBacklog": most_waiting.load(std::sync::atomic::Ordering::Relaxed),
         "gets": gets,
         "lists": lists,
         "secretGets": secret_gets,
@@ -192,6 +199,18 @@ async fn many_partners_converge_with_bounded_api_reads() {
     })
     .await;
     assert_eq!(status.used_by.len(), n.min(10), "{:?}", status.used_by);
+    // Every Partner handed to the controller was reported reconciled: the backlog holds nothing
+    // at rest (a hand-over whose end went unreported would hold a place for ever).
+    eventually(Duration::from_secs(30), "an empty backlog at rest", || {
+        let env = &env;
+        async move {
+            let m = env.metrics().await;
+            let waiting = operator_metric(&m, "mosip_partner_backlog_waiting ");
+            let handed = operator_metric(&m, "mosip_partner_backlog_handed ");
+            if waiting == 0.0 && handed == 0.0 { Ok(()) } else { Err(format!("waiting {waiting}, handed {handed}")) }
+        }
+    })
+    .await;
     assert_eq!(status.used_by.first().map(String::as_str), Some(format!("{}/rp-0", env.ns).as_str()));
     env.assert_log_clean();
 }
