@@ -26,6 +26,8 @@ use tokio::sync::Notify;
 
 /// How long a handed-over Partner holds its place without a report of its reconcile.
 pub const GIVE_UP: Duration = Duration::from_secs(600);
+/// How long after its reconcile a Partner's next trigger goes to the head of the queue.
+pub const FOLLOW_UP: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct State {
@@ -34,6 +36,33 @@ struct State {
     queued: HashSet<Arc<str>>,
     /// Handed to the controller, since when.
     handed: HashMap<Arc<str>, Instant>,
+    /// Reconciled within [`FOLLOW_UP`]: when, in that order (`ended` holds the latest of each).
+    recent: VecDeque<(Arc<str>, Instant)>,
+    ended: HashMap<Arc<str>, Instant>,
+}
+
+impl State {
+    fn forget_before(&mut self, now: Instant) {
+        while let Some((key, at)) = self.recent.front() {
+            if now.duration_since(*at) < FOLLOW_UP {
+                break;
+            }
+            if self.ended.get(key) == Some(at) {
+                self.ended.remove(key);
+            }
+            self.recent.pop_front();
+        }
+        if self.recent.is_empty() {
+            self.recent.shrink_to_fit();
+            self.ended.shrink_to_fit();
+        }
+    }
+
+    /// Whether `key`'s reconcile ended within [`FOLLOW_UP`].
+    fn follows_up(&mut self, key: &Arc<str>, now: Instant) -> bool {
+        self.forget_before(now);
+        self.ended.contains_key(key)
+    }
 }
 
 /// See the module documentation.
@@ -86,12 +115,20 @@ impl Backlog {
         if s.queued.contains(&key) {
             return false;
         }
-        let now_handed = s.waiting.is_empty() && self.has_room(&mut s, now);
+        // The reaction to a reconcile's own writes (its Secrets and status coming back through
+        // the watches) goes first: it settles what that reconcile kept of its writes, and must
+        // not wait behind a start's whole sweep.
+        let follow_up = s.follows_up(&key, now);
+        let now_handed = (follow_up || s.waiting.is_empty()) && self.has_room(&mut s, now);
         if now_handed {
             s.handed.insert(key, now);
         } else {
             s.queued.insert(key.clone());
-            s.waiting.push_back(key);
+            if follow_up {
+                s.waiting.push_front(key);
+            } else {
+                s.waiting.push_back(key);
+            }
         }
         self.report(&s);
         now_handed
@@ -124,12 +161,18 @@ impl Backlog {
 
     /// A reconcile of this Partner ended (successfully, with an error, or finding it gone).
     pub fn done(&self, namespace: Option<&str>, name: &str) {
+        self.done_at(namespace, name, Instant::now());
+    }
+
+    fn done_at(&self, namespace: Option<&str>, name: &str, now: Instant) {
         let mut s = self.lock();
-        if s.handed.remove(&key(namespace, name)).is_some() {
-            self.report(&s);
-            drop(s);
-            self.room.notify_one();
-        }
+        let Some((key, _)) = s.handed.remove_entry(&key(namespace, name)) else { return };
+        s.forget_before(now);
+        s.ended.insert(key.clone(), now);
+        s.recent.push_back((key, now));
+        self.report(&s);
+        drop(s);
+        self.room.notify_one();
     }
 
     /// Partners waiting and handed over.
@@ -232,6 +275,35 @@ mod tests {
             b.done(Some("ns"), k.split_once('/').map(|(_, n)| n).unwrap_or_default());
         }
         assert_eq!(order, ["ns/x", "ns/y", "ns/z", "ns/late"]);
+    }
+
+    #[test]
+    fn a_follow_up_goes_first_within_its_window() {
+        let b = Backlog::new(1, Default::default());
+        let t = Instant::now();
+        assert!(b.offer(Some("ns"), "a", t));
+        for n in ["x", "y"] {
+            assert!(!b.offer(Some("ns"), n, t));
+        }
+        b.done_at(Some("ns"), "a", t);
+        // `a`'s own writes come back: its next reconcile heads the queue.
+        assert!(b.offer(Some("ns"), "a", t + Duration::from_secs(1)), "room, and a follow-up");
+        assert!(!b.offer(Some("ns"), "y", t), "already waiting");
+        b.done_at(Some("ns"), "a", t + Duration::from_secs(2));
+        // The room goes to the queue, in order.
+        assert_eq!(b.take(t + Duration::from_secs(2)).as_deref(), Some("ns/x"));
+        // With no room, a follow-up waits at the head.
+        assert!(!b.offer(Some("ns"), "a", t + Duration::from_secs(3)));
+        b.done_at(Some("ns"), "x", t + Duration::from_secs(3));
+        assert_eq!(b.take(t + Duration::from_secs(3)).as_deref(), Some("ns/a"));
+        b.done_at(Some("ns"), "a", t + Duration::from_secs(4));
+        // Long after its reconcile, a trigger is news: it queues at the back.
+        let later = t + Duration::from_secs(4) + FOLLOW_UP;
+        assert!(!b.offer(Some("ns"), "a", later));
+        assert_eq!(b.take(later).as_deref(), Some("ns/y"));
+        assert_eq!(b.take(later), None);
+        b.done_at(Some("ns"), "y", later);
+        assert_eq!(b.take(later).as_deref(), Some("ns/a"));
     }
 
     #[test]
