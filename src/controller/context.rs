@@ -168,6 +168,8 @@ pub struct Context {
     /// in the store), learnt from a failed create.
     pub foreign_secrets: ContentCache<()>,
     pub backoff: Backoff,
+    /// Certificate validations running at once (one per CPU; see `partner::validate`).
+    pub validations: Arc<tokio::sync::Semaphore>,
     /// Whether every store has been listed.
     pub synced: Synced,
     /// Where key material comes from.
@@ -211,6 +213,9 @@ impl Context {
             unexported: ContentCache::default(),
             foreign_secrets: ContentCache::default(),
             backoff: Backoff::default(),
+            validations: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
             synced: Synced::default(),
             keys: Arc::new(Standalone),
             metrics,

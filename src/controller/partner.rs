@@ -498,8 +498,16 @@ async fn certificate_verdict(
         min_validity: ctx.config.min_certificate_validity,
     };
     // Off the async runtime, with a deadline: a hostile certificate can neither block other
-    // reconciles nor take the process down.
-    let task = tokio::task::spawn_blocking(move || evaluate_certificate(&input));
+    // reconciles nor take the process down. One validation per CPU at a time: the work is CPU
+    // only, and each thread of the blocking pool keeps its own allocator pages (16 validations
+    // at once during an onboarding held ~4 MiB more than the data). The slot is held until the
+    // work really ends (a validation past its deadline still runs), so the deadline counts
+    // from the start of the work, not from the wait for a slot.
+    let slot = ctx.validations.clone().acquire_owned().await.ok();
+    let task = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        evaluate_certificate(&input)
+    });
     let verdict = match tokio::time::timeout(VALIDATION_DEADLINE, task).await {
         Ok(Ok(v)) => v,
         Ok(Err(join)) => {
