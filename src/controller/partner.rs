@@ -499,8 +499,9 @@ async fn certificate_verdict(
     };
     // Off the async runtime, with a deadline: a hostile certificate can neither block other
     // reconciles nor take the process down. One validation per CPU at a time: the work is CPU
-    // only, and each thread of the blocking pool keeps its own allocator pages (16 validations
-    // at once during an onboarding held ~4 MiB more than the data). The slot is held until the
+    // only, and each thread of the blocking pool keeps its own allocator pages (with one
+    // validation per reconcile, 17 threads ran during a 10,000-partner onboarding and its peak
+    // RSS was 1.5 MiB higher; docs/performance.md, tenth round). The slot is held until the
     // work really ends (a validation past its deadline still runs), so the deadline counts
     // from the start of the work, not from the wait for a slot.
     let slot = ctx.validations.clone().acquire_owned().await.ok();
