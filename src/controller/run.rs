@@ -8,6 +8,8 @@
 //! reference is not in the store, which stalled controllers in the tests. Secrets are watched as metadata only and filtered before
 //! the store to those the operator needs. Indexes over the Partner store push the changes that
 //! other objects depend on (a policy's users, a partnerId's claimants), deletions included.
+//! The Partner controller takes every trigger through a [`Backlog`], which hands kube-runtime's
+//! scheduler a few Partners at a time (a start queues all of them).
 
 use super::backlog::Backlog;
 use super::cache::{self, PartnerIndex};
