@@ -15,6 +15,7 @@
 //! kube-runtime's controller, which reports every run, a missing object and a failure alike) is
 //! given up after [`GIVE_UP`], so that no lost report can stall the others.
 
+use super::cache::namespaced_key;
 use crate::metrics::BacklogGauges;
 use futures::{Stream, StreamExt};
 use kube::Resource;
@@ -74,7 +75,7 @@ pub struct Backlog {
 }
 
 fn key(namespace: Option<&str>, name: &str) -> Arc<str> {
-    format!("{}/{name}", namespace.unwrap_or_default()).into()
+    namespaced_key(namespace.unwrap_or_default(), name).into()
 }
 
 fn object_ref<K>(key: &str) -> ObjectRef<K>
@@ -175,8 +176,9 @@ impl Backlog {
         self.room.notify_one();
     }
 
-    /// Partners waiting and handed over.
-    pub fn len(&self) -> (usize, usize) {
+    /// Partners waiting and handed over (what the gauges report).
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
         let s = self.lock();
         (s.waiting.len(), s.handed.len())
     }

@@ -53,7 +53,7 @@ struct Keys {
 
 /// `namespace/name`: the key of a certificate Secret in the index and of a content cache entry.
 /// Unambiguous, as a namespace (it comes from an object's metadata) never contains a `/`.
-fn namespaced_key(namespace: &str, name: &str) -> String {
+pub(crate) fn namespaced_key(namespace: &str, name: &str) -> String {
     let mut key = String::with_capacity(namespace.len() + 1 + name.len());
     key.push_str(namespace);
     key.push('/');
