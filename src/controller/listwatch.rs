@@ -157,18 +157,14 @@ where
                 }
             };
             match next {
-                Some(Ok(WatchEvent::Added(obj) | WatchEvent::Modified(obj))) => match obj.resource_version() {
-                    Some(rv) if !rv.is_empty() => {
-                        (Some(Ok(Event::Apply(obj))), State::Watching { resource_version: rv, stream })
-                    }
-                    _ => (Some(Err(watcher::Error::NoResourceVersion)), State::Empty),
-                },
-                Some(Ok(WatchEvent::Deleted(obj))) => match obj.resource_version() {
-                    Some(rv) if !rv.is_empty() => {
-                        (Some(Ok(Event::Delete(obj))), State::Watching { resource_version: rv, stream })
-                    }
-                    _ => (Some(Err(watcher::Error::NoResourceVersion)), State::Empty),
-                },
+                Some(Ok(WatchEvent::Added(obj) | WatchEvent::Modified(obj))) => {
+                    let rv = obj.resource_version();
+                    resume_after(rv, Event::Apply(obj), stream)
+                }
+                Some(Ok(WatchEvent::Deleted(obj))) => {
+                    let rv = obj.resource_version();
+                    resume_after(rv, Event::Delete(obj), stream)
+                }
                 Some(Ok(WatchEvent::Bookmark(b))) => {
                     (None, State::Watching { resource_version: b.metadata.resource_version, stream })
                 }
@@ -183,6 +179,19 @@ where
                 None => (None, State::Listed { resource_version }),
             }
         }
+    }
+}
+
+/// Yields a watched object's `event` and watches on from its resourceVersion; without one, lists
+/// again.
+fn resume_after<K>(
+    resource_version: Option<String>,
+    event: Event<K>,
+    stream: BoxStream<'static, kube::Result<WatchEvent<K>>>,
+) -> (Option<watcher::Result<Event<K>>>, State<K>) {
+    match resource_version {
+        Some(rv) if !rv.is_empty() => (Some(Ok(event)), State::Watching { resource_version: rv, stream }),
+        _ => (Some(Err(watcher::Error::NoResourceVersion)), State::Empty),
     }
 }
 
